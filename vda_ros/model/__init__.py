@@ -1,0 +1,33 @@
+"""Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
+
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_filename,
+    default_checkpoint,
+    default_checkpoint_dir,
+    load_model,
+)
+from .config import ENCODERS, ENCODER_CONFIGS, EncoderConfig, encoder_config
+from .device import PRECISIONS, select_device
+from .network import VideoDepthAnything
+from .offline import OfflineDepth
+from .random_weights import random_model
+from .streaming import StreamingDepth
+
+__all__ = [
+    "ENCODERS",
+    "ENCODER_CONFIGS",
+    "PRECISIONS",
+    "CheckpointError",
+    "EncoderConfig",
+    "OfflineDepth",
+    "StreamingDepth",
+    "VideoDepthAnything",
+    "checkpoint_filename",
+    "default_checkpoint",
+    "default_checkpoint_dir",
+    "encoder_config",
+    "load_model",
+    "random_model",
+    "select_device",
+]

@@ -1,0 +1,220 @@
+"""Temporal modules: attention across frames at every pixel, with a key/value cache for streaming.
+
+Two ways to attend, with the same parameters:
+- a whole window of T frames at once (offline, and the first streaming frame): frame t sits at position t;
+- one new frame against 31 past frames held in a fixed-size slot cache (streaming).
+
+The cache holds each past frame's *projected* keys and values, W_k·u and W_v·u, not the normed input u.
+The maps are bias-free and the positional encoding is added before them, so the key of a cached frame at
+window position p is W_k·u + W_k·pe[p]: the cached projection plus a row of a 32-entry table. A frame is
+therefore projected once, when it arrives, instead of at every one of the 32 steps it stays in the window.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import NUM_FRAMES, TEMPORAL_HEADS
+
+
+@dataclass
+class StreamWindow:
+    """Which cache slots the 31 past window positions read, for one streaming step.
+
+    `onehot[p, s]` is 1 where position p reads slot s; a frame that fills several positions (the first frame
+    early in a stream) is stored once and read through several rows.
+    """
+
+    slots: Tensor
+    onehot: Tensor
+    write_slot: int
+
+
+@dataclass
+class KVCache:
+    """Preallocated per-attention-block key/value slots for one stream; zeroed so unused slots stay finite."""
+
+    num_slots: int
+    keys: dict[int, Tensor] = field(default_factory=dict)
+    values: dict[int, Tensor] = field(default_factory=dict)
+    window: StreamWindow | None = None
+
+    def buffers(self, block: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        """The (N, heads, slots, head_dim) buffers of one block, allocated on first use."""
+        if block not in self.keys:
+            n, heads, _, dim = like.shape
+            shape = (n, heads, self.num_slots, dim)
+            self.keys[block] = torch.zeros(shape, dtype=like.dtype, device=like.device)
+            self.values[block] = torch.zeros(shape, dtype=like.dtype, device=like.device)
+        return self.keys[block], self.values[block]
+
+
+def sinusoidal_table(length: int, channels: int) -> Tensor:
+    """Absolute sinusoidal encoding: column 2i = sin(p·ω_i), 2i+1 = cos(p·ω_i), ω_i = 10000^(−2i/C)."""
+    position = torch.arange(length).unsqueeze(1)
+    frequency = torch.exp(torch.arange(0, channels, 2) * (-math.log(10000.0) / channels))
+    table = torch.zeros(1, length, channels)
+    table[0, :, 0::2] = torch.sin(position * frequency)
+    table[0, :, 1::2] = torch.cos(position * frequency)
+    return table
+
+
+class PositionalEncoding(nn.Module):
+    """Holds the `pe` buffer the checkpoints store (loaded, not recomputed, so values match bit for bit)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.register_buffer("pe", sinusoidal_table(NUM_FRAMES, channels))
+
+
+class TemporalAttention(nn.Module):
+    """Multi-head attention along the frame axis at each spatial position."""
+
+    def __init__(self, channels: int, block_index: int) -> None:
+        super().__init__()
+        self.block_index = block_index
+        self.heads = TEMPORAL_HEADS
+        self.to_q = nn.Linear(channels, channels, bias=False)
+        self.to_k = nn.Linear(channels, channels, bias=False)
+        self.to_v = nn.Linear(channels, channels, bias=False)
+        self.to_out = nn.ModuleList([nn.Linear(channels, channels)])
+        self.pos_encoder = PositionalEncoding(channels)
+
+    def _split(self, x: Tensor) -> Tensor:
+        """(N, T, C) → (N, heads, T, C/heads)."""
+        n, t, c = x.shape
+        return x.view(n, t, self.heads, c // self.heads).transpose(1, 2)
+
+    def _merge(self, x: Tensor) -> Tensor:
+        n, h, t, d = x.shape
+        return x.transpose(1, 2).reshape(n, t, h * d)
+
+    def forward(self, u: Tensor, num_frames: int, cache: KVCache | None = None) -> Tensor:
+        """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C); `cache` selects the streaming path (T = 1)."""
+        bt, hw, c = u.shape
+        seq = u.view(bt // num_frames, num_frames, hw, c).transpose(1, 2).reshape(-1, num_frames, c)
+        pe = self.pos_encoder.pe.to(seq.dtype)
+        if cache is None or cache.window is None:
+            x = seq + pe[:, :num_frames]
+            out = F.scaled_dot_product_attention(
+                self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
+            )
+            if cache is not None:
+                self._write(cache, *self._project_new(seq), slot=0)
+        else:
+            out = self._attend_cached(seq, pe[0], cache)
+        out = self.to_out[0](self._merge(out))
+        return out.view(-1, hw, num_frames, c).transpose(1, 2).reshape(bt, hw, c)
+
+    def _project_new(self, seq: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys and values of the new frame without its positional term: what the cache keeps."""
+        return self._split(self.to_k(seq)), self._split(self.to_v(seq))
+
+    def _write(self, cache: KVCache, k_new: Tensor, v_new: Tensor, slot: int) -> None:
+        """Keep the new frame's projections in its slot (after this step's reads of the old occupant)."""
+        keys, values = cache.buffers(self.block_index, k_new)
+        keys[:, :, slot] = k_new[:, :, 0]
+        values[:, :, slot] = v_new[:, :, 0]
+
+    def _attend_cached(self, seq: Tensor, pe: Tensor, cache: KVCache) -> Tensor:
+        """One query frame at position 31 against 31 cached frames at positions 0..30.
+
+        Logits are computed once per *slot* and then spread to positions through the one-hot map, so the cache
+        is read in place (no gather or concatenation of past states); the positional terms are added from the
+        small projected tables W_k·pe and W_v·pe.
+        """
+        window = cache.window
+        assert window is not None
+        last = NUM_FRAMES - 1
+        q = self._split(self.to_q(seq + pe[last]))
+        pe_k = self._split(self.to_k(pe).unsqueeze(0))[0]
+        pe_v = self._split(self.to_v(pe).unsqueeze(0))[0]
+        k_new, v_new = self._project_new(seq)
+        keys, values = cache.buffers(self.block_index, k_new)
+        scale = q.shape[-1] ** -0.5
+        onehot = window.onehot.to(q.dtype)
+        past = (q @ keys.transpose(-1, -2)) @ onehot.t() + q @ pe_k[:, :last].transpose(-1, -2)
+        current = (q * (k_new + pe_k[:, last:])).sum(-1, keepdim=True)
+        weights = torch.softmax(torch.cat([past, current], dim=-1) * scale, dim=-1)
+        past_w = weights[..., :last]
+        out = (past_w @ onehot) @ values + past_w @ pe_v[:, :last] + weights[..., last:] * (v_new + pe_v[:, last:])
+        self._write(cache, k_new, v_new, window.write_slot)
+        return out
+
+
+class GEGLU(nn.Module):
+    """Linear to 2×hidden, then value ⊙ GELU(gate)."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(channels, 2 * hidden)
+
+    def forward(self, x: Tensor) -> Tensor:
+        value, gate = self.proj(x).chunk(2, dim=-1)
+        return value * F.gelu(gate)
+
+
+class FeedForward(nn.Module):
+    """GEGLU feed-forward; `net` indices (0 GEGLU, 1 dropout, 2 linear) follow the checkpoint keys."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.net = nn.ModuleList([GEGLU(channels, 4 * channels), nn.Identity(), nn.Linear(4 * channels, channels)])
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.net:
+            x = layer(x)
+        return x
+
+
+class TemporalTransformerBlock(nn.Module):
+    """Two temporal attention blocks and a feed-forward, each pre-normed with a residual."""
+
+    def __init__(self, channels: int, first_block_index: int) -> None:
+        super().__init__()
+        self.attention_blocks = nn.ModuleList(
+            TemporalAttention(channels, first_block_index + i) for i in range(2)
+        )
+        self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(2))
+        self.ff = FeedForward(channels)
+        self.ff_norm = nn.LayerNorm(channels)
+
+    def forward(self, z: Tensor, num_frames: int, cache: KVCache | None) -> Tensor:
+        for attention, norm in zip(self.attention_blocks, self.norms):
+            z = z + attention(norm(z), num_frames, cache)
+        return z + self.ff(self.ff_norm(z))
+
+
+class TemporalTransformer(nn.Module):
+    """GroupNorm → proj_in → transformer block → proj_out, residual around the whole module."""
+
+    def __init__(self, channels: int, first_block_index: int) -> None:
+        super().__init__()
+        self.norm = nn.GroupNorm(32, channels, eps=1e-6)
+        self.proj_in = nn.Linear(channels, channels)
+        self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, first_block_index)])
+        self.proj_out = nn.Linear(channels, channels)
+
+    def forward(self, x: Tensor, num_frames: int, cache: KVCache | None) -> Tensor:
+        bt, c, h, w = x.shape
+        z = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))
+        for block in self.transformer_blocks:
+            z = block(z, num_frames, cache)
+        return self.proj_out(z).transpose(1, 2).reshape(bt, c, h, w) + x
+
+
+class TemporalModule(nn.Module):
+    """Wrapper whose only job is the `temporal_transformer` level of the checkpoint key names."""
+
+    def __init__(self, channels: int, first_block_index: int) -> None:
+        super().__init__()
+        self.temporal_transformer = TemporalTransformer(channels, first_block_index)
+
+    def forward(self, x: Tensor, num_frames: int, cache: KVCache | None = None) -> Tensor:
+        """Feature maps (B·T, C, h, w), frame index fastest within a batch item."""
+        return self.temporal_transformer(x, num_frames, cache)
