@@ -1,0 +1,52 @@
+"""Build script for vda_ros (ament_python): colcon and pip both install through this file."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "vda_ros"
+
+# Executables under two names: the short ROS names that `ros2 run vda_ros <name>` expects
+# and `vda-` names that are unambiguous on a plain PATH (pip installs).
+NODE_ENTRY_POINTS = {
+    "depth_node": "vda_ros.nodes.depth_node:main",
+    "video_source": "vda_ros.nodes.video_source:main",
+    "process_bag": "vda_ros.nodes.process_bag:main",
+}
+
+
+def console_scripts() -> list[str]:
+    """Entry points of both tools and nodes, each node under its ROS and its vda- name."""
+    scripts = [
+        "vda-video = vda_ros.cli:main",
+        "vda-download-weights = vda_ros.weights:main",
+    ]
+    for name, target in NODE_ENTRY_POINTS.items():
+        scripts.append(f"{name} = {target}")
+        scripts.append(f"vda-{name.replace('_', '-')} = {target}")
+    return scripts
+
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        # The ament index marker and package.xml make `ros2 pkg` and launch find the package.
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", glob("config/*")),
+    ],
+    # Unpinned on purpose: requirements.txt is the one place that pins versions. OpenCV is left
+    # out because two distributions provide cv2 (pip's opencv-python[-headless], apt's
+    # python3-opencv); naming one would reject the other.
+    install_requires=["setuptools", "numpy", "torch", "tqdm"],
+    zip_safe=True,
+    maintainer="vda_ros maintainers",
+    maintainer_email="maintainers@users.noreply.b-seed-ae655f45.example",
+    description="Video Depth Anything monocular depth for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={"console_scripts": console_scripts()},
+)

@@ -1,0 +1,312 @@
+"""Unit tests for vda_ros.ros_conversions, on hand-built sensor_msgs messages."""
+
+import array
+import os
+import sys
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, RegionOfInterest  # noqa: E402
+from std_msgs.msg import Header  # noqa: E402
+
+from vda_ros.geometry import backproject  # noqa: E402
+from vda_ros.ros_conversions import (  # noqa: E402
+    ImageConversionError,
+    bgr_to_msg,
+    camera_info_is_calibrated,
+    cloud_to_xyz,
+    compressed_to_rgb,
+    depth_to_msg,
+    image_to_rgb,
+    intrinsics,
+    msg_to_depth,
+    points_to_cloud,
+    rgb_to_msg,
+    scale_camera_info,
+)
+
+RNG = np.random.default_rng(42)
+HEIGHT, WIDTH = 5, 6
+RGB = RNG.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+PADDING = 7
+
+
+def _header() -> Header:
+    header = Header(frame_id="camera_optical")
+    header.stamp.sec, header.stamp.nanosec = 12, 345
+    return header
+
+
+def _padded_image(pixels: np.ndarray, encoding: str, padding: int = PADDING) -> Image:
+    """An Image whose rows carry `padding` garbage bytes after the pixels, as some drivers send."""
+    rows = pixels.reshape(pixels.shape[0], -1)
+    garbage = RNG.integers(0, 256, (rows.shape[0], padding), dtype=np.uint8)
+    padded = np.concatenate([rows, garbage], axis=1)
+    return Image(
+        header=_header(),
+        height=pixels.shape[0],
+        width=pixels.shape[1],
+        encoding=encoding,
+        is_bigendian=True,  # meaningless for 8-bit data, must be accepted
+        step=padded.shape[1],
+        data=padded.tobytes(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "pixels"),
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[..., ::-1]),
+        ("rgba8", np.dstack([RGB, np.full((HEIGHT, WIDTH), 9, np.uint8)])),
+        ("bgra8", np.dstack([RGB[..., ::-1], np.full((HEIGHT, WIDTH), 200, np.uint8)])),
+    ],
+)
+def test_color_encodings_round_trip_exactly_with_row_padding(encoding, pixels):
+    rgb = image_to_rgb(_padded_image(pixels, encoding))
+    assert rgb.shape == (HEIGHT, WIDTH, 3) and rgb.dtype == np.uint8
+    np.testing.assert_array_equal(rgb, RGB)
+
+
+def test_mono8_expands_to_three_equal_channels():
+    gray = RGB[..., 0]
+    rgb = image_to_rgb(_padded_image(gray, "mono8"))
+    np.testing.assert_array_equal(rgb, np.dstack([gray, gray, gray]))
+
+
+def test_rgb8_without_padding_is_a_zero_copy_view():
+    msg = _padded_image(RGB, "rgb8", padding=0)
+    assert np.shares_memory(image_to_rgb(msg), np.frombuffer(msg.data, np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "code"),
+    [
+        ("yuv422", cv2.COLOR_YUV2RGB_UYVY),
+        ("uyvy", cv2.COLOR_YUV2RGB_UYVY),
+        ("yuv422_yuy2", cv2.COLOR_YUV2RGB_YUY2),
+        ("yuyv", cv2.COLOR_YUV2RGB_YUY2),
+    ],
+)
+def test_yuv422_encodings_match_opencv_conversion(encoding, code):
+    packed = RNG.integers(16, 240, (HEIGHT, WIDTH, 2), dtype=np.uint8)
+    rgb = image_to_rgb(_padded_image(packed, encoding))
+    np.testing.assert_array_equal(rgb, cv2.cvtColor(packed, code))
+
+
+def test_uyvy_and_yuyv_read_their_own_byte_order():
+    # One grey-ish pixel pair: Y=200 for both pixels, neutral chroma U=V=128.
+    uyvy = np.array([[[128, 200], [128, 200]]], dtype=np.uint8)
+    yuyv = np.array([[[200, 128], [200, 128]]], dtype=np.uint8)
+    from_uyvy = image_to_rgb(_padded_image(uyvy, "uyvy", padding=0))
+    from_yuyv = image_to_rgb(_padded_image(yuyv, "yuyv", padding=0))
+    np.testing.assert_array_equal(from_uyvy, from_yuyv)
+    assert np.all(np.abs(from_uyvy.astype(int) - 214) <= 2)  # BT.601 limited range: (200 - 16) * 255 / 219
+
+
+def test_yuv422_odd_width_is_rejected():
+    with pytest.raises(ImageConversionError, match="even width"):
+        image_to_rgb(_padded_image(np.zeros((2, 3, 2), np.uint8), "uyvy"))
+
+
+def test_message_data_as_list_or_array_is_accepted():
+    msg = _padded_image(RGB, "rgb8")
+    expected = image_to_rgb(msg)
+    msg_list = _padded_image(RGB, "rgb8", padding=0)
+    msg_list.data = list(RGB.tobytes())
+    np.testing.assert_array_equal(image_to_rgb(msg_list), expected)
+    assert isinstance(msg.data, array.array)
+
+
+def test_unsupported_encoding_is_named_with_supported_list():
+    msg = _padded_image(np.zeros((2, 2), np.uint16), "mono16")
+    with pytest.raises(ImageConversionError, match=r"'mono16'.*supported: rgb8, bgr8, .*yuyv"):
+        image_to_rgb(msg)
+
+
+def test_truncated_data_reports_expected_and_actual_bytes():
+    msg = _padded_image(RGB, "rgb8")
+    step = msg.step
+    msg.data = msg.data[:-1]
+    with pytest.raises(ImageConversionError, match=rf"expected .*{step * HEIGHT} bytes, got {step * HEIGHT - 1}"):
+        image_to_rgb(msg)
+
+
+def test_step_smaller_than_row_is_rejected():
+    msg = _padded_image(RGB, "rgb8")
+    msg.step = WIDTH * 3 - 1
+    with pytest.raises(ImageConversionError, match="step"):
+        image_to_rgb(msg)
+
+
+def test_zero_size_is_rejected():
+    msg = Image(encoding="rgb8", height=0, width=4, step=12)
+    with pytest.raises(ImageConversionError, match="zero size"):
+        image_to_rgb(msg)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_compressed_images_decode_to_rgb(extension):
+    smooth = np.zeros((16, 16, 3), np.uint8)
+    smooth[..., 0], smooth[..., 2] = 220, 30  # flat colour so JPEG is near exact
+    ok, encoded = cv2.imencode(extension, cv2.cvtColor(smooth, cv2.COLOR_RGB2BGR))
+    assert ok
+    rgb = compressed_to_rgb(CompressedImage(format=extension[1:], data=encoded.tobytes()))
+    assert rgb.shape == (16, 16, 3)
+    tolerance = 0 if extension == ".png" else 3
+    assert np.abs(rgb.astype(int) - smooth).max() <= tolerance
+
+
+def test_compressed_grayscale_png_expands_to_three_channels():
+    gray = RGB[..., 1]
+    ok, encoded = cv2.imencode(".png", gray)
+    assert ok
+    rgb = compressed_to_rgb(CompressedImage(format="png", data=encoded.tobytes()))
+    np.testing.assert_array_equal(rgb, np.dstack([gray, gray, gray]))
+
+
+@pytest.mark.parametrize("data", [b"", b"not an image at all"])
+def test_undecodable_compressed_image_names_format(data):
+    with pytest.raises(ImageConversionError, match="'jpeg'"):
+        compressed_to_rgb(CompressedImage(format="jpeg", data=data))
+
+
+def test_depth_round_trip_keeps_values_and_nan():
+    depth = RNG.uniform(0.1, 20.0, (HEIGHT, WIDTH)).astype(np.float32)
+    depth[1, 2] = np.nan
+    msg = depth_to_msg(depth, _header())
+    assert (msg.encoding, msg.step, msg.height, msg.width) == ("32FC1", 4 * WIDTH, HEIGHT, WIDTH)
+    assert msg.is_bigendian == (sys.byteorder == "big")
+    assert msg.header.frame_id == "camera_optical" and msg.header.stamp.nanosec == 345
+    assert len(msg.data) == 4 * WIDTH * HEIGHT
+    back = msg_to_depth(msg)
+    assert back.dtype == np.float32
+    np.testing.assert_array_equal(back, depth)
+
+
+def test_msg_to_depth_handles_padding_and_foreign_byte_order():
+    depth = RNG.uniform(0.1, 20.0, (HEIGHT, WIDTH)).astype(np.float32)
+    depth[0, 0] = np.nan
+    for big in (False, True):
+        stored = depth.astype(">f4" if big else "<f4")
+        msg = _padded_image(stored.view(np.uint8).reshape(HEIGHT, WIDTH * 4), "32FC1", padding=8)
+        msg.width, msg.is_bigendian = WIDTH, big
+        np.testing.assert_array_equal(msg_to_depth(msg), depth)
+
+
+def test_msg_to_depth_rejects_other_encodings():
+    with pytest.raises(ImageConversionError, match="'16UC1'"):
+        msg_to_depth(Image(encoding="16UC1", height=1, width=1, step=2, data=b"\0\0"))
+
+
+def test_bgr_and_rgb_to_msg_round_trip():
+    bgr_msg = bgr_to_msg(np.ascontiguousarray(RGB[..., ::-1]), _header())
+    assert (bgr_msg.encoding, bgr_msg.step) == ("bgr8", 3 * WIDTH)
+    np.testing.assert_array_equal(image_to_rgb(bgr_msg), RGB)
+    for encoding in ("rgb8", "bgr8"):
+        msg = rgb_to_msg(RGB, _header(), encoding)
+        assert msg.encoding == encoding
+        np.testing.assert_array_equal(image_to_rgb(msg), RGB)
+    np.testing.assert_array_equal(np.frombuffer(rgb_to_msg(RGB, _header(), "bgr8").data, np.uint8)[:3], RGB[0, 0, ::-1])
+    with pytest.raises(ValueError, match="mono8"):
+        rgb_to_msg(RGB, _header(), "mono8")
+    with pytest.raises(ValueError):
+        bgr_to_msg(RGB[..., 0], _header())
+
+
+def _camera_info() -> CameraInfo:
+    return CameraInfo(
+        header=_header(),
+        width=640,
+        height=480,
+        distortion_model="plumb_bob",
+        d=[0.1, -0.2, 0.001, 0.002, 0.0],
+        k=[500.0, 0.0, 320.0, 0.0, 400.0, 240.0, 0.0, 0.0, 1.0],
+        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        p=[500.0, 0.0, 320.0, -25.0, 0.0, 400.0, 240.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        binning_x=2,
+        binning_y=2,
+        roi=RegionOfInterest(x_offset=64, y_offset=48, width=320, height=240, do_rectify=True),
+    )
+
+
+def test_camera_info_calibration_and_intrinsics():
+    info = _camera_info()
+    assert camera_info_is_calibrated(info)
+    assert intrinsics(info) == (500.0, 400.0, 320.0, 240.0)
+    assert not camera_info_is_calibrated(CameraInfo())
+    info.k[4] = -1.0
+    assert not camera_info_is_calibrated(info)
+
+
+def test_scale_camera_info_scales_k_p_roi_and_resets_binning():
+    info = _camera_info()
+    scaled = scale_camera_info(info, 320, 120)
+    assert (scaled.width, scaled.height, scaled.binning_x, scaled.binning_y) == (320, 120, 0, 0)
+    np.testing.assert_array_equal(scaled.k, [250.0, 0.0, 160.0, 0.0, 100.0, 60.0, 0.0, 0.0, 1.0])
+    np.testing.assert_array_equal(scaled.p, [250.0, 0.0, 160.0, -12.5, 0.0, 100.0, 60.0, 0.0, 0.0, 0.0, 1.0, 0.0])
+    roi = scaled.roi
+    assert (roi.x_offset, roi.y_offset, roi.width, roi.height, roi.do_rectify) == (32, 12, 160, 60, True)
+    assert scaled.distortion_model == "plumb_bob" and list(scaled.d) == list(info.d)
+    np.testing.assert_array_equal(scaled.r, info.r)
+    assert scaled.header == info.header and scaled.header is not info.header
+    np.testing.assert_array_equal(info.k[:3], [500.0, 0.0, 320.0])  # input untouched
+
+
+def test_scale_camera_info_same_size_is_an_equal_copy():
+    info = _camera_info()
+    same = scale_camera_info(info, 640, 480)
+    assert same == info and same is not info
+    same.k[0] = 1.0
+    assert info.k[0] == 500.0
+
+
+def _unpack_rgb_field(msg) -> np.ndarray:
+    """Read the 'rgb' float32 field's bit pattern back as (N, 3) uint8 via an independent path."""
+    words = np.frombuffer(msg.data, np.uint32).reshape(-1, msg.point_step // 4)[:, 3]
+    return np.stack([(words >> 16) & 0xFF, (words >> 8) & 0xFF, words & 0xFF], axis=1).astype(np.uint8)
+
+
+def test_organised_cloud_from_backproject_has_expected_fields_and_values():
+    depth = RNG.uniform(0.5, 4.0, (HEIGHT, WIDTH)).astype(np.float32)
+    depth[2, 3] = np.nan
+    xyz = backproject(depth, 5.0, 6.0, 2.5, 2.0)
+    cloud = points_to_cloud(xyz, _header(), RGB)
+    assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (HEIGHT, WIDTH, 16, 16 * WIDTH)
+    assert [(f.name, f.offset, f.datatype, f.count) for f in cloud.fields] == [
+        ("x", 0, PointField.FLOAT32, 1),
+        ("y", 4, PointField.FLOAT32, 1),
+        ("z", 8, PointField.FLOAT32, 1),
+        ("rgb", 12, PointField.FLOAT32, 1),
+    ]
+    assert cloud.is_dense is False
+    assert cloud.is_bigendian == (sys.byteorder == "big")
+    assert len(cloud.data) == 16 * HEIGHT * WIDTH
+    np.testing.assert_array_equal(cloud_to_xyz(cloud), xyz)
+    np.testing.assert_array_equal(_unpack_rgb_field(cloud), RGB.reshape(-1, 3))
+
+
+def test_rgb_field_is_0x00rrggbb_float_bit_pattern():
+    cloud = points_to_cloud(np.zeros((1, 3), np.float32), _header(), np.array([[0x12, 0x34, 0x56]], np.uint8))
+    word = np.frombuffer(cloud.data, np.uint32)[3]
+    assert word == 0x00123456
+    assert np.frombuffer(cloud.data, np.float32)[3] == np.array([0x00123456], np.uint32).view(np.float32)[0]
+
+
+def test_unorganised_cloud_without_color():
+    points = RNG.uniform(-1, 1, (7, 3)).astype(np.float32)
+    cloud = points_to_cloud(points, _header())
+    assert (cloud.height, cloud.width, cloud.point_step, cloud.row_step) == (1, 7, 12, 84)
+    assert [f.name for f in cloud.fields] == ["x", "y", "z"]
+    assert cloud.is_dense is True
+    np.testing.assert_array_equal(cloud_to_xyz(cloud), points[np.newaxis])
+
+
+def test_points_to_cloud_rejects_mismatched_color_and_bad_shapes():
+    with pytest.raises(ValueError):
+        points_to_cloud(np.zeros((4, 3), np.float32), _header(), np.zeros((3, 3), np.uint8))
+    with pytest.raises(ValueError):
+        points_to_cloud(np.zeros((4, 2), np.float32), _header())

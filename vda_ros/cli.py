@@ -1,0 +1,153 @@
+"""vda-video: depth for a video file or an image folder, written as a colourised mp4 (and npz).
+
+The counterpart of the official run.py / run_streaming.py, with the same defaults, but with
+bounded memory: frames stream from the reader through an engine into a disk spool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
+from vda_ros.model import (
+    ENCODERS,
+    CheckpointError,
+    OfflineDepth,
+    StreamingDepth,
+    VideoDepthAnything,
+    default_checkpoint,
+    load_model,
+    random_model,
+    select_device,
+)
+
+DEFAULT_ENCODER = "vits"
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+RANDOM_WEIGHTS_BANNER = """\
+######################################################################
+#  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
+#  so every depth map and video written by this run is MEANINGLESS.  #
+######################################################################"""
+
+
+class UsageError(Exception):
+    """A problem the user can fix (missing file, bad option); reported without a traceback."""
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    frames: int
+    seconds: float
+    files: list[Path]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vda-video",
+        description="Video Depth Anything on a video file or an image folder: writes NAME_vis.mp4 "
+        "(colourised depth) and, with --save-npz, NAME_depths.npz (float32 T x H x W, key 'depths').",
+    )
+    parser.add_argument("input", type=Path, help="video file, or folder of images (read in name order)")
+    parser.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where to write (default ./outputs)")
+    parser.add_argument(
+        "--encoder", choices=ENCODERS, default=None,
+        help=f"model size (default {DEFAULT_ENCODER}; with --checkpoint, detected from the file)",
+    )
+    parser.add_argument("--metric", action="store_true", help="metric-depth model (depth in metres)")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None,
+        help="checkpoint file (default $VDA_CHECKPOINT_DIR or ./checkpoints, official file name)",
+    )
+    parser.add_argument(
+        "--random-weights", action="store_true",
+        help="smoke test without a checkpoint: random weights, meaningless depth",
+    )
+    parser.add_argument(
+        "--mode", choices=("offline", "stream"), default="offline",
+        help="offline: 32-frame windows, most consistent (default); stream: frame by frame, as the ROS node",
+    )
+    parser.add_argument("--input-size", type=int, default=518, help="network input size, shorter side (default 518)")
+    parser.add_argument("--max-res", type=int, default=1280, help="shrink frames whose longer side exceeds this (default 1280)")
+    parser.add_argument("--max-len", type=int, default=-1, help="process at most this many frames (default all)")
+    parser.add_argument("--target-fps", type=float, default=-1, help="keep frames to approximate this rate (default source rate)")
+    parser.add_argument("--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
+    parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
+    parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
+    return parser
+
+
+def build_model(args: argparse.Namespace) -> VideoDepthAnything:
+    """The network the options ask for; CheckpointError becomes a UsageError."""
+    if args.random_weights:
+        print(RANDOM_WEIGHTS_BANNER, file=sys.stderr)
+        return random_model(args.encoder or DEFAULT_ENCODER, seed=0, metric=args.metric)
+    path = args.checkpoint or default_checkpoint(args.encoder or DEFAULT_ENCODER, args.metric)
+    try:
+        return load_model(path, encoder=args.encoder, metric=args.metric)
+    except CheckpointError as error:
+        raise UsageError(f"{error}\n(Or pass --checkpoint FILE, or --random-weights for a smoke test.)") from error
+
+
+def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Depth maps, one per frame, from the engine the options select."""
+    try:
+        device = select_device(args.device)
+    except (RuntimeError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    precision = "fp32" if args.fp32 else None  # None: the engines' default, fp16 on CUDA, fp32 on CPU
+    if args.mode == "offline":
+        return OfflineDepth(model, input_size=args.input_size, device=device, precision=precision).run(frames)
+    engine = StreamingDepth(model, input_size=args.input_size, device=device, precision=precision)
+    return (engine.step(frame) for frame in frames)
+
+
+def process(args: argparse.Namespace, frames: Iterator[np.ndarray], info: VideoInfo, model: VideoDepthAnything) -> RunSummary:
+    """Run the engine over all frames and write the outputs."""
+    start = time.perf_counter()
+    with DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs:
+        depths = depth_stream(args, model, frames)
+        for depth in tqdm(depths, total=info.frame_count, unit="frame", desc=info.name):
+            outputs.add(depth)
+        if outputs.count == 0:
+            raise UsageError(f"no frames could be read from {args.input}")
+        files = outputs.finish()
+        return RunSummary(outputs.count, time.perf_counter() - start, files)
+
+
+def report(summary: RunSummary, args: argparse.Namespace) -> str:
+    rate = summary.frames / summary.seconds if summary.seconds > 0 else float("inf")
+    lines = [f"{summary.frames} frames in {summary.seconds:.1f} s ({rate:.2f} frames/s), mode {args.mode}"]
+    lines += [f"  wrote {path}" for path in summary.files]
+    if args.random_weights:
+        lines.append("RANDOM WEIGHTS were used: these outputs are a smoke test, not depth.")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
+        model = build_model(args)
+        summary = process(args, frames, info, model)
+    except (UsageError, MediaError) as error:
+        print(f"vda-video: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("vda-video: interrupted; no incomplete file was left", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(report(summary, args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Camera geometry on numpy arrays: intrinsics scaling, depth validity, back-projection.
+
+Kept free of ROS imports so that the maths can be tested and reused (tools, benchmarks)
+without a ROS installation.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+Size = tuple[int, int]
+"""Image size as (width, height), the order OpenCV and CameraInfo use."""
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _scale_factors(src_size: Size, dst_size: Size) -> tuple[float, float]:
+    """Return (dst_w / src_w, dst_h / src_h), rejecting empty sizes that would divide by zero."""
+    (src_w, src_h), (dst_w, dst_h) = src_size, dst_size
+    if min(src_w, src_h, dst_w, dst_h) <= 0:
+        raise ValueError(f"image sizes must be positive, got src={src_size} dst={dst_size}")
+    return dst_w / src_w, dst_h / src_h
+
+
+def _scale_camera_matrix(matrix: np.ndarray, shape: tuple[int, int], src_size: Size, dst_size: Size) -> np.ndarray:
+    """Scale the first (u) row by the width ratio and the second (v) row by the height ratio.
+
+    Both K (3x3) and P (3x4) map a ray to homogeneous pixels, so resizing the image by
+    (sx, sy) multiplies exactly their u and v rows: fx, skew, cx and P's Tx by sx; fy, cy and
+    P's Ty by sy. This matches image_proc's resize node (which scales fx, cx, fy, cy, Tx, Ty;
+    skew is zero in practice), so a resized image and its CameraInfo stay consistent with the
+    rest of the ROS ecosystem.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape != shape:
+        raise ValueError(f"expected a {shape[0]}x{shape[1]} matrix, got shape {matrix.shape}")
+    scale_x, scale_y = _scale_factors(src_size, dst_size)
+    scaled = matrix.copy()
+    scaled[0] *= scale_x
+    scaled[1] *= scale_y
+    return scaled
+
+
+def scale_intrinsics(k: np.ndarray, src_size: Size, dst_size: Size) -> np.ndarray:
+    """Return a new 3x3 intrinsic matrix K for an image resized from src_size to dst_size."""
+    return _scale_camera_matrix(k, (3, 3), src_size, dst_size)
+
+
+def scale_projection(p: np.ndarray, src_size: Size, dst_size: Size) -> np.ndarray:
+    """Return a new 3x4 projection matrix P for an image resized from src_size to dst_size."""
+    return _scale_camera_matrix(p, (3, 4), src_size, dst_size)
+
+
+def mask_depth_range(depth: np.ndarray, min_depth: float = 0.0, max_depth: float = math.inf) -> np.ndarray:
+    """Return a float32 copy of depth with NaN wherever it is not a usable measurement.
+
+    This is the single place that defines validity (REP 117 marks invalid ranges with NaN so
+    consumers never mistake a sentinel like 0 for a real distance): a value is kept only when it
+    is finite, strictly positive and inside [min_depth, max_depth].
+    """
+    if min_depth > max_depth:
+        raise ValueError(f"min_depth {min_depth} is greater than max_depth {max_depth}")
+    masked = np.array(depth, dtype=np.float32, copy=True)
+    # NaN fails every comparison and +inf fails "<= float32 max", so no separate isfinite pass.
+    with np.errstate(invalid="ignore"):
+        valid = masked > 0.0
+        if min_depth > 0.0:
+            valid &= masked >= min_depth
+        valid &= masked <= min(max_depth, _FLOAT32_MAX)
+    np.copyto(masked, np.float32(np.nan), where=~valid)
+    return masked
+
+
+def inverse_depth_to_metric(rel: np.ndarray, scale: float, shift: float) -> np.ndarray:
+    """Turn a relative model's affine-invariant inverse depth into metric depth (float32).
+
+    Relative models predict disparity-like values known only up to scale and shift (larger is
+    nearer), so metric depth is 1 / (scale * rel + shift). A denominator that is not a finite
+    positive number describes no physical distance and becomes NaN.
+    """
+    denominator = np.asarray(rel, dtype=np.float32) * np.float32(scale) + np.float32(shift)
+    with np.errstate(invalid="ignore"):
+        valid = (denominator > 0.0) & (denominator <= _FLOAT32_MAX)
+    metric = np.full(denominator.shape, np.nan, dtype=np.float32)
+    np.divide(np.float32(1.0), denominator, out=metric, where=valid)
+    return metric
+
+
+@lru_cache(maxsize=16)
+def _ray_slopes(
+    width: int, height: int, fx: float, fy: float, cx: float, cy: float, stride: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the per-column (u - cx) / fx and per-row (v - cy) / fy for the sampled pixels.
+
+    The ray grid is separable, so one row vector and one column vector broadcast to the full
+    grid. They are cached because a stream calls back-projection with the same camera and size
+    every frame; the arrays are read-only so a caller cannot corrupt the cache.
+    """
+    x_slope = ((np.arange(0, width, stride, dtype=np.float64) - cx) / fx).astype(np.float32)
+    y_slope = ((np.arange(0, height, stride, dtype=np.float64) - cy) / fy).astype(np.float32)
+    x_slope.flags.writeable = False
+    y_slope.flags.writeable = False
+    return x_slope, y_slope[:, np.newaxis]
+
+
+def backproject(
+    depth: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    stride: int = 1,
+    min_depth: float = 0.0,
+    max_depth: float = math.inf,
+) -> np.ndarray:
+    """Back-project a depth image into an organised (H', W', 3) float32 xyz grid.
+
+    depth holds metres along the optical axis (Z). Points are in the camera optical frame
+    (REP 103: x right, y down, z forward) with pixel (u=column, v=row) at integer coordinates:
+    X = (u - cx) / fx * Z, Y = (v - cy) / fy * Z. stride s keeps rows and columns 0, s, 2s, ...
+    (depth[::s, ::s]) to make lighter clouds. Invalid depths (see mask_depth_range) give NaN in
+    all three coordinates, so the grid stays organised as REP 117 and RViz expect.
+    """
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    if not (fx > 0.0 and fy > 0.0):
+        raise ValueError(f"focal lengths must be positive, got fx={fx} fy={fy}")
+    height, width = depth.shape
+    x_slope, y_slope = _ray_slopes(width, height, float(fx), float(fy), float(cx), float(cy), stride)
+    z = mask_depth_range(depth[::stride, ::stride], min_depth, max_depth)
+    xyz = np.empty(z.shape + (3,), dtype=np.float32)
+    np.multiply(x_slope, z, out=xyz[..., 0])
+    np.multiply(y_slope, z, out=xyz[..., 1])
+    xyz[..., 2] = z
+    return xyz

@@ -1,0 +1,1 @@
+"""ROS 2 nodes: thin glue between messages and the depth engines."""

@@ -1,0 +1,292 @@
+"""Conversions between ROS 2 messages (sensor_msgs) and numpy arrays.
+
+cv_bridge and sensor_msgs_py are not available from PyPI for ROS 2, so the few conversions the
+depth node needs live here, written on numpy and OpenCV without per-pixel Python. No torch
+import: tools and tests use this module without loading a model.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from typing import Any
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
+from std_msgs.msg import Header
+
+from vda_ros.geometry import scale_intrinsics, scale_projection
+
+_NATIVE_BIG_ENDIAN = sys.byteorder == "big"
+
+# encoding -> (bytes per pixel, OpenCV conversion to RGB, or None when the bytes already are RGB)
+_RGB_SOURCES: dict[str, tuple[int, int | None]] = {
+    "rgb8": (3, None),
+    "bgr8": (3, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, cv2.COLOR_GRAY2RGB),
+    # 8-bit YUV 4:2:2, two bytes per pixel; ROS names UYVY "yuv422" and YUYV "yuv422_yuy2".
+    "yuv422": (2, cv2.COLOR_YUV2RGB_UYVY),
+    "uyvy": (2, cv2.COLOR_YUV2RGB_UYVY),
+    "yuv422_yuy2": (2, cv2.COLOR_YUV2RGB_YUY2),
+    "yuyv": (2, cv2.COLOR_YUV2RGB_YUY2),
+}
+SUPPORTED_IMAGE_ENCODINGS: tuple[str, ...] = tuple(_RGB_SOURCES)
+
+DEPTH_ENCODING = "32FC1"
+_OUTPUT_COLOR_ENCODINGS = ("rgb8", "bgr8")
+
+
+class ImageConversionError(ValueError):
+    """A message could not be turned into an array; the text says what was wrong with it."""
+
+
+def _buffer(data: Any) -> np.ndarray:
+    """View a message's data field as uint8 without copying when it is bytes-like.
+
+    rclpy gives array.array('B'), rosbags and hand-built messages may give bytes, bytearray,
+    numpy arrays or plain lists; only a list needs a copy.
+    """
+    try:
+        return np.frombuffer(data, dtype=np.uint8)
+    except TypeError:
+        return np.asarray(data, dtype=np.uint8)
+
+
+def _pixel_rows(msg: Image, bytes_per_pixel: int) -> np.ndarray:
+    """Return the image's pixel bytes as an (H, W * bytes_per_pixel) uint8 view, skipping row padding.
+
+    Rows start `step` bytes apart and may carry padding after their pixels, so the view keeps
+    the row stride instead of assuming packed rows.
+    """
+    height, width, step = msg.height, msg.width, msg.step
+    if width == 0 or height == 0:
+        raise ImageConversionError(f"{msg.encoding!r} image has zero size ({width}x{height})")
+    row_bytes = width * bytes_per_pixel
+    if step < row_bytes:
+        raise ImageConversionError(
+            f"{msg.encoding!r} image step {step} is smaller than "
+            f"width {width} * {bytes_per_pixel} bytes per pixel = {row_bytes}"
+        )
+    data = _buffer(msg.data)
+    expected = step * height
+    if data.size < expected:
+        raise ImageConversionError(
+            f"{msg.encoding!r} image data too short: "
+            f"expected step {step} * height {height} = {expected} bytes, got {data.size}"
+        )
+    return data[:expected].reshape(height, step)[:, :row_bytes]
+
+
+def image_to_rgb(msg: Image) -> np.ndarray:
+    """Convert an Image of any supported 8-bit encoding to an (H, W, 3) uint8 RGB array.
+
+    rgb8 input is returned as a zero-copy view of msg.data (rows may be strided by padding and
+    the view may be read-only): copy it before modifying it in place. is_bigendian does not
+    matter for 8-bit data and is ignored.
+    """
+    try:
+        bytes_per_pixel, conversion = _RGB_SOURCES[msg.encoding]
+    except KeyError:
+        raise ImageConversionError(
+            f"unsupported image encoding {msg.encoding!r}; supported: {', '.join(SUPPORTED_IMAGE_ENCODINGS)}"
+        ) from None
+    if bytes_per_pixel == 2 and msg.width % 2:
+        raise ImageConversionError(f"{msg.encoding!r} (YUV 4:2:2) needs an even width, got {msg.width}")
+    rows = _pixel_rows(msg, bytes_per_pixel)
+    pixels = rows.reshape(msg.height, msg.width, bytes_per_pixel) if bytes_per_pixel > 1 else rows
+    return pixels if conversion is None else cv2.cvtColor(pixels, conversion)
+
+
+def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
+    """Decode a CompressedImage (JPEG, PNG, anything OpenCV reads) to (H, W, 3) uint8 RGB.
+
+    Grey images are expanded to three channels so the model always sees RGB.
+    """
+    data = _buffer(msg.data)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if data.size else None
+    if image is None:
+        raise ImageConversionError(f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes)")
+    return image
+
+
+def _array_to_image(array: np.ndarray, header: Header, encoding: str) -> Image:
+    """Build an Image of packed rows from an (H, W[, C]) array whose dtype already matches encoding.
+
+    data is assigned as bytes: rclpy converts a numpy array element by element (about 100x slower).
+    """
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    image = Image(
+        header=header,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=_NATIVE_BIG_ENDIAN,
+        step=array.strides[0],
+    )
+    image.data = array.tobytes()  # after construction: the constructor would copy the bytes twice
+    return image
+
+
+def depth_to_msg(depth: np.ndarray, header: Header) -> Image:
+    """Wrap an (H, W) depth array in metres as a '32FC1' Image (NaN kept: REP 117 invalid)."""
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
+    return _array_to_image(depth.astype(np.float32, copy=False), header, DEPTH_ENCODING)
+
+
+def msg_to_depth(msg: Image) -> np.ndarray:
+    """Read a '32FC1' Image into an (H, W) native float32 array, honouring step padding and byte order."""
+    if msg.encoding != DEPTH_ENCODING:
+        raise ImageConversionError(f"expected a {DEPTH_ENCODING!r} depth image, got encoding {msg.encoding!r}")
+    rows = _pixel_rows(msg, 4)
+    stored = np.dtype(">f4" if msg.is_bigendian else "<f4")
+    return rows.view(stored).astype(np.float32)
+
+
+def _check_color_array(image: np.ndarray) -> None:
+    """Reject arrays that are not (H, W, 3) uint8, which every 8-bit colour encoding here needs."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got shape {image.shape} dtype {image.dtype}")
+
+
+def bgr_to_msg(bgr: np.ndarray, header: Header) -> Image:
+    """Wrap an (H, W, 3) uint8 BGR array (OpenCV's layout, e.g. colorize output) as a 'bgr8' Image."""
+    _check_color_array(bgr)
+    return _array_to_image(bgr, header, "bgr8")
+
+
+def rgb_to_msg(rgb: np.ndarray, header: Header, encoding: str = "rgb8") -> Image:
+    """Wrap an (H, W, 3) uint8 RGB array as an 'rgb8' or 'bgr8' Image (the latter for OpenCV-minded consumers)."""
+    _check_color_array(rgb)
+    if encoding not in _OUTPUT_COLOR_ENCODINGS:
+        raise ValueError(f"unsupported output encoding {encoding!r}; supported: {', '.join(_OUTPUT_COLOR_ENCODINGS)}")
+    pixels = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    return _array_to_image(pixels, header, encoding)
+
+
+def camera_info_is_calibrated(info: CameraInfo) -> bool:
+    """True when K holds usable intrinsics; uncalibrated drivers publish an all-zero K."""
+    k = np.asarray(info.k, dtype=np.float64)
+    return bool(np.isfinite(k).all() and k[0] > 0.0 and k[4] > 0.0)
+
+
+def intrinsics(info: CameraInfo) -> tuple[float, float, float, float]:
+    """Return (fx, fy, cx, cy) from CameraInfo.K (row-major 3x3)."""
+    k = info.k
+    return float(k[0]), float(k[4]), float(k[2]), float(k[5])
+
+
+def _scaled_roi(roi: RegionOfInterest, scale_x: float, scale_y: float) -> RegionOfInterest:
+    """Scale a region of interest to the resized image, rounding to whole pixels."""
+    return RegionOfInterest(
+        x_offset=round(roi.x_offset * scale_x),
+        y_offset=round(roi.y_offset * scale_y),
+        width=round(roi.width * scale_x),
+        height=round(roi.height * scale_y),
+        do_rectify=roi.do_rectify,
+    )
+
+
+def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
+    """Return a new CameraInfo describing the image resized from (info.width, info.height) to (width, height).
+
+    The depth image is published at the model's working resolution, and consumers
+    (point clouds, RViz's DepthCloud) need intrinsics for exactly that image. K and P are scaled
+    as image_proc's resize does; binning is folded into the scale (info.width/height are the
+    calibrated, unbinned size) and reset to 0; D, R, distortion model and header are kept.
+    """
+    if (width, height) == (info.width, info.height):
+        return copy.deepcopy(info)
+    src_size, dst_size = (info.width, info.height), (width, height)
+    k = scale_intrinsics(np.reshape(info.k, (3, 3)), src_size, dst_size)
+    p = scale_projection(np.reshape(info.p, (3, 4)), src_size, dst_size)
+    return CameraInfo(
+        header=copy.deepcopy(info.header),
+        height=height,
+        width=width,
+        distortion_model=info.distortion_model,
+        d=list(info.d),
+        k=k.ravel(),
+        r=np.array(info.r, dtype=np.float64),
+        p=p.ravel(),
+        binning_x=0,
+        binning_y=0,
+        roi=_scaled_roi(info.roi, width / info.width, height / info.height),
+    )
+
+
+def _cloud_fields(with_rgb: bool) -> list[PointField]:
+    """Fields x, y, z (and rgb) as FLOAT32 at offsets 0, 4, 8 (12): the layout PCL and RViz expect."""
+    names = ("x", "y", "z", "rgb") if with_rgb else ("x", "y", "z")
+    return [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, name in enumerate(names)]
+
+
+def _pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Pack (N, 3) uint8 RGB into uint32 0x00RRGGBB: the bit pattern PCL/RViz read from a float32 'rgb' field."""
+    packed = rgb[:, 0].astype(np.uint32)
+    for channel in (1, 2):
+        packed <<= 8
+        packed |= rgb[:, channel]
+    return packed
+
+
+def points_to_cloud(xyz: np.ndarray, header: Header, rgb: np.ndarray | None = None) -> PointCloud2:
+    """Build a PointCloud2 from (H, W, 3) (organised) or (N, 3) (unorganised) float32 points.
+
+    With rgb (same leading shape, uint8 RGB) each point gets a packed 'rgb' field. Points are
+    written as one (N, 3 or 4) 32-bit block: the same bytes as a structured array of those
+    fields, built with fewer copies, so the whole cloud is a single tobytes().
+    NaN points are kept (organised clouds keep their grid) and make is_dense False.
+    """
+    if xyz.ndim not in (2, 3) or xyz.shape[-1] != 3:
+        raise ValueError(f"xyz must be (H, W, 3) or (N, 3), got shape {xyz.shape}")
+    height, width = xyz.shape[:2] if xyz.ndim == 3 else (1, xyz.shape[0])
+    points = np.ascontiguousarray(xyz, dtype=np.float32).reshape(-1, 3)
+    if rgb is None:
+        block = points
+    else:
+        if rgb.shape != xyz.shape or rgb.dtype != np.uint8:
+            raise ValueError(f"rgb must be uint8 with the shape of xyz {xyz.shape}, got {rgb.shape} {rgb.dtype}")
+        # Join raw 32-bit patterns so the packed colours are copied bit for bit.
+        block = np.concatenate((points.view(np.uint32), _pack_rgb(rgb.reshape(-1, 3))[:, np.newaxis]), axis=1)
+    point_step = 4 * block.shape[1]
+    cloud = PointCloud2(
+        header=header,
+        height=height,
+        width=width,
+        fields=_cloud_fields(rgb is not None),
+        is_bigendian=_NATIVE_BIG_ENDIAN,
+        point_step=point_step,
+        row_step=point_step * width,
+        is_dense=not bool(np.isnan(points).any()),
+    )
+    cloud.data = block.tobytes()  # after construction: the constructor would copy the bytes twice
+    return cloud
+
+
+def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
+    """Read the FLOAT32 x, y, z fields of any PointCloud2 layout into an (H, W, 3) float32 array."""
+    fields = {field.name: field for field in msg.fields}
+    missing = [name for name in "xyz" if name not in fields or fields[name].datatype != PointField.FLOAT32]
+    if missing:
+        raise ValueError(f"PointCloud2 lacks FLOAT32 fields {missing}")
+    stored = ">f4" if msg.is_bigendian else "<f4"
+    point = np.dtype(
+        {
+            "names": list("xyz"),
+            "formats": [stored] * 3,
+            "offsets": [fields[name].offset for name in "xyz"],
+            "itemsize": msg.point_step,
+        }
+    )
+    grid = np.ndarray(
+        (msg.height, msg.width), dtype=point, buffer=_buffer(msg.data), strides=(msg.row_step, msg.point_step)
+    )
+    xyz = np.empty((msg.height, msg.width, 3), dtype=np.float32)
+    for axis, name in enumerate("xyz"):
+        xyz[..., axis] = grid[name]
+    return xyz
