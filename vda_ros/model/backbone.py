@@ -122,7 +122,8 @@ class DinoVisionTransformer(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         """Images (N, 3, H, W) → four (N, ph·pw, D) token maps, each through the final norm."""
-        ph, pw = x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE
+        # Plain ints (also under tracing): the grid is a constant of an exported graph.
+        ph, pw = int(x.shape[-2]) // PATCH_SIZE, int(x.shape[-1]) // PATCH_SIZE
         tokens = self.patch_embed(x)
         tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)
         tokens = tokens + self.interpolated_pos_embed(ph, pw).to(tokens.dtype)

@@ -40,6 +40,12 @@ def slot_of(frame_id: int) -> int:
     return 0 if frame_id == 0 else 1 + (frame_id - 1) % RING
 
 
+def stream_window(t: int) -> StreamWindow:
+    """Slot map of frame t ≥ 1: one-hot rows for window positions 0..30, and the slot frame t takes."""
+    slots = torch.tensor([slot_of(f) for f in past_frame_ids(t)])
+    return StreamWindow(onehot=torch.nn.functional.one_hot(slots, SLOTS).float(), write_slot=slot_of(t))
+
+
 class StreamingDepth:
     """Per-frame depth with temporal consistency, for live streams.
 
@@ -74,11 +80,6 @@ class StreamingDepth:
         self.frame_index = 0
         self.cache = KVCache(SLOTS)
 
-    def _window(self, t: int) -> StreamWindow:
-        slots = torch.tensor([slot_of(f) for f in past_frame_ids(t)])
-        onehot = torch.nn.functional.one_hot(slots, SLOTS).float()
-        return StreamWindow(slots=slots.to(self.device), onehot=onehot.to(self.device), write_slot=slot_of(t))
-
     @torch.inference_mode()
     def step(self, frame: np.ndarray) -> np.ndarray:
         """RGB uint8 (h, w, 3) → float32 depth (h, w): inverse depth (relative model) or metres (metric)."""
@@ -90,9 +91,13 @@ class StreamingDepth:
             self.net_size = network_size(height, width, self.input_size)
         assert self.net_size is not None
         t = self.frame_index
-        self.cache.window = self._window(t) if t > 0 else None
-        x = preprocess(frame, self.net_size).to(self.device, non_blocking=True)[None, None]
-        with autocast(self.device, self.precision):
-            depth = self.model(x, cache=self.cache)[0]
+        window = stream_window(t) if t > 0 else None
+        depth = self._network(preprocess(frame, self.net_size)[None], window)
         self.frame_index += 1
         return to_frame_size(depth, height, width)[0].cpu().numpy()
+
+    def _network(self, image: torch.Tensor, window: StreamWindow | None) -> torch.Tensor:
+        """Normalised (1, 3, H, W) CPU image → depth (1, H, W); updates the cache."""
+        self.cache.window = None if window is None else StreamWindow(window.onehot.to(self.device), window.write_slot)
+        with autocast(self.device, self.precision):
+            return self.model(image.to(self.device, non_blocking=True)[None], cache=self.cache)[0]

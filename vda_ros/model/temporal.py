@@ -24,13 +24,12 @@ from .config import NUM_FRAMES, TEMPORAL_HEADS
 
 @dataclass
 class StreamWindow:
-    """Which cache slots the 31 past window positions read, for one streaming step.
+    """Which cache slots the 31 past window positions read, and where the new frame goes, for one step.
 
     `onehot[p, s]` is 1 where position p reads slot s; a frame that fills several positions (the first frame
     early in a stream) is stored once and read through several rows.
     """
 
-    slots: Tensor
     onehot: Tensor
     write_slot: int
 
@@ -52,6 +51,26 @@ class KVCache:
             self.keys[block] = torch.zeros(shape, dtype=like.dtype, device=like.device)
             self.values[block] = torch.zeros(shape, dtype=like.dtype, device=like.device)
         return self.keys[block], self.values[block]
+
+    def store(self, block: int, k_new: Tensor, v_new: Tensor, slot: int) -> None:
+        """Keep the new frame's projections in its slot (called after the block has read the old occupant)."""
+        keys, values = self.buffers(block, k_new)
+        keys[:, :, slot] = k_new[:, :, 0]
+        values[:, :, slot] = v_new[:, :, 0]
+
+
+@dataclass
+class ExplicitKVCache(KVCache):
+    """A cache whose buffers are given and whose new entries are returned, not written.
+
+    An exported step (ONNX, TensorRT) cannot update its inputs in place: the runtime around it owns the
+    slots and writes the returned entries itself.
+    """
+
+    new_entries: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict)
+
+    def store(self, block: int, k_new: Tensor, v_new: Tensor, slot: int) -> None:
+        self.new_entries[block] = (k_new, v_new)
 
 
 def sinusoidal_table(length: int, channels: int) -> Tensor:
@@ -105,7 +124,7 @@ class TemporalAttention(nn.Module):
                 self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
             )
             if cache is not None:
-                self._write(cache, *self._project_new(seq), slot=0)
+                cache.store(self.block_index, *self._project_new(seq), slot=0)
         else:
             out = self._attend_cached(seq, pe[0], cache)
         out = self.to_out[0](self._merge(out))
@@ -114,12 +133,6 @@ class TemporalAttention(nn.Module):
     def _project_new(self, seq: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values of the new frame without its positional term: what the cache keeps."""
         return self._split(self.to_k(seq)), self._split(self.to_v(seq))
-
-    def _write(self, cache: KVCache, k_new: Tensor, v_new: Tensor, slot: int) -> None:
-        """Keep the new frame's projections in its slot (after this step's reads of the old occupant)."""
-        keys, values = cache.buffers(self.block_index, k_new)
-        keys[:, :, slot] = k_new[:, :, 0]
-        values[:, :, slot] = v_new[:, :, 0]
 
     def _attend_cached(self, seq: Tensor, pe: Tensor, cache: KVCache) -> Tensor:
         """One query frame at position 31 against 31 cached frames at positions 0..30.
@@ -143,7 +156,7 @@ class TemporalAttention(nn.Module):
         weights = torch.softmax(torch.cat([past, current], dim=-1) * scale, dim=-1)
         past_w = weights[..., :last]
         out = (past_w @ onehot) @ values + past_w @ pe_v[:, :last] + weights[..., last:] * (v_new + pe_v[:, last:])
-        self._write(cache, k_new, v_new, window.write_slot)
+        cache.store(self.block_index, k_new, v_new, window.write_slot)
         return out
 
 
