@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from .checkpoint import CheckpointError, default_checkpoint, load_model
 from .config import ENCODERS
 from .network import VideoDepthAnything
-from .preprocess import network_size
+from .preprocess import network_size, preprocess
 from .streaming import PAST, SLOTS, StreamingDepth
 from .temporal import ExplicitKVCache, StreamWindow
 
@@ -113,22 +113,18 @@ class OnnxStreamingDepth(StreamingDepth):
         options = {"providers": providers or ["CPUExecutionProvider"]}
         self.first = onnxruntime.InferenceSession(str(export_dir / "first.onnx"), **options)
         self.next = onnxruntime.InferenceSession(str(export_dir / "step.onnx"), **options)
-        self.buffers: dict[str, np.ndarray] = {}
         self.input_size = self.info["input_size"]
         self.device = torch.device("cpu")
-        self.frame_size = None
-        self.net_size = None
-        self.frame_index = 0
+        self.preprocess = preprocess
         self._metric = bool(self.info["metric"])
+        self.reset()
 
     @property
     def metric(self) -> bool:
         return self._metric
 
     def reset(self) -> None:
-        self.frame_size = None
-        self.net_size = None
-        self.frame_index = 0
+        super().reset()
         self.buffers = {n: np.zeros(s, np.float32) for n, s in self.info["cache_shapes"].items()}
 
     def step(self, frame: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import torch
 from .config import NUM_FRAMES
 from .device import autocast, resolve_precision
 from .network import VideoDepthAnything
-from .preprocess import check_frame, network_size, preprocess, to_frame_size
+from .preprocess import check_frame, frame_preprocessor, network_size, to_frame_size
 
 OVERLAP = 10
 STEP = NUM_FRAMES - OVERLAP
@@ -71,9 +71,11 @@ class OfflineDepth:
         device: torch.device | str = "cpu",
         precision: str | None = None,
         metric: bool | None = None,
+        device_preprocess: bool | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        self.preprocess = frame_preprocessor(self.device, device_preprocess)
         self.model = model.to(self.device).eval()
         self.input_size = input_size
         self.metric = model.metric if metric is None else metric
@@ -100,7 +102,7 @@ class OfflineDepth:
             check_frame(frame)
             if frame.shape[:2] != (height, width):
                 raise ValueError(f"frame size changed from {width}×{height} to {frame.shape[1]}×{frame.shape[0]}")
-            return preprocess(frame, size)
+            return self.preprocess(frame, size)
 
         # Inputs by frame id: the current window's frames and the keyframes the next window reuses.
         inputs: dict[int, torch.Tensor] = {0: prepared(first)}

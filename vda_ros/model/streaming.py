@@ -8,7 +8,7 @@ import torch
 from .config import NUM_FRAMES
 from .device import autocast, resolve_precision
 from .network import VideoDepthAnything
-from .preprocess import check_frame, network_size, preprocess, to_frame_size
+from .preprocess import check_frame, frame_preprocessor, network_size, to_frame_size
 from .temporal import KVCache, StreamWindow
 
 PAST = NUM_FRAMES - 1
@@ -59,9 +59,11 @@ class StreamingDepth:
         input_size: int = 518,
         device: torch.device | str = "cpu",
         precision: str | None = None,
+        device_preprocess: bool | None = None,
     ) -> None:
         self.device = torch.device(device)
         self.precision = resolve_precision(precision, self.device)
+        self.preprocess = frame_preprocessor(self.device, device_preprocess)
         self.model = model.to(self.device).eval()
         self.input_size = input_size
         self.frame_size: tuple[int, int] | None = None
@@ -92,12 +94,12 @@ class StreamingDepth:
         assert self.net_size is not None
         t = self.frame_index
         window = stream_window(t) if t > 0 else None
-        depth = self._network(preprocess(frame, self.net_size)[None], window)
+        depth = self._network(self.preprocess(frame, self.net_size)[None], window)
         self.frame_index += 1
         return to_frame_size(depth, height, width)[0].cpu().numpy()
 
     def _network(self, image: torch.Tensor, window: StreamWindow | None) -> torch.Tensor:
-        """Normalised (1, 3, H, W) CPU image → depth (1, H, W); updates the cache."""
+        """Normalised (1, 3, H, W) image → depth (1, H, W); updates the cache."""
         self.cache.window = None if window is None else StreamWindow(window.onehot.to(self.device), window.write_slot)
         with autocast(self.device, self.precision):
             return self.model(image.to(self.device, non_blocking=True)[None], cache=self.cache)[0]
