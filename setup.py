@@ -20,6 +20,8 @@ def console_scripts() -> list[str]:
     scripts = [
         "vda-video = vda_ros.cli:main",
         "vda-download-weights = vda_ros.weights:main",
+        "vda-demo = vda_ros.nodes.demo:main",
+        "vda-export-onnx = vda_ros.model.export:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")

@@ -1,0 +1,82 @@
+"""Live depth next to a running camera driver.
+
+    ros2 launch vda_ros depth.launch.py namespace:=camera image:=image_raw [rviz:=true]
+
+depth_node runs in the camera's namespace, so its relative topics (depth/image, depth/relative,
+depth/camera_info, depth/colored, points) appear beside the camera's. Parameters come from
+params_file (default: the package's config/depth.yaml); the model arguments below are applied
+on top of it, so they win over the file. Purely declarative: nothing here runs before launch does.
+"""
+
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import FindPackageShare
+
+CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
+
+ARGUMENTS = (
+    ("namespace", "", "namespace of the camera; depth_node (and RViz) run in it"),
+    ("image", "image", "camera image topic, relative to namespace (raw; the /compressed sibling with "
+                       "image_transport:=compressed in the params file)"),
+    ("camera_info", "camera_info", "camera info topic, relative to namespace"),
+    ("params_file", PathJoinSubstitution([CONFIG, "depth.yaml"]), "depth_node parameters file"),
+    ("checkpoint", "", "model checkpoint; empty: the official file in $VDA_CHECKPOINT_DIR or ./checkpoints"),
+    ("encoder", "vits", "model size: vits, vitb or vitl"),
+    ("metric", "false", "true: metric model (metres on depth/image, point cloud)"),
+    ("device", "auto", "auto, cuda or cpu"),
+    ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
+    ("use_sim_time", "false", "use /clock (bag playback)"),
+    ("rviz", "false", "open RViz with config/vda.rviz"),
+    ("camera_frame", "camera_optical_frame", "RViz fixed frame: the camera's optical frame_id"),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    namespace = LaunchConfiguration("namespace")
+    use_sim_time = LaunchConfiguration("use_sim_time")
+    remappings = [("image", LaunchConfiguration("image")), ("camera_info", LaunchConfiguration("camera_info"))]
+    return LaunchDescription([
+        *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
+        # Large best-effort messages between processes need bigger shared-memory segments with
+        # Fast DDS; a profile the user already set is kept.
+        SetEnvironmentVariable(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            EnvironmentVariable(
+                "FASTDDS_DEFAULT_PROFILES_FILE",
+                default_value=PathJoinSubstitution([CONFIG, "fastdds_large_messages.xml"]),
+            ),
+        ),
+        Node(
+            package="vda_ros",
+            executable="depth_node",
+            namespace=namespace,
+            parameters=[
+                LaunchConfiguration("params_file"),
+                {
+                    # Typed explicitly: launch would read a path such as "1.5" as a number.
+                    "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
+                    "encoder": LaunchConfiguration("encoder"),
+                    "metric": LaunchConfiguration("metric"),
+                    "device": LaunchConfiguration("device"),
+                    "random_weights": LaunchConfiguration("random_weights"),
+                    "use_sim_time": use_sim_time,
+                },
+            ],
+            remappings=remappings,
+            output="screen",
+        ),
+        Node(
+            package="rviz2",
+            executable="rviz2",
+            namespace=namespace,
+            # The .rviz file names topics relatively, so they resolve in the camera's namespace.
+            arguments=["-d", PathJoinSubstitution([CONFIG, "vda.rviz"]), "-f", LaunchConfiguration("camera_frame")],
+            parameters=[{"use_sim_time": use_sim_time}],
+            remappings=remappings,
+            condition=IfCondition(LaunchConfiguration("rviz")),
+        ),
+    ])

@@ -1,0 +1,566 @@
+"""depth_node end to end: the node in its own process, this test talking to it over DDS.
+
+Two node processes serve the whole module (starting one costs seconds): a metric model fed raw
+Images, and a relative model fed CompressedImages through a remapped topic. Both run the real
+network on random weights on the CPU with a small input size. Expected values are computed here
+independently (pinhole back-projection written out, not the package's own function).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from vda_ros.nodes.child_nodes import node_command
+from vda_ros.nodes.depth_node import PARAMETERS
+from vda_ros.nodes.params import defaults
+from vda_ros.nodes.stream_state import LatestSlot, StreamContinuity
+
+from ros_helpers import (
+    REPO_ROOT,
+    Collector,
+    NodeProcess,
+    TestNode,
+    diagnostic_values,
+    node_env,
+    wait_for_subscribers,
+    wait_until,
+)
+
+MODULE = "vda_ros.nodes.depth_node"
+WIDTH, HEIGHT = 64, 48
+MAX_RES = 96
+"""The metric node shrinks larger images to this longer side."""
+COMMON_PARAMS = {
+    "random_weights": True,
+    "encoder": "vits",
+    "device": "cpu",
+    "input_size": 112,
+    "max_res": MAX_RES,
+    "diagnostics_period": 0.5,
+}
+RNG = np.random.default_rng(3)
+
+
+# --- messages -----------------------------------------------------------------------------------
+
+
+def stamp_at(seconds: float) -> Time:
+    sec = int(seconds)
+    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+
+
+def now_stamp() -> Time:
+    return stamp_at(time.time())
+
+
+def seconds_of(stamp: Time) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def random_rgb(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
+    """A smooth random scene (noise blurred), closer to a photo than white noise."""
+    noise = RNG.integers(0, 256, (height // 4 + 1, width // 4 + 1, 3), dtype=np.uint8)
+    return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = "cam", encoding: str = "rgb8", padding: int = 0,
+              width: int | None = None) -> Image:
+    """An Image of pixels already in encoding's byte layout, each row followed by padding bytes.
+
+    width defaults to the array's second dimension; packed formats (YUV 4:2:2) pass their own.
+    """
+    rows = pixels.reshape(pixels.shape[0], -1)
+    rows = np.concatenate([rows, np.full((rows.shape[0], padding), 255, np.uint8)], axis=1)
+    msg = Image(header=Header(stamp=stamp, frame_id=frame_id), height=pixels.shape[0],
+                width=pixels.shape[1] if width is None else width, encoding=encoding, step=rows.shape[1])
+    msg.data = rows.tobytes()
+    return msg
+
+
+def compressed_msg(rgb: np.ndarray, stamp: Time, fmt: str, frame_id: str = "cam") -> CompressedImage:
+    ok, encoded = cv2.imencode(f".{fmt}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    msg = CompressedImage(header=Header(stamp=stamp, frame_id=frame_id), format=fmt)
+    msg.data = encoded.tobytes()
+    return msg
+
+
+def info_msg(stamp: Time, frame_id: str = "cam", width: int = WIDTH, height: int = HEIGHT,
+             k: tuple[float, float, float, float] = (50.0, 52.0, 31.5, 23.5)) -> CameraInfo:
+    fx, fy, cx, cy = k
+    return CameraInfo(
+        header=Header(stamp=stamp, frame_id=frame_id), width=width, height=height, distortion_model="plumb_bob",
+        d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0], r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+        p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+    )
+
+
+def depth_array(msg: Image) -> np.ndarray:
+    assert msg.encoding == "32FC1" and msg.step == msg.width * 4
+    return np.frombuffer(bytes(msg.data), dtype=">f4" if msg.is_bigendian else "<f4").reshape(msg.height, msg.width)
+
+
+def cloud_fields(msg: PointCloud2) -> dict[str, np.ndarray]:
+    """Each field of an organised cloud as an (H, W) array (rgb as uint32 bit patterns)."""
+    order = ">" if msg.is_bigendian else "<"
+    kinds = {PointField.FLOAT32: "f4", PointField.UINT32: "u4"}
+    dtype = np.dtype({
+        "names": [f.name for f in msg.fields],
+        "formats": [order + ("u4" if f.name == "rgb" else kinds[f.datatype]) for f in msg.fields],
+        "offsets": [f.offset for f in msg.fields],
+        "itemsize": msg.point_step,
+    })
+    assert msg.row_step == msg.point_step * msg.width
+    points = np.frombuffer(bytes(msg.data), dtype=dtype).reshape(msg.height, msg.width)
+    return {name: points[name] for name in dtype.names}
+
+
+def pinhole_points(z: np.ndarray, info: CameraInfo, stride: int = 1) -> np.ndarray:
+    """X = (u - cx) / fx * Z, Y = (v - cy) / fy * Z at pixel centres (u, v) = (column, row)."""
+    fx, fy, cx, cy = info.k[0], info.k[4], info.k[2], info.k[5]
+    v, u = np.mgrid[0:z.shape[0]:stride, 0:z.shape[1]:stride]
+    z = z[::stride, ::stride].astype(np.float64)
+    return np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=-1)
+
+
+def assert_cloud_is_backprojection(cloud: PointCloud2, z: np.ndarray, info: CameraInfo, stride: int = 1) -> None:
+    fields = cloud_fields(cloud)
+    expected = pinhole_points(z, info, stride)
+    assert (cloud.height, cloud.width) == expected.shape[:2]
+    got = np.stack([fields["x"], fields["y"], fields["z"]], axis=-1).astype(np.float64)
+    assert np.array_equal(np.isnan(got), np.isnan(expected)), "NaN points differ from invalid depths"
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert cloud.is_dense == (not np.isnan(got).any())
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """One depth node under test and the test's publishers and collectors for it."""
+
+    ros: TestNode
+    process: NodeProcess
+    namespace: str
+    image_pub: object
+    info_pub: object
+    outputs: dict[str, Collector] = field(default_factory=dict)
+    diagnostics: Collector | None = None
+
+    @property
+    def node_name(self) -> str:
+        return f"{self.namespace}/depth_node"
+
+    def send(self, image: Image | CompressedImage, info: CameraInfo | None = None) -> None:
+        if info is not None:
+            self.info_pub.publish(info)
+        self.image_pub.publish(image)
+
+    def request(self, image: Image | CompressedImage, info: CameraInfo | None = None,
+                expect: tuple[str, ...] = ("depth", "colored"), timeout: float = 40.0) -> dict[str, object]:
+        """Send a frame until every expected output with its stamp arrived (input is best effort)."""
+        stamp = image.header.stamp
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.send(image, info)
+            if wait_until(lambda: all(self.outputs[n].with_stamp(stamp) for n in expect), 4.0):
+                return {name: self.outputs[name].with_stamp(stamp) for name in self.outputs}
+            assert self.process.running(), self.process.log()
+        raise AssertionError(f"no {expect} for stamp {stamp} within {timeout} s\n{self.process.log()}")
+
+    def diag(self, newer_than: float = 0.0, timeout: float = 10.0) -> dict[str, str]:
+        """Key/values of this node's newest /diagnostics status received after time newer_than."""
+        name = f"{self.node_name}: depth"
+
+        def fresh() -> bool:
+            return any(t > newer_than and any(s.name == name for s in m.status) for m, t in self.diagnostics.items())
+
+        assert wait_until(fresh, timeout), f"no /diagnostics from {name}"
+        return diagnostic_values(self.diagnostics, name)
+
+    def wait_for_diag(self, predicate: Callable[[dict[str, str]], bool], timeout: float = 20.0) -> dict[str, str]:
+        """Wait for a diagnostics status that satisfies predicate; return it."""
+        found: dict[str, str] = {}
+
+        def check() -> bool:
+            values = diagnostic_values(self.diagnostics, f"{self.node_name}: depth")
+            found.update(values or {})
+            return values is not None and predicate(values)
+
+        assert wait_until(check, timeout, 0.1), f"diagnostics never satisfied the check; last: {found}"
+        return found
+
+
+@pytest.fixture(scope="module")
+def ros() -> Iterator[TestNode]:
+    node = TestNode("depth_node_test")
+    yield node
+    node.close()
+
+
+@pytest.fixture(scope="module")
+def diagnostics(ros: TestNode) -> Collector:
+    return ros.collect(DiagnosticArray, "/diagnostics", depth=100)
+
+
+def start_rig(ros: TestNode, diagnostics: Collector, tmp_path: Path, namespace: str, params: dict,
+              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str) -> Rig:
+    command = node_command(MODULE, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
+                           REPO_ROOT / "config" / "depth.yaml")
+    process = NodeProcess(command, tmp_path / f"{namespace.strip('/')}.log")
+    rig = Rig(ros, process, namespace, ros.publisher(image_type, image_topic),
+              ros.publisher(CameraInfo, f"{namespace}/camera_info"), diagnostics=diagnostics)
+    rig.outputs = {
+        "depth": ros.collect(Image, f"{namespace}/{depth_topic}"),
+        "colored": ros.collect(Image, f"{namespace}/depth/colored"),
+        "info": ros.collect(CameraInfo, f"{namespace}/depth/camera_info"),
+        "points": ros.collect(PointCloud2, f"{namespace}/points"),
+    }
+    try:
+        assert process.wait_for_log("listening on", 120.0), process.log()
+        wait_for_subscribers(rig.image_pub)
+        wait_for_subscribers(rig.info_pub)
+    except BaseException:
+        process.stop()
+        raise
+    return rig
+
+
+@pytest.fixture(scope="module")
+def metric(ros: TestNode, diagnostics: Collector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    # A deep reliable input queue: any bound on latency must then come from the node's own
+    # newest-frame slot, not from a keep-last-1 subscription discarding frames before it.
+    params = {"metric": True, "input_reliability": "reliable", "input_queue_depth": 50}
+    rig = start_rig(ros, diagnostics, tmp_path_factory.mktemp("metric"), "/metric", params, {},
+                    Image, "/metric/image", "depth/image")
+    rig.outputs["relative"] = ros.collect(Image, "/metric/depth/relative")
+    yield rig
+    assert rig.process.stop() == 0, rig.process.log()
+
+
+@pytest.fixture(scope="module")
+def relative(ros: TestNode, diagnostics: Collector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    rig = start_rig(ros, diagnostics, tmp_path_factory.mktemp("relative"), "/relative",
+                    {"metric": False, "image_transport": "compressed"}, {"image": "camera/image_raw"},
+                    CompressedImage, "/relative/camera/image_raw/compressed", "depth/relative")
+    rig.outputs["metric_topic"] = ros.collect(Image, "/relative/depth/image")
+    yield rig
+    assert rig.process.stop() == 0, rig.process.log()
+
+
+# --- metric model, raw images --------------------------------------------------------------------
+
+
+def test_outputs_share_the_image_header_and_the_cloud_is_the_backprojected_depth(metric: Rig) -> None:
+    rgb, stamp = random_rgb(), now_stamp()
+    out = metric.request(image_msg(rgb, stamp), info_msg(stamp), expect=("depth", "colored", "info", "points"))
+    header = Header(stamp=stamp, frame_id="cam")
+    for name in ("depth", "colored", "info", "points"):
+        assert out[name].header == header, name
+
+    depth_msg, colored, info, cloud = out["depth"], out["colored"], out["info"], out["points"]
+    assert (depth_msg.encoding, depth_msg.width, depth_msg.height) == ("32FC1", WIDTH, HEIGHT)
+    depth = depth_array(depth_msg)
+    # REP 117: every value is a positive finite distance or NaN, never 0 or inf.
+    assert np.all(np.isnan(depth) | (np.isfinite(depth) & (depth > 0)))
+    assert np.isfinite(depth).any()
+
+    assert (colored.encoding, colored.width, colored.height) == ("bgr8", WIDTH, HEIGHT)
+    bgr = np.frombuffer(bytes(colored.data), np.uint8).reshape(HEIGHT, colored.step)[:, : WIDTH * 3]
+    assert not bgr.reshape(HEIGHT, WIDTH, 3)[np.isnan(depth)].any(), "invalid depth must be black"
+
+    assert (info.width, info.height) == (WIDTH, HEIGHT)
+    np.testing.assert_allclose(info.k, info_msg(stamp).k)
+
+    assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
+    assert_cloud_is_backprojection(cloud, depth, info)
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    assert np.array_equal(cloud_fields(cloud)["rgb"], packed)
+    assert not out["relative"], "a metric model publishes nothing on depth/relative"
+
+
+def test_large_images_are_shrunk_and_intrinsics_scaled_to_the_depth(metric: Rig) -> None:
+    big_w, big_h = 160, 120  # longer side 160 > max_res 96: depth is 96 x 72, intrinsics x 0.6
+    stamp = now_stamp()
+    k = (100.0, 104.0, 79.5, 59.5)
+    out = metric.request(image_msg(random_rgb(big_w, big_h), stamp), info_msg(stamp, width=big_w, height=big_h, k=k),
+                         expect=("depth", "info", "points"))
+    depth, info = depth_array(out["depth"]), out["info"]
+    assert depth.shape == (72, 96) and (info.width, info.height) == (96, 72)
+    np.testing.assert_allclose([info.k[0], info.k[4], info.k[2], info.k[5]], [60.0, 62.4, 47.7, 35.7], rtol=1e-9)
+    assert_cloud_is_backprojection(out["points"], depth, info)
+
+
+def test_padded_and_other_encodings_are_read(metric: Rig) -> None:
+    rgb = random_rgb()
+    stamp = now_stamp()
+    bgr = np.ascontiguousarray(rgb[..., ::-1])
+    out = metric.request(image_msg(bgr, stamp, encoding="bgr8", padding=13), info_msg(stamp),
+                         expect=("depth", "points"))
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    assert np.array_equal(cloud_fields(out["points"])["rgb"], packed), "row padding must be skipped"
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    uyvy = np.zeros((HEIGHT, WIDTH * 2), np.uint8)
+    for pixels, encoding in ((grey, "mono8"), (rgba, "rgba8"), (uyvy, "yuv422")):
+        msg = image_msg(pixels, now_stamp(), encoding=encoding, width=WIDTH)
+        assert depth_array(metric.request(msg)["depth"]).shape == (HEIGHT, WIDTH), encoding
+
+
+def test_camera_info_is_paired_by_stamp_and_else_the_latest_of_the_frame(metric: Rig) -> None:
+    first, second = now_stamp(), stamp_at(time.time() + 0.001)
+    k_first, k_second = (40.0, 41.0, 30.0, 22.0), (45.0, 46.0, 32.0, 24.0)
+    metric.info_pub.publish(info_msg(first, k=k_first))
+    metric.info_pub.publish(info_msg(second, k=k_second))
+    time.sleep(0.5)  # both arrive before the images
+    out = metric.request(image_msg(random_rgb(), first), expect=("depth", "info"))
+    assert out["info"].k[0] == k_first[0], "the CameraInfo with the image's own stamp wins"
+    later = stamp_at(time.time() + 0.002)
+    out = metric.request(image_msg(random_rgb(), later), expect=("depth", "info"))
+    assert out["info"].k[0] == k_second[0], "without one of its stamp, the latest of the frame is used"
+
+
+def test_depth_never_waits_for_camera_info(metric: Rig) -> None:
+    stamp = now_stamp()
+    out = metric.request(image_msg(random_rgb(), stamp, frame_id="never_calibrated"))
+    time.sleep(1.0)
+    assert metric.outputs["info"].with_stamp(stamp) is None
+    assert metric.outputs["points"].with_stamp(stamp) is None
+    assert out["depth"].header.frame_id == "never_calibrated"
+
+
+def test_depth_limits_and_stride_shape_the_cloud_at_runtime(metric: Rig) -> None:
+    stamp = now_stamp()
+    depth = depth_array(metric.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth",))["depth"])
+    low, high = (float(v) for v in np.nanpercentile(depth, [25, 75]))
+    results = metric.ros.set_parameters(metric.node_name, {"min_depth": low, "max_depth": high, "points_stride": 3,
+                                                             "points_rgb": False})
+    assert all(r.successful for r in results), results
+    try:
+        stamp = now_stamp()
+        out = metric.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth", "info", "points"))
+        depth = depth_array(out["depth"])
+        assert np.isfinite(depth).mean() > 0.5, "limits apply to the cloud, not to the depth image"
+        cloud = out["points"]
+        assert [f.name for f in cloud.fields] == ["x", "y", "z"]
+        windowed = np.where((depth >= low) & (depth <= high), depth, np.nan)
+        assert_cloud_is_backprojection(cloud, windowed, out["info"], stride=3)
+        assert np.isnan(cloud_fields(cloud)["z"]).any() and not cloud.is_dense
+
+        rejected = metric.ros.set_parameters(metric.node_name, {"min_depth": 5.0, "max_depth": 1.0})
+        assert not rejected[0].successful and "min_depth" in rejected[0].reason
+        read_only = metric.ros.set_parameters(metric.node_name, {"input_size": 140})
+        assert not read_only[0].successful
+    finally:
+        metric.ros.set_parameters(metric.node_name, {"min_depth": 0.0, "max_depth": 0.0, "points_stride": 1,
+                                                     "points_rgb": True})
+
+
+def _resets(values: dict[str, str]) -> int:
+    return int(values["stream resets"])
+
+
+def test_size_change_frame_change_time_jump_and_service_reset_the_stream(metric: Rig) -> None:
+    base = time.time()
+    metric.request(image_msg(random_rgb(), stamp_at(base)))
+    before = _resets(metric.diag(time.time()))
+
+    cases = [
+        (image_msg(random_rgb(80, 60), stamp_at(base + 0.1)), "image size changed"),
+        (image_msg(random_rgb(80, 60), stamp_at(base + 0.2), frame_id="other_cam"), "frame_id changed"),
+        (image_msg(random_rgb(80, 60), stamp_at(base - 100.0), frame_id="other_cam"), "time jumped back"),
+    ]
+    for count, (msg, reason) in enumerate(cases, start=1):
+        metric.request(msg)  # the node keeps publishing after each reset
+        values = metric.wait_for_diag(lambda v, n=before + count: _resets(v) >= n)
+        assert reason in values["last reset reason"], values
+
+    client = metric.ros.node.create_client(Trigger, f"{metric.node_name}/reset")
+    assert client.wait_for_service(10.0)
+    assert metric.ros.call(client, Trigger.Request()).success
+    metric.request(image_msg(random_rgb(80, 60), stamp_at(base - 99.0), frame_id="other_cam"))
+    values = metric.wait_for_diag(lambda v: _resets(v) >= before + 4)
+    assert "~/reset" in values["last reset reason"]
+    log = metric.process.log()
+    assert "temporal cache reset: time jumped back by 100.200 s" in log, log
+
+
+def test_overload_drops_frames_and_latency_stays_bounded(metric: Rig) -> None:
+    metric.request(image_msg(random_rgb(), now_stamp()))  # same size as what follows: no reset inside
+    before = metric.diag(time.time())
+    collector = metric.outputs["depth"]
+    sent: set[tuple[int, int]] = set()
+    frames = [image_msg(random_rgb(), Time()) for _ in range(8)]
+    start = time.time()
+    while time.time() - start < 3.0:  # ~200 Hz: far faster than the model, even on a fast machine
+        msg = frames[len(sent) % len(frames)]
+        msg.header.stamp = now_stamp()
+        sent.add((msg.header.stamp.sec, msg.header.stamp.nanosec))
+        metric.image_pub.publish(msg)
+        time.sleep(0.005)
+    stopped = time.time()
+    time.sleep(3.0)
+
+    outputs = [(m, t) for m, t in collector.items() if (m.header.stamp.sec, m.header.stamp.nanosec) in sent]
+    after = metric.diag(time.time())
+    inference_p95 = float(after["inference latency p95 (ms)"]) / 1e3
+    assert 2 <= len(outputs) < len(sent) / 2, (len(outputs), len(sent))
+    assert int(after["frames dropped"]) - int(before["frames dropped"]) > 0
+    latencies = [t - seconds_of(m.header.stamp) for m, t in outputs]
+    # At most one inference waiting plus one running (plus transport and a busy machine's jitter);
+    # a queue would instead grow by ~inference time per frame, to seconds within this burst.
+    bound = 3 * inference_p95 + 0.5
+    assert max(latencies) < bound, (latencies, inference_p95)
+    assert all(t < stopped + bound for _, t in outputs), "no backlog is worked off after the input stops"
+
+
+def test_bad_inputs_are_reported_once_and_skipped(metric: Rig) -> None:
+    before = int(metric.diag(time.time())["bad inputs"])
+    good = random_rgb()
+    unsupported = image_msg(np.zeros((HEIGHT, WIDTH * 2), np.uint8), now_stamp(), encoding="16UC1", width=WIDTH)
+    truncated = image_msg(good, now_stamp())
+    truncated.data = bytes(truncated.data)[:100]
+    odd_yuv = image_msg(np.zeros((HEIGHT, 2 * (WIDTH - 1)), np.uint8), now_stamp(), encoding="yuv422", width=WIDTH - 1)
+    bad = [unsupported, unsupported, unsupported, truncated, truncated, odd_yuv]
+    for msg in bad:
+        metric.image_pub.publish(msg)
+        time.sleep(0.3)  # the worker is idle: each one is looked at, none replaces another
+    values = metric.wait_for_diag(lambda v: int(v["bad inputs"]) >= before + len(bad))
+    assert "bad input" in values["message"], values
+
+    stamp = now_stamp()
+    uncalibrated = info_msg(stamp, frame_id="uncalibrated", k=(0.0, 0.0, 0.0, 0.0))
+    out = metric.request(image_msg(good, stamp, frame_id="uncalibrated"), uncalibrated)
+    time.sleep(1.0)
+    assert out["depth"] is not None and metric.outputs["points"].with_stamp(stamp) is None
+
+    log = metric.process.log()
+    assert log.count("unsupported image encoding '16UC1'") == 1, log
+    assert log.count("image data too short") == 1, log
+    assert log.count("needs an even width") == 1, log
+    assert log.count("is uncalibrated") == 1, log
+    stamp = now_stamp()
+    metric.request(image_msg(good, stamp), info_msg(stamp), expect=("depth", "points"))  # still running
+    assert metric.process.running()
+
+
+def test_diagnostics_report_rates_latencies_device_and_model(metric: Rig) -> None:
+    metric.request(image_msg(random_rgb(), now_stamp()))
+    values = metric.diag(time.time())
+    assert values["hardware_id"] == "cpu"
+    assert "RANDOM WEIGHTS" in values["model"] and "vits metric" in values["model"]
+    assert values["level"] == str(DiagnosticStatus.WARN[0]) and "RANDOM WEIGHTS" in values["message"]
+    for key in ("input rate (Hz)", "output rate (Hz)", "inference latency median (ms)", "inference latency p95 (ms)",
+                "end-to-end latency median (ms)", "end-to-end latency p95 (ms)", "frames dropped"):
+        assert float(values[key]) >= 0.0, key
+    assert float(values["inference latency median (ms)"]) > 0.0
+
+
+# --- relative model, compressed images on a remapped topic ---------------------------------------
+
+
+def test_compressed_relative_input_publishes_relative_depth_only(relative: Rig) -> None:
+    for fmt in ("jpg", "png"):
+        stamp = now_stamp()
+        out = relative.request(compressed_msg(random_rgb(), stamp, fmt), info_msg(stamp),
+                               expect=("depth", "colored", "info"))
+        assert out["depth"].encoding == "32FC1" and out["depth"].header.stamp == stamp
+        assert np.isfinite(depth_array(out["depth"])).all()
+    time.sleep(1.0)
+    assert not relative.outputs["metric_topic"].messages(), "relative values must never be on depth/image"
+    assert not relative.outputs["points"].messages(), "no cloud without a relative-to-metric scale"
+
+
+def test_relative_scale_and_shift_give_a_cloud_with_nan_where_undefined(relative: Rig) -> None:
+    rgb, stamp = random_rgb(), now_stamp()
+    rel = depth_array(relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp))["depth"])
+    shift = -float(np.median(rel))  # half the pixels get a negative denominator: no metric depth there
+    assert all(r.successful for r in relative.ros.set_parameters(
+        relative.node_name, {"relative_scale": 1.0, "relative_shift": shift}))
+    try:
+        stamp = now_stamp()
+        out = relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp), expect=("depth", "info", "points"))
+        rel = depth_array(out["depth"]).astype(np.float64)
+        denominator = rel + shift
+        with np.errstate(divide="ignore"):
+            metres = np.where(denominator > 0, 1.0 / denominator, np.nan)
+        assert 0.2 < np.isnan(metres).mean() < 0.8
+        assert_cloud_is_backprojection(out["points"], metres, out["info"])
+    finally:
+        relative.ros.set_parameters(relative.node_name, {"relative_scale": 0.0, "relative_shift": 0.0})
+
+
+def test_undecodable_compressed_image_is_skipped(relative: Rig) -> None:
+    broken = compressed_msg(random_rgb(), now_stamp(), "jpg")
+    broken.data = bytes(broken.data)[:40]
+    relative.image_pub.publish(broken)
+    relative.wait_for_diag(lambda v: "cannot decode CompressedImage" in v["last bad input"])
+    relative.request(compressed_msg(random_rgb(), now_stamp(), "jpg"))
+
+
+# --- start-up ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"checkpoint": "/nonexistent/video_depth_anything_vits.pth"},
+         ["/nonexistent/video_depth_anything_vits.pth", "vda-download-weights --encoder vits", "random_weights"]),
+        ({"metric": True}, ["metric_video_depth_anything_vits.pth", "--metric"]),
+        ({"device": "tpu"}, ["'device' is 'tpu'"]),
+    ],
+    ids=["missing-checkpoint", "missing-default-checkpoint", "bad-choice"],
+)
+def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, params: dict, expected: list[str]) -> None:
+    env = node_env(VDA_CHECKPOINT_DIR=str(tmp_path / "no_weights_here"))
+    with NodeProcess(node_command(MODULE, params), tmp_path / "node.log", env) as process:
+        assert process.wait(120.0) == 1
+        log = process.log()
+    assert "cannot start" in log and "Traceback" not in log, log
+    for text in expected:
+        assert text in log, log
+
+
+# --- parameters file and the node's pieces alone -------------------------------------------------
+
+
+def test_parameters_file_declares_exactly_the_node_parameters() -> None:
+    with open(REPO_ROOT / "config" / "depth.yaml") as stream:
+        values = yaml.safe_load(stream)["/**"]["ros__parameters"]
+    assert values == defaults(PARAMETERS)
+    assert all(type(values[k]) is type(v) for k, v in defaults(PARAMETERS).items())
+
+
+def test_latest_slot_keeps_only_the_newest_item() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True  # 1 was never taken: dropped
+    assert slot.take(0.0) == 2
+    assert slot.take(0.01) is None
+    slot.close()
+    assert slot.take(10.0) is None  # returns at once once closed
+
+
+def test_stream_continuity_reasons() -> None:
+    continuity = StreamContinuity()
+    assert continuity.check("a", (48, 64), 10) is None
+    assert continuity.check("a", (48, 64), 10) is None  # a repeated stamp is not a jump back
+    assert "size" in continuity.check("a", (60, 80), 11)
+    assert "frame_id" in continuity.check("b", (60, 80), 12)
+    assert "time jumped back" in continuity.check("b", (60, 80), 10)
+    assert continuity.check("b", (60, 80), 13) is None

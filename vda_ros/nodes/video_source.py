@@ -1,0 +1,175 @@
+"""video_source: a video file or a camera device published as `image` + `camera_info`.
+
+Stands in for a camera driver in demos and tests, so the depth pipeline can be run end to end
+on a machine without a camera: frames go out at the video's own rate (or a chosen one), each
+image with a CameraInfo of the same header, as a real driver would publish them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.exceptions import InvalidParameterValueException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+from vda_ros.media import scaled_size
+from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.nodes.qos import RELIABILITIES, qos_profile
+from vda_ros.ros_conversions import rgb_to_msg, scale_camera_info
+
+NODE_NAME = "video_source"
+FALLBACK_FPS = 30.0
+"""Rate used when neither the parameter nor the source gives one (many webcams report 0)."""
+
+PARAMETERS: tuple[ParameterSpec, ...] = (
+    ParameterSpec("source", "", "Video file path, or a camera device index (0, 1, ...)."),
+    ParameterSpec("loop", True, "Start a video file again when it ends (stamps keep increasing); false: exit."),
+    ParameterSpec("fps", 0.0, "Publishing rate; 0: the source's own rate.", float_range=(0.0, 1000.0)),
+    ParameterSpec("frame_id", "camera_optical_frame", "frame_id of image and camera_info (an optical frame: "
+                  "x right, y down, z forward)."),
+    ParameterSpec("max_res", 1280, "Shrink frames whose longer side exceeds this; 0: never.", int_range=(0, 16384, 0)),
+    ParameterSpec("encoding", "rgb8", "Encoding of the published images.", choices=("rgb8", "bgr8")),
+    ParameterSpec("fx", 0.0, "Focal length in pixels at the source's resolution; 0: from horizontal_fov.",
+                  float_range=(0.0, 1.0e6)),
+    ParameterSpec("fy", 0.0, "Vertical focal length in pixels; 0: same as fx.", float_range=(0.0, 1.0e6)),
+    ParameterSpec("cx", 0.0, "Principal point x in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
+    ParameterSpec("cy", 0.0, "Principal point y in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
+    ParameterSpec("horizontal_fov", 60.0, "Horizontal field of view in degrees, used when fx is 0.",
+                  float_range=(1.0, 179.0)),
+    ParameterSpec("reliability", "reliable", "Reliability of the publications.", choices=tuple(RELIABILITIES)),
+    ParameterSpec("queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
+)
+
+
+class SourceError(RuntimeError):
+    """The source cannot be opened or read; the message names it."""
+
+
+def open_capture(source: str) -> cv2.VideoCapture:
+    """Open a video file, or a camera when source is a device index."""
+    if not source:
+        raise SourceError("parameter 'source' is empty: give a video file or a camera index (source:=0)")
+    capture = cv2.VideoCapture(int(source)) if source.isdigit() else cv2.VideoCapture(source)
+    if not capture.isOpened():
+        kind = "camera device" if source.isdigit() else "video file (missing, or a format OpenCV cannot decode)"
+        raise SourceError(f"cannot open {kind}: {source}")
+    return capture
+
+
+def camera_info(width: int, height: int, values: Mapping[str, ParameterValue]) -> CameraInfo:
+    """A distortion-free pinhole CameraInfo for width x height images from the intrinsics parameters.
+
+    Unset focal lengths follow from the field of view; an unset principal point is the centre of
+    the pixel grid ((width - 1) / 2 with pixel centres at integer coordinates).
+    """
+    fx = float(values["fx"]) or (width / 2.0) / math.tan(math.radians(float(values["horizontal_fov"])) / 2.0)
+    fy = float(values["fy"]) or fx
+    cx = float(values["cx"]) or (width - 1) / 2.0
+    cy = float(values["cy"]) or (height - 1) / 2.0
+    return CameraInfo(
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
+        p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
+    )
+
+
+class VideoSource(Node):
+    """Publishes the source's frames at a steady rate with a matching CameraInfo."""
+
+    def __init__(self) -> None:
+        super().__init__(NODE_NAME)
+        self._values = ParameterTable(self, PARAMETERS).values
+        self._source = str(self._values["source"])
+        self._capture = open_capture(self._source)
+        self._info: CameraInfo | None = None
+        self.finished = False
+        self.failed = False
+
+        qos = qos_profile(str(self._values["reliability"]), int(self._values["queue_depth"]))
+        self._image_pub = self.create_publisher(Image, "image", qos)
+        self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
+        fps = float(self._values["fps"]) or self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+        self._timer = self.create_timer(1.0 / fps, self._publish_next)
+        self.get_logger().info(f"publishing {self._source} at {fps:.2f} Hz on {self.resolve_topic_name('image')}")
+
+    def _publish_next(self) -> None:
+        bgr = self._next_frame()
+        if bgr is None:
+            self._timer.cancel()
+            self.finished = True
+            return
+        native_size = (bgr.shape[1], bgr.shape[0])
+        size = scaled_size(*native_size, int(self._values["max_res"]))
+        rgb = cv2.cvtColor(bgr if size == native_size else cv2.resize(bgr, size, interpolation=cv2.INTER_AREA),
+                           cv2.COLOR_BGR2RGB)
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=str(self._values["frame_id"]))
+        self._image_pub.publish(rgb_to_msg(rgb, header, str(self._values["encoding"])))
+        self._info_pub.publish(self._camera_info(native_size, size, header))
+
+    def _next_frame(self) -> np.ndarray | None:
+        """The next BGR frame as decoded; None when the source is done (or failed)."""
+        ok, bgr = self._capture.read()
+        if not ok and self._values["loop"] and not self._source.isdigit():
+            self.get_logger().info(f"end of {self._source}: looping")
+            self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, bgr = self._capture.read()
+        if ok:
+            return bgr
+        self.failed = self._source.isdigit()
+        if self.failed:
+            self.get_logger().error(f"camera {self._source} stopped delivering frames")
+        else:
+            self.get_logger().info(f"end of {self._source}")
+        return None
+
+    def _camera_info(self, native_size: tuple[int, int], size: tuple[int, int], header: Header) -> CameraInfo:
+        """The intrinsics (given at the source's resolution) scaled to the published size, with header.
+
+        Built on the first frame, because a camera may not report its resolution before it delivers.
+        """
+        if self._info is None or (self._info.width, self._info.height) != size:
+            self._info = scale_camera_info(camera_info(*native_size, self._values), *size)
+        self._info.header = header
+        return self._info
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Publish until the video ends (loop:=false), Ctrl-C or shutdown; exit 1 if the source fails."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = VideoSource()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while not node.finished:
+            executor.spin_once(timeout_sec=0.1)
+    except (SourceError, InvalidParameterValueException) as error:
+        get_logger(NODE_NAME).fatal(f"cannot start: {error}")
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 1 if node is not None and node.failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
