@@ -43,7 +43,7 @@ setup(
     # Unpinned on purpose: requirements.txt is the one place that pins versions. OpenCV is left
     # out because two distributions provide cv2 (pip's opencv-python[-headless], apt's
     # python3-opencv); naming one would reject the other.
-    install_requires=["setuptools", "numpy", "torch", "tqdm"],
+    install_requires=["setuptools", "numpy", "torch", "tqdm", "rosbags"],
     zip_safe=True,
     maintainer="vda_ros maintainers",
     maintainer_email="maintainers@users.noreply.b-seed-ae655f45.example",

@@ -19,17 +19,15 @@ from tqdm import tqdm
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
 from vda_ros.model import (
     ENCODERS,
+    DEFAULT_ENCODER,
     CheckpointError,
     OfflineDepth,
     StreamingDepth,
     VideoDepthAnything,
-    default_checkpoint,
-    load_model,
-    random_model,
+    open_model,
     select_device,
 )
 
-DEFAULT_ENCODER = "vits"
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 RANDOM_WEIGHTS_BANNER = """\
@@ -86,14 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_model(args: argparse.Namespace) -> VideoDepthAnything:
-    """The network the options ask for; CheckpointError becomes a UsageError."""
-    if args.random_weights:
+def build_model(*, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None) -> VideoDepthAnything:
+    """The network the options ask for (see `open_model`); CheckpointError becomes a UsageError."""
+    if random_weights:
         print(RANDOM_WEIGHTS_BANNER, file=sys.stderr)
-        return random_model(args.encoder or DEFAULT_ENCODER, seed=0, metric=args.metric)
-    path = args.checkpoint or default_checkpoint(args.encoder or DEFAULT_ENCODER, args.metric)
     try:
-        return load_model(path, encoder=args.encoder, metric=args.metric)
+        return open_model(checkpoint, encoder, metric, random_weights)
     except CheckpointError as error:
         raise UsageError(f"{error}\n(Or pass --checkpoint FILE, or --random-weights for a smoke test.)") from error
 
@@ -137,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
-        model = build_model(args)
+        model = build_model(
+            random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint
+        )
         summary = process(args, frames, info, model)
     except (UsageError, MediaError) as error:
         print(f"vda-video: error: {error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
@@ -166,6 +167,11 @@ def rgb_to_msg(rgb: np.ndarray, header: Header, encoding: str = "rgb8") -> Image
         raise ValueError(f"unsupported output encoding {encoding!r}; supported: {', '.join(_OUTPUT_COLOR_ENCODINGS)}")
     pixels = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     return _array_to_image(pixels, header, encoding)
+
+
+def stamp_ns(stamp: Time) -> int:
+    """A header stamp as integer nanoseconds, exact (no float rounding) for comparisons and keys."""
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 def camera_info_is_calibrated(info: CameraInfo) -> bool:

@@ -9,12 +9,14 @@ from .checkpoint import (
 )
 from .config import ENCODERS, ENCODER_CONFIGS, EncoderConfig, encoder_config
 from .device import PRECISIONS, select_device
+from .factory import DEFAULT_ENCODER, open_model
 from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .random_weights import random_model
 from .streaming import StreamingDepth
 
 __all__ = [
+    "DEFAULT_ENCODER",
     "ENCODERS",
     "ENCODER_CONFIGS",
     "PRECISIONS",
@@ -28,6 +30,7 @@ __all__ = [
     "default_checkpoint_dir",
     "encoder_config",
     "load_model",
+    "open_model",
     "random_model",
     "select_device",
 ]

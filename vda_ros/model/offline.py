@@ -13,9 +13,10 @@ import numpy as np
 import torch
 
 from .config import NUM_FRAMES
-from .device import autocast, resolve_precision
+from .device import autocast
+from .engine import Engine
 from .network import VideoDepthAnything
-from .preprocess import check_frame, frame_preprocessor, network_size, to_frame_size
+from .preprocess import check_frame, network_size, to_frame_size
 
 OVERLAP = 10
 STEP = NUM_FRAMES - OVERLAP
@@ -61,7 +62,7 @@ def window_frame_ids(start: int, length: int) -> list[int]:
     return ids
 
 
-class OfflineDepth:
+class OfflineDepth(Engine):
     """Windowed video depth (more accurate than streaming: each frame sees past and future frames)."""
 
     def __init__(
@@ -73,11 +74,7 @@ class OfflineDepth:
         metric: bool | None = None,
         device_preprocess: bool | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.preprocess = frame_preprocessor(self.device, device_preprocess)
-        self.model = model.to(self.device).eval()
-        self.input_size = input_size
+        super().__init__(model, input_size, device, precision, device_preprocess)
         self.metric = model.metric if metric is None else metric
 
     @torch.inference_mode()

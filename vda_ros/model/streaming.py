@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 from .config import NUM_FRAMES
-from .device import autocast, resolve_precision
+from .device import autocast
+from .engine import Engine
 from .network import VideoDepthAnything
-from .preprocess import check_frame, frame_preprocessor, network_size, to_frame_size
+from .preprocess import check_frame, network_size, to_frame_size
 from .temporal import KVCache, StreamWindow
 
 PAST = NUM_FRAMES - 1
@@ -46,7 +47,7 @@ def stream_window(t: int) -> StreamWindow:
     return StreamWindow(onehot=torch.nn.functional.one_hot(slots, SLOTS).float(), write_slot=slot_of(t))
 
 
-class StreamingDepth:
+class StreamingDepth(Engine):
     """Per-frame depth with temporal consistency, for live streams.
 
     Memory is fixed once the frame size is known: 42 cache slots of projected keys/values per attention block.
@@ -61,11 +62,7 @@ class StreamingDepth:
         precision: str | None = None,
         device_preprocess: bool | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
-        self.preprocess = frame_preprocessor(self.device, device_preprocess)
-        self.model = model.to(self.device).eval()
-        self.input_size = input_size
+        super().__init__(model, input_size, device, precision, device_preprocess)
         self.frame_size: tuple[int, int] | None = None
         self.net_size: tuple[int, int] | None = None
         self.frame_index = 0

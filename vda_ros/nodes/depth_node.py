@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -37,14 +36,13 @@ from vda_ros.model import (
     CheckpointError,
     StreamingDepth,
     default_checkpoint,
-    load_model,
-    random_model,
+    open_model,
     select_device,
 )
 from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, diagnostic_status, format_ms
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity, stamp_ns
+from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -55,6 +53,7 @@ from vda_ros.ros_conversions import (
     intrinsics,
     points_to_cloud,
     scale_camera_info,
+    stamp_ns,
 )
 
 NODE_NAME = "depth_node"
@@ -179,16 +178,15 @@ def load_engine(values: Mapping[str, ParameterValue]) -> tuple[StreamingDepth, s
     Errors the user can fix become StartupError with what to do next.
     """
     encoder, metric = str(values["encoder"]), bool(values["metric"])
+    try:
+        model = open_model(values["checkpoint"] or None, encoder, metric, bool(values["random_weights"]))
+    except CheckpointError as error:
+        raise StartupError(f"{error}\nSet the 'checkpoint' parameter to the file, or random_weights:=true "
+                           "for a smoke test with meaningless depth.") from error
     if values["random_weights"]:
-        model, source = random_model(encoder, seed=0, metric=metric), "RANDOM WEIGHTS"
+        source = "RANDOM WEIGHTS"
     else:
-        path = Path(str(values["checkpoint"])) if values["checkpoint"] else default_checkpoint(encoder, metric)
-        try:
-            model = load_model(path, encoder=encoder, metric=metric)
-        except CheckpointError as error:
-            raise StartupError(f"{error}\nSet the 'checkpoint' parameter to the file, or random_weights:=true "
-                               "for a smoke test with meaningless depth.") from error
-        source = str(path)
+        source = str(values["checkpoint"] or default_checkpoint(encoder, metric))
     try:
         device = select_device(str(values["device"]))
     except (RuntimeError, ValueError) as error:

@@ -17,15 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo
 
+from vda_ros.ros_conversions import stamp_ns
+
 T = TypeVar("T")
-
-
-def stamp_ns(stamp: Time) -> int:
-    """A header stamp as integer nanoseconds, exact (no float rounding) for comparisons and keys."""
-    return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
 class LatestSlot(Generic[T]):

@@ -1,0 +1,636 @@
+"""vda-process-bag (`ros2 run vda_ros process_bag`): depth for a whole rosbag2 recording with the offline engine.
+
+A recording has every frame at hand, so the windowed offline engine, where each frame also sees
+later frames, can do better than the live node's streaming engine. The path of a frame is the live
+node's, in another order: bag reader (vda_ros.bag_io) → vda_ros.ros_conversions → OfflineDepth →
+geometry / colormap → ros_conversions → bag writer.
+
+Memory stays flat however long the bag is. Messages stream from the reader into the engine, which
+holds at most a window of frames; each image leaves its header and record time (and its pixels,
+when coloured points are wanted) in a FIFO until its depth comes out, at most about one window
+later; every output is written as soon as its depth exists.
+
+Output topics, under the image topic's namespace (/cam/image_raw or /cam/image_raw/compressed →
+/cam/...), each message with its source image's header and record time:
+  depth/image        32FC1 metres (metric model), or
+  depth/relative     32FC1 relative inverse depth, larger is nearer (relative model)
+  depth/camera_info  the image's CameraInfo (same stamp, else the latest earlier one) for the depth image
+  depth/colored      bgr8 inferno rendering
+  points             PointCloud2 with colours (metric model with a calibrated CameraInfo)
+
+depth/colored uses one colour range for the whole recording, so a colour means the same depth from
+start to end: --color-range MIN MAX, or else the widest 2nd..98th percentile range among the first
+COLOR_RANGE_FRAMES depth maps (the engine's first window: a relative model aligns every later window
+to it, and metric depth is in metres throughout). A range over the whole bag would need a second pass
+or the whole recording in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import signal
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import Field, dataclass, field, fields
+from itertools import chain, islice
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
+from rclpy.utilities import remove_ros_args
+from rcl_interfaces.msg import ParameterDescriptor
+from rosbags.interfaces import Connection
+from rosbags.rosbag2 import Reader
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from tqdm import tqdm
+
+from vda_ros.bag_io import (
+    BAG_VERSIONS,
+    CAMERA_INFO_TYPE,
+    COMPRESSED_IMAGE_TYPE,
+    DEFAULT_BAG_VERSION,
+    IMAGE_TYPE,
+    POINT_CLOUD_TYPE,
+    STORAGES,
+    BagError,
+    BagWriter,
+    RecordedMessage,
+    check_output_free,
+    deserialize,
+    message_count,
+    open_bag,
+    read_messages,
+    serialize,
+    staged_output,
+    storage_of,
+    topic_types,
+)
+from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
+from vda_ros.colormap import colorize, robust_range
+from vda_ros.geometry import backproject
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
+from vda_ros.ros_conversions import (
+    ImageConversionError,
+    bgr_to_msg,
+    camera_info_is_calibrated,
+    compressed_to_rgb,
+    depth_to_msg,
+    image_to_rgb,
+    intrinsics,
+    points_to_cloud,
+    scale_camera_info,
+    stamp_ns,
+)
+
+PROG = "vda-process-bag"
+NODE_NAME = "process_bag"
+COLOR_RANGE_FRAMES = 24
+"""Depth maps that set the automatic colour range: what the offline engine's first window delivers."""
+MAX_CAMERA_INFOS = 1000
+"""Camera infos kept at most while waiting to be paired; only a bag whose info stamps run far ahead of
+its image stamps comes near this."""
+
+_DECODERS = {IMAGE_TYPE: (Image, image_to_rgb), COMPRESSED_IMAGE_TYPE: (CompressedImage, compressed_to_rgb)}
+"""Image message type → (rclpy class, conversion to RGB): the conversions the live node uses."""
+
+
+def _option(help_text: str, choices: tuple[Any, ...] = (), positional: bool = False) -> dict[str, Any]:
+    """Field metadata from which both the command-line flag and the ROS parameter are built."""
+    return {"help": help_text, "choices": choices, "positional": positional}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Every option of the tool, defined once.
+
+    The command line (`--image-topic T`) and the ROS parameters (`-p image_topic:=T`) are both built
+    from these fields, so the two surfaces cannot drift apart. Empty strings and tuples mean "not
+    given": ROS parameters have no None.
+    """
+
+    input: str = field(
+        default="", metadata=_option("input rosbag2 bag: a directory, or one .mcap or .db3 file", positional=True)
+    )
+    output: str = field(
+        default="", metadata=_option("output bag directory (refused if it exists, unless --overwrite)", positional=True)
+    )
+    image_topic: str = field(
+        default="", metadata=_option("Image or CompressedImage topic (default: the bag's only image topic)")
+    )
+    camera_info_topic: str = field(
+        default="", metadata=_option("CameraInfo topic (default: camera_info beside the image, else the only one)")
+    )
+    checkpoint: str = field(
+        default="", metadata=_option("checkpoint file (default $VDA_CHECKPOINT_DIR or ./checkpoints, official name)")
+    )
+    encoder: str = field(
+        default="",
+        metadata=_option(f"model size (default {DEFAULT_ENCODER}; with --checkpoint, read from the file)", ENCODERS),
+    )
+    metric: bool = field(default=False, metadata=_option("metric-depth model: depth/image in metres, and points"))
+    random_weights: bool = field(
+        default=False, metadata=_option("smoke test without a checkpoint: random weights, MEANINGLESS depth")
+    )
+    device: str = field(default="auto", metadata=_option("auto takes CUDA when available", ("auto", "cuda", "cpu")))
+    fp32: bool = field(
+        default=False, metadata=_option("full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
+    )
+    input_size: int = field(default=518, metadata=_option("network input size, shorter side (default 518)"))
+    storage: str = field(default="", metadata=_option("output storage (default: the input's)", tuple(STORAGES)))
+    bag_version: int = field(
+        default=DEFAULT_BAG_VERSION,
+        metadata=_option("rosbag2 format version: 8 plays on Humble and later, 9 on Jazzy and later", BAG_VERSIONS),
+    )
+    copy_input: bool = field(
+        default=False, metadata=_option("copy every input topic too, so the output plays on its own")
+    )
+    no_points: bool = field(default=False, metadata=_option("no point clouds (metric models write them by default)"))
+    point_stride: int = field(
+        default=1, metadata=_option("keep every N-th row and column in the point clouds (default 1)")
+    )
+    color_range: tuple[float, ...] = field(
+        default=(), metadata=_option("fixed depth/colored range (default: from the first frames)")
+    )
+    overwrite: bool = field(default=False, metadata=_option("replace an existing output"))
+
+    def check(self) -> None:
+        """Reject values neither surface can catch alone (ROS parameters have no choices or arity)."""
+        missing = [name for name in ("input", "output") if not getattr(self, name)]
+        if missing:
+            raise UsageError(f"missing {' and '.join(missing)}")
+        for option in fields(self):
+            value, choices = getattr(self, option.name), option.metadata["choices"]
+            if choices and value != option.default and value not in choices:
+                raise UsageError(f"{option.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+        if self.input_size < 14:
+            raise UsageError(f"input_size must be at least 14 (one patch), got {self.input_size}")
+        if self.point_stride < 1:
+            raise UsageError(f"point_stride must be at least 1, got {self.point_stride}")
+        if self.color_range and not (len(self.color_range) == 2 and self.color_range[0] < self.color_range[1]):
+            raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(self.color_range)}")
+
+
+def _options_from(values: dict[str, Any]) -> Options:
+    """Options from either surface's values (lists and None for the colour range included)."""
+    values["color_range"] = tuple(values["color_range"] or ())
+    return Options(**values)
+
+
+def _add_argument(parser: argparse.ArgumentParser, option: Field[Any]) -> None:
+    """The command-line flag of one Options field."""
+    help_text, choices = option.metadata["help"], option.metadata["choices"] or None
+    if option.metadata["positional"]:
+        parser.add_argument(option.name, help=help_text)
+        return
+    flag = "--" + option.name.replace("_", "-")
+    if isinstance(option.default, bool):
+        parser.add_argument(flag, action="store_true", help=help_text)
+    elif isinstance(option.default, tuple):
+        parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), default=(), help=help_text)
+    else:
+        parser.add_argument(flag, type=type(option.default), choices=choices, default=option.default, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Depth for every frame of a rosbag2 recording with Video Depth Anything's offline "
+        "(windowed) engine, written to a new bag in constant memory.",
+        epilog="As a ROS node: ros2 run vda_ros process_bag --ros-args -p input:=IN -p output:=OUT ... "
+        "(every option is a parameter of the same name with underscores; color_range is a list of two doubles).",
+    )
+    for option in fields(Options):
+        _add_argument(parser, option)
+    return parser
+
+
+def _declare(node: Node, option: Field[Any]) -> Any:
+    """Declare one Options field as a read-only parameter and return its value (None if an unset list)."""
+    descriptor = ParameterDescriptor(description=option.metadata["help"], read_only=True)
+    default = Parameter.Type.DOUBLE_ARRAY if isinstance(option.default, tuple) else option.default
+    return node.declare_parameter(option.name, default, descriptor).value
+
+
+def options_from_ros(argv: list[str]) -> Options:
+    """Options from ROS parameters (`--ros-args -p name:=value`), through a node that lives only to read them.
+
+    rclpy's signal handlers stay off: no node spins here, and Ctrl-C must reach the processing loop
+    through the tool's own handler (see _interruptible).
+    """
+    extra = remove_ros_args(args=argv)
+    if extra:
+        raise UsageError(
+            f"with --ros-args, give every option as a parameter (-p name:=value); unexpected: {' '.join(extra)}"
+        )
+    rclpy.init(args=argv, signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        node = Node(NODE_NAME)
+        try:
+            return _options_from({option.name: _declare(node, option) for option in fields(Options)})
+        except ParameterException as error:
+            raise UsageError(f"bad parameter: {error}") from error
+        finally:
+            node.destroy_node()
+    finally:
+        rclpy.shutdown()
+
+
+def parse_options(argv: list[str]) -> Options:
+    """Options from the command line, or from ROS parameters when run as a node."""
+    if "--ros-args" in argv:
+        return options_from_ros(argv)
+    return _options_from(vars(build_parser().parse_args(argv)))
+
+
+def topic_namespace(image_topic: str, image_type: str) -> str:
+    """Namespace of a camera's topics: '/cam' for /cam/image_raw and for /cam/image_raw/compressed, '' for /image.
+
+    image_transport publishes compressed images on <image topic>/compressed, so that suffix is
+    dropped before the image topic's own name.
+    """
+    base = image_topic.removesuffix("/compressed") if image_type == COMPRESSED_IMAGE_TYPE else image_topic
+    return base.rsplit("/", 1)[0]
+
+
+@dataclass(frozen=True)
+class OutputTopics:
+    """Names of the generated topics (see the module docstring)."""
+
+    depth: str
+    camera_info: str
+    colored: str
+    points: str
+
+    @classmethod
+    def under(cls, namespace: str, metric: bool) -> OutputTopics:
+        return cls(
+            depth=f"{namespace}/depth/{'image' if metric else 'relative'}",
+            camera_info=f"{namespace}/depth/camera_info",
+            colored=f"{namespace}/depth/colored",
+            points=f"{namespace}/points",
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one run reads and writes, settled before the model is loaded so that mistakes surface at once."""
+
+    image_topic: str
+    image_type: str
+    camera_info_topic: str | None
+    frame_count: int
+    storage: str
+    outputs: OutputTopics
+    points: bool
+
+
+def _listing(topics: Iterable[str]) -> str:
+    return ", ".join(sorted(topics)) or "none"
+
+
+def _given_topic(types: dict[str, str], topic: str, allowed: tuple[str, ...]) -> str:
+    """A topic named by the user, checked to exist with one of the allowed types."""
+    candidates = [name for name, msgtype in types.items() if msgtype in allowed]
+    if topic not in types:
+        raise UsageError(f"topic {topic} is not in the bag; {' or '.join(allowed)} topics: {_listing(candidates)}")
+    if types[topic] not in allowed:
+        raise UsageError(f"topic {topic} has type {types[topic]}, expected {' or '.join(allowed)}")
+    return topic
+
+
+def choose_image_topic(types: dict[str, str], requested: str) -> str:
+    """The requested image topic, else the bag's only one; several or none is an error that lists the candidates."""
+    image_types = tuple(_DECODERS)
+    if requested:
+        return _given_topic(types, requested, image_types)
+    candidates = [name for name, msgtype in types.items() if msgtype in image_types]
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        raise UsageError(f"the bag has several image topics, choose one with --image-topic: {_listing(candidates)}")
+    raise UsageError(f"the bag has no {' or '.join(image_types)} topic; its topics: {_listing(types)}")
+
+
+def choose_camera_info_topic(types: dict[str, str], namespace: str, requested: str) -> str | None:
+    """The requested CameraInfo topic, else <namespace>/camera_info, else the only one; None if the bag has none."""
+    if requested:
+        return _given_topic(types, requested, (CAMERA_INFO_TYPE,))
+    candidates = [name for name, msgtype in types.items() if msgtype == CAMERA_INFO_TYPE]
+    if f"{namespace}/camera_info" in candidates:
+        return f"{namespace}/camera_info"
+    if len(candidates) > 1:
+        raise UsageError(
+            f"the bag has several CameraInfo topics, choose one with --camera-info-topic: {_listing(candidates)}"
+        )
+    return candidates[0] if candidates else None
+
+
+def make_plan(reader: Reader, input_path: Path, options: Options) -> Plan:
+    """Choose the topics to read and name the topics to write."""
+    types = topic_types(reader)
+    image_topic = choose_image_topic(types, options.image_topic)
+    namespace = topic_namespace(image_topic, types[image_topic])
+    camera_info_topic = choose_camera_info_topic(types, namespace, options.camera_info_topic)
+    return Plan(
+        image_topic=image_topic,
+        image_type=types[image_topic],
+        camera_info_topic=camera_info_topic,
+        frame_count=message_count(reader, image_topic),
+        storage=options.storage or storage_of(input_path),
+        outputs=OutputTopics.under(namespace, options.metric),
+        points=options.metric and not options.no_points and camera_info_topic is not None,
+    )
+
+
+def build_engine(options: Options) -> OfflineDepth:
+    """The offline engine, its network built exactly as vda-video builds it (same checkpoint rules and errors)."""
+    model = build_model(
+        random_weights=options.random_weights,
+        encoder=options.encoder or None,
+        metric=options.metric,
+        checkpoint=Path(options.checkpoint) if options.checkpoint else None,
+    )
+    try:
+        device = select_device(options.device)
+    except (RuntimeError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    precision = "fp32" if options.fp32 else None  # None: the engine's default, fp16 on CUDA and fp32 on CPU
+    return OfflineDepth(model, input_size=options.input_size, device=device, precision=precision)
+
+
+class CameraInfoHistory:
+    """Camera infos read so far, by header stamp, waiting to be paired with images whose depth comes later.
+
+    Depth leaves the engine a window after its image was read, so an info recorded just after its
+    image has usually been read too. A lookup returns the info with the image's stamp, else the latest
+    earlier one, and forgets the infos before that one: later images (stamps increase) cannot need them.
+    """
+
+    def __init__(self) -> None:
+        self._infos: dict[int, CameraInfo] = {}
+
+    def add(self, info: CameraInfo) -> None:
+        if len(self._infos) >= MAX_CAMERA_INFOS:
+            del self._infos[next(iter(self._infos))]
+        self._infos[stamp_ns(info.header.stamp)] = info
+
+    def lookup(self, stamp: int) -> CameraInfo | None:
+        earlier = [s for s in self._infos if s <= stamp]
+        if not earlier:
+            return None
+        chosen = max(earlier)
+        self._infos = {s: info for s, info in self._infos.items() if s >= chosen}
+        return self._infos[chosen]
+
+
+def depth_camera_info(info: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
+    """The CameraInfo of a depth image of this size, stamped like it; an info without a size is taken as is."""
+    described = scale_camera_info(info, width, height) if info.width and info.height else copy.deepcopy(info)
+    described.header = header
+    return described
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """What an image leaves behind while its depth is computed: enough to stamp (and colour) the outputs."""
+
+    timestamp: int
+    header: Header
+    rgb: np.ndarray | None
+
+
+class BagPipeline:
+    """One bag through the engine: images (and camera infos and copies) in, every output of each depth out."""
+
+    def __init__(self, writer: BagWriter, plan: Plan, options: Options, connections: list[Connection]) -> None:
+        self._writer = writer
+        self._plan = plan
+        self._stride = options.point_stride
+        self._pending: deque[SourceFrame] = deque()
+        self._infos = CameraInfoHistory()
+        self._frame_size: tuple[int, ...] | None = None
+        self.warnings: list[str] = []
+        self._outputs = self._add_outputs()
+        read = {plan.image_topic, plan.camera_info_topic}
+        self.connections = connections if options.copy_input else [c for c in connections if c.topic in read]
+        self._copies = self._add_copies(connections) if options.copy_input else {}
+
+    def _add_outputs(self) -> dict[str, Connection]:
+        outputs = self._plan.outputs
+        topics = {outputs.depth: IMAGE_TYPE, outputs.colored: IMAGE_TYPE}
+        if self._plan.camera_info_topic is not None:
+            topics[outputs.camera_info] = CAMERA_INFO_TYPE
+        if self._plan.points:
+            topics[outputs.points] = POINT_CLOUD_TYPE
+        return {topic: self._writer.add_topic(topic, msgtype) for topic, msgtype in topics.items()}
+
+    def _add_copies(self, connections: list[Connection]) -> dict[int, Connection]:
+        """Output connections for the input's, by input connection id; topics that cannot be copied are reported."""
+        copies = {}
+        for connection in connections:
+            if connection.topic in self._outputs:
+                self._warn(f"input topic {connection.topic} not copied: this run writes a new one")
+            elif (copied := self._writer.add_copy(connection)) is not None:
+                copies[connection.id] = copied
+            else:
+                self._warn(
+                    f"input topic {connection.topic} not copied: the bag lacks the definition of {connection.msgtype}"
+                )
+        return copies
+
+    def _warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    def frames(self, messages: Iterable[RecordedMessage]) -> Iterator[np.ndarray]:
+        """RGB frames of the image topic for the engine; copies and camera infos are handled on the way."""
+        for message in messages:
+            copied = self._copies.get(message.connection.id)
+            if copied is not None:
+                self._writer.write(copied, message.timestamp, message.raw)
+            if message.connection.topic == self._plan.image_topic:
+                yield self._receive_image(message)
+            elif message.connection.topic == self._plan.camera_info_topic:
+                self._infos.add(deserialize(message.raw, CameraInfo))
+
+    def _receive_image(self, message: RecordedMessage) -> np.ndarray:
+        """Decode one image and queue what its outputs will need."""
+        message_class, to_rgb = _DECODERS[self._plan.image_type]
+        where = f"{self._plan.image_topic} message at {message.timestamp} ns"
+        try:
+            image = deserialize(message.raw, message_class)
+            rgb = to_rgb(image)
+        except (BagError, ImageConversionError) as error:
+            raise BagError(f"{where}: {error}") from error
+        if self._frame_size is None:
+            self._frame_size = rgb.shape
+        elif rgb.shape != self._frame_size:
+            (height, width), (new_height, new_width) = self._frame_size[:2], rgb.shape[:2]
+            raise BagError(f"{where}: image size changed from {width}×{height} to {new_width}×{new_height}")
+        self._pending.append(SourceFrame(message.timestamp, image.header, rgb if self._plan.points else None))
+        return rgb
+
+    def write(self, depth: np.ndarray, color_range: tuple[float, float]) -> None:
+        """Write every output of the oldest waiting image, whose depth this is."""
+        source = self._pending.popleft()
+        outputs = self._plan.outputs
+        self._put(outputs.depth, source, depth_to_msg(depth, source.header))
+        self._put(outputs.colored, source, bgr_to_msg(colorize(depth, *color_range), source.header))
+        info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
+        if info is None:
+            return
+        height, width = depth.shape
+        info = depth_camera_info(info, source.header, width, height)
+        self._put(outputs.camera_info, source, info)
+        if not self._plan.points:
+            return
+        if not camera_info_is_calibrated(info):
+            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated (K is zero)")
+            return
+        xyz = backproject(depth, *intrinsics(info), stride=self._stride)
+        assert source.rgb is not None  # kept whenever points are planned
+        colors = source.rgb[:: self._stride, :: self._stride]
+        self._put(outputs.points, source, points_to_cloud(xyz, source.header, colors))
+
+    def _put(self, topic: str, source: SourceFrame, message: Any) -> None:
+        self._writer.write(self._outputs[topic], source.timestamp, serialize(message))
+
+
+def color_range_and_depths(
+    depths: Iterator[np.ndarray], fixed: tuple[float, ...]
+) -> tuple[tuple[float, float], Iterator[np.ndarray]]:
+    """The colour range for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
+    if fixed:
+        return (fixed[0], fixed[1]), depths
+    first = list(islice(depths, COLOR_RANGE_FRAMES))
+    ranges = [r for r in map(robust_range, first) if r is not None]
+    color_range = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)
+    return color_range, chain(first, depths)
+
+
+@dataclass(frozen=True)
+class Summary:
+    frames: int
+    seconds: float
+    output: Path
+    storage: str
+    version: int
+    counts: dict[str, int]
+    warnings: list[str]
+    random_weights: bool
+
+
+def process(options: Options) -> Summary:
+    """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag."""
+    options.check()
+    input_path, output_path = Path(options.input), Path(options.output)
+    if output_path.resolve() == input_path.resolve():
+        raise UsageError("the output must not be the input")
+    check_output_free(output_path, options.overwrite)
+    with open_bag(input_path) as reader:
+        plan = make_plan(reader, input_path, options)
+        engine = build_engine(options)
+        start = time.perf_counter()
+        with staged_output(output_path, options.overwrite) as bag_path, BagWriter(
+            bag_path, plan.storage, options.bag_version
+        ) as writer:
+            pipeline = BagPipeline(writer, plan, options, reader.connections)
+            frames = pipeline.frames(read_messages(reader, pipeline.connections))
+            # Started before the first window and unsmoothed: depth comes out in bursts of a window, so
+            # only the average since the start gives an honest rate and time left.
+            with tqdm(total=plan.frame_count, unit="frame", desc=plan.image_topic, smoothing=0) as progress:
+                color_range, depths = color_range_and_depths(engine.run(frames), options.color_range)
+                for depth in depths:
+                    pipeline.write(depth, color_range)
+                    progress.update()
+            frames_written = writer.counts[plan.outputs.depth]
+            if frames_written == 0:
+                raise BagError(f"{input_path} has no message on {plan.image_topic}")
+    return Summary(
+        frames=frames_written,
+        seconds=time.perf_counter() - start,
+        output=output_path,
+        storage=plan.storage,
+        version=options.bag_version,
+        counts=writer.counts,
+        warnings=pipeline.warnings,
+        random_weights=options.random_weights,
+    )
+
+
+def report(summary: Summary) -> str:
+    rate = summary.frames / summary.seconds if summary.seconds > 0 else float("inf")
+    lines = [
+        f"{summary.frames} frames in {summary.seconds:.1f} s ({rate:.2f} frames/s)",
+        f"wrote {summary.output} ({summary.storage}, rosbag2 format {summary.version}):",
+    ]
+    width = max(map(len, summary.counts))
+    lines += [f"  {topic:<{width}}  {count} messages" for topic, count in summary.counts.items()]
+    lines += [f"warning: {text}" for text in summary.warnings]
+    if summary.random_weights:
+        lines.append("RANDOM WEIGHTS were used: this bag is a smoke test, its depth is meaningless.")
+    return "\n".join(lines)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM during a run (a BaseException, like KeyboardInterrupt, so `except Exception` passes it on).
+
+    Not KeyboardInterrupt itself: once a KeyboardInterrupt has passed through some C extension code,
+    CPython sends itself SIGINT again at exit even when the exception was caught, so a cleanly
+    interrupted run was sometimes reported as killed by SIGINT instead of exiting with 130.
+    """
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into Interrupted while the tool runs, so both clean up.
+
+    SIGINT needs it too: a child started in the background by a non-interactive shell inherits an
+    ignored SIGINT, and Ctrl-C (or `ros2 run` forwarding it) must still stop the run.
+    """
+    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of vda-process-bag and of the process_bag node.
+
+    Exit status 0 when the bag was written, 2 for a refused option or an unusable input (message, no
+    traceback), 130 when interrupted; an unexpected failure shows its traceback (status 1). In every
+    case but 0, no output exists.
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    with _interruptible():
+        try:
+            summary = process(parse_options(argv))
+        except (UsageError, BagError) as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except (Interrupted, KeyboardInterrupt) as interruption:
+            print(f"{PROG}: interrupted ({interruption or 'SIGINT'}); no output was written", file=sys.stderr)
+            return EXIT_INTERRUPTED
+    print(report(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
