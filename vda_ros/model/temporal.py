@@ -138,26 +138,30 @@ class TemporalAttention(nn.Module):
         """One query frame at position 31 against 31 cached frames at positions 0..30.
 
         Logits are computed once per *slot* and then spread to positions through the one-hot map, so the cache
-        is read in place (no gather or concatenation of past states); the positional terms are added from the
-        small projected tables W_k·pe and W_v·pe.
+        is read in place (no gather or concatenation of past states); the positional terms come from the small
+        projected tables W_k·pe and W_v·pe. With one query the per-slot products are plain multiply-and-sum
+        reductions, which run far better than thousands of 1-row batched matrix products.
         """
         window = cache.window
         assert window is not None
         last = NUM_FRAMES - 1
-        q = self._split(self.to_q(seq + pe[last]))
+        q = self._split(self.to_q(seq + pe[last]))[:, :, 0]
         pe_k = self._split(self.to_k(pe).unsqueeze(0))[0]
         pe_v = self._split(self.to_v(pe).unsqueeze(0))[0]
         k_new, v_new = self._project_new(seq)
         keys, values = cache.buffers(self.block_index, k_new)
-        scale = q.shape[-1] ** -0.5
         onehot = window.onehot.to(q.dtype)
-        past = (q @ keys.transpose(-1, -2)) @ onehot.t() + q @ pe_k[:, :last].transpose(-1, -2)
-        current = (q * (k_new + pe_k[:, last:])).sum(-1, keepdim=True)
-        weights = torch.softmax(torch.cat([past, current], dim=-1) * scale, dim=-1)
+        past = (q.unsqueeze(2) * keys).sum(-1) @ onehot.t() + torch.einsum("nhd,hpd->nhp", q, pe_k[:, :last])
+        current = (q * (k_new[:, :, 0] + pe_k[:, last])).sum(-1, keepdim=True)
+        weights = torch.softmax(torch.cat([past, current], dim=-1) * q.shape[-1] ** -0.5, dim=-1)
         past_w = weights[..., :last]
-        out = (past_w @ onehot) @ values + past_w @ pe_v[:, :last] + weights[..., last:] * (v_new + pe_v[:, last:])
+        out = (
+            ((past_w @ onehot).unsqueeze(-1) * values).sum(-2)
+            + torch.einsum("nhp,hpd->nhd", past_w, pe_v[:, :last])
+            + weights[..., last:] * (v_new[:, :, 0] + pe_v[:, last])
+        )
         cache.store(self.block_index, k_new, v_new, window.write_slot)
-        return out
+        return out.unsqueeze(2)
 
 
 class GEGLU(nn.Module):
