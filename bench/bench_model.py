@@ -51,16 +51,21 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_calls(function, inputs: list, device: torch.device, warmup: int) -> list[float]:
-    """Seconds per call after `warmup` untimed calls (first frames allocate caches and pick kernels)."""
-    times = []
+def time_calls(functions: list, inputs: list, device: torch.device, warmup: int) -> list[list[float]]:
+    """Seconds per call of each function after `warmup` untimed calls (first frames allocate caches).
+
+    The functions take turns on each input, so a machine whose speed drifts (shared CPUs, clocks) slows
+    them alike and their ratio stays fair.
+    """
+    times: list[list[float]] = [[] for _ in functions]
     for index, item in enumerate(inputs):
-        synchronize(device)
-        start = time.perf_counter()
-        function(item)
-        synchronize(device)
-        if index >= warmup:
-            times.append(time.perf_counter() - start)
+        for function, series in zip(functions, times):
+            synchronize(device)
+            start = time.perf_counter()
+            function(item)
+            synchronize(device)
+            if index >= warmup:
+                series.append(time.perf_counter() - start)
     return times
 
 
@@ -116,11 +121,16 @@ def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int,
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     engine = StreamingDepth(model, input_size=input_size, device=device, precision=precision)
-    stream = time_calls(engine.step, frames, device, args.warmup)
+    steps = [engine.step]
+    fp32 = precision == "fp32"
+    if official is not None:
+        ref = official_model(official.stream, encoder, model.state_dict(), device)
+        steps.append(lambda f: ref.infer_video_depth_one(f, input_size=input_size, device=device.type, fp32=fp32))
+    stream, *ref_stream = time_calls(steps, frames, device, args.warmup)
     stream_memory = peak_memory(device)
     offline_fps = float("nan")
+    clip = (frames * (args.offline_frames // len(frames) + 1))[: args.offline_frames]
     if args.offline_frames:
-        clip = (frames * (args.offline_frames // len(frames) + 1))[: args.offline_frames]
         offline = OfflineDepth(model, input_size=input_size, device=device, precision=precision)
         start = time.perf_counter()
         for _ in offline.run(iter(clip)):
@@ -131,15 +141,10 @@ def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int,
            f"{1e3 * percentile(stream, 90):.1f} | {1e3 * percentile(stream, 99):.1f} | {1 / statistics.median(stream):.2f} | "
            f"{offline_fps:.2f} | {stream_memory} |")
     if official is not None:
-        state = model.state_dict()
-        fp32 = precision == "fp32"
-        ref = official_model(official.stream, encoder, state, device)
-        ref_stream = time_calls(
-            lambda f: ref.infer_video_depth_one(f, input_size=input_size, device=device.type, fp32=fp32),
-            frames, device, args.warmup)
-        row += f" {1e3 * statistics.median(ref_stream):.1f} | ×{statistics.median(ref_stream) / statistics.median(stream):.2f} |"
+        ref_median = statistics.median(ref_stream[0])
+        row += f" {1e3 * ref_median:.1f} | ×{ref_median / statistics.median(stream):.2f} |"
         if args.offline_frames:
-            ref_offline = official_model(official.offline, encoder, state, device)
+            ref_offline = official_model(official.offline, encoder, model.state_dict(), device)
             start = time.perf_counter()
             ref_offline.infer_video_depth(np.stack(clip), 30, input_size=input_size, device=device.type, fp32=fp32)
             synchronize(device)
