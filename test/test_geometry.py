@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from vda_ros import geometry
-from vda_ros.geometry import backproject, inverse_depth_to_metric, mask_depth_range, scale_intrinsics, scale_projection
+from vda_ros.geometry import (
+    backproject,
+    depth_for_publishing,
+    inverse_depth_to_metric,
+    mask_depth_range,
+    scale_intrinsics,
+    scale_projection,
+)
 
 K = np.array([[500.0, 0.0, 320.0], [0.0, 400.0, 240.0], [0.0, 0.0, 1.0]])
 P = np.array([[500.0, 0.0, 320.0, -25.0], [0.0, 400.0, 240.0, 4.0], [0.0, 0.0, 1.0, 0.0]])
@@ -122,3 +129,10 @@ def test_inverse_depth_to_metric_inverts_affine_disparity():
 def test_inverse_depth_to_metric_zero_denominator_is_nan_not_inf():
     metric = inverse_depth_to_metric(np.array([[1.0, 3.0]]), scale=-1.0, shift=1.0)
     assert math.isnan(metric[0, 0]) and math.isnan(metric[0, 1])
+
+
+def test_published_metric_depth_has_nan_for_no_depth_and_relative_is_unchanged() -> None:
+    prediction = np.array([[0.0, 2.0], [np.inf, 1.5]], dtype=np.float32)
+    metric = depth_for_publishing(prediction, metric=True)
+    assert np.isnan(metric[0, 0]) and np.isnan(metric[1, 0]) and metric[0, 1] == 2.0 and metric[1, 1] == 1.5
+    np.testing.assert_array_equal(depth_for_publishing(prediction, metric=False), prediction)

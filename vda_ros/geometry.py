@@ -138,3 +138,12 @@ def backproject(
     np.multiply(y_slope, z, out=xyz[..., 1])
     xyz[..., 2] = z
     return xyz
+
+
+def depth_for_publishing(prediction: np.ndarray, metric: bool) -> np.ndarray:
+    """The values a depth topic carries for a model's output.
+
+    Metric depth gets NaN where the model gives no positive depth (REP 117: invalid is NaN, never 0);
+    relative inverse depth is passed through, since 0 there is a value (infinitely far), not a gap.
+    """
+    return mask_depth_range(prediction) if metric else prediction

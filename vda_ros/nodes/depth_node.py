@@ -29,7 +29,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from vda_ros.colormap import ColorScale, colorize
-from vda_ros.geometry import backproject, inverse_depth_to_metric, mask_depth_range
+from vda_ros.geometry import backproject, depth_for_publishing, inverse_depth_to_metric
 from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
@@ -329,11 +329,10 @@ class DepthNode(Node):
         self, header: Header, rgb: np.ndarray, prediction: np.ndarray, settings: OutputSettings
     ) -> None:
         """Depth, colourised depth, then (when intrinsics allow) CameraInfo and points, all with header."""
+        values = depth_for_publishing(prediction, self._metric)
         if self._metric:
-            values = mask_depth_range(prediction)  # REP 117: NaN, never 0, where there is no depth
             metres = values
         else:
-            values = prediction
             metres = (inverse_depth_to_metric(prediction, settings.relative_scale, settings.relative_shift)
                       if settings.relative_scale > 0 else None)
         self._publish(self._depth_pub, depth_to_msg(values, header))

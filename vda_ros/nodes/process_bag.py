@@ -78,7 +78,7 @@ from vda_ros.bag_io import (
 )
 from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
 from vda_ros.colormap import colorize, robust_range
-from vda_ros.geometry import backproject
+from vda_ros.geometry import backproject, depth_for_publishing
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
 from vda_ros.ros_conversions import (
     ImageConversionError,
@@ -417,6 +417,7 @@ class BagPipeline:
         self._writer = writer
         self._plan = plan
         self._stride = options.point_stride
+        self._metric = options.metric
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
@@ -485,6 +486,7 @@ class BagPipeline:
         """Write every output of the oldest waiting image, whose depth this is."""
         source = self._pending.popleft()
         outputs = self._plan.outputs
+        depth = depth_for_publishing(depth, self._metric)
         self._put(outputs.depth, source, depth_to_msg(depth, source.header))
         self._put(outputs.colored, source, bgr_to_msg(colorize(depth, *color_range), source.header))
         info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
