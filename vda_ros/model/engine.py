@@ -26,3 +26,7 @@ class Engine:
         # Channels-last convolutions skip a layout reorder per call in oneDNN (CPU) and cuDNN (tensor cores).
         self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.input_size = input_size
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget whatever an engine keeps between frames (nothing here; streaming keeps its cache)."""

@@ -8,7 +8,6 @@ import torch
 from .config import NUM_FRAMES
 from .device import autocast
 from .engine import Engine
-from .network import VideoDepthAnything
 from .preprocess import check_frame, network_size, to_frame_size
 from .temporal import KVCache, StreamWindow
 
@@ -54,28 +53,14 @@ class StreamingDepth(Engine):
     A frame of another size starts a new stream (the cache is only meaningful for one camera geometry).
     """
 
-    def __init__(
-        self,
-        model: VideoDepthAnything,
-        input_size: int = 518,
-        device: torch.device | str = "cpu",
-        precision: str | None = None,
-        device_preprocess: bool | None = None,
-    ) -> None:
-        super().__init__(model, input_size, device, precision, device_preprocess)
-        self.frame_size: tuple[int, int] | None = None
-        self.net_size: tuple[int, int] | None = None
-        self.frame_index = 0
-        self.cache = KVCache(SLOTS)
-
     @property
     def metric(self) -> bool:
         return self.model.metric
 
     def reset(self) -> None:
         """Forget the past: the next frame starts a new stream (its own first frame and anchor)."""
-        self.frame_size = None
-        self.net_size = None
+        self.frame_size: tuple[int, int] | None = None
+        self.net_size: tuple[int, int] | None = None
         self.frame_index = 0
         self.cache = KVCache(SLOTS)
 
