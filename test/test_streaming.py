@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from vda_ros.model import StreamingDepth, random_model
-from vda_ros.model.streaming import SLOTS, past_frame_ids, slot_of
+from vda_ros.model.streaming import SLOTS, past_frame_ids, slot_of, stream_window, window_phase
 
 
 def official_windows(count: int) -> list[list[int]]:
@@ -107,3 +107,12 @@ def test_reset_forgets_the_past(model) -> None:
 def test_bad_frames_are_named(model, frame, message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         StreamingDepth(model, input_size=112).step(frame)
+
+
+def test_window_phases_repeat_exactly() -> None:
+    """Slot maps are cached per phase; every frame's cached map must equal its own."""
+    by_phase: dict[int, tuple] = {}
+    for t in range(1, 400):
+        window = stream_window(t)
+        key = (window.onehot.tolist().__repr__(), window.write_slot)
+        assert by_phase.setdefault(window_phase(t), key) == key, f"frame {t}"
