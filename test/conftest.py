@@ -17,7 +17,7 @@ _LOG_DIR = tempfile.mkdtemp(prefix="vda_ros_test_ros_logs_")
 
 def _configure_ros_environment() -> None:
     """Keep DDS traffic on loopback, away from other test runs, and able to carry big messages."""
-    # ROS_LOCALHOST_ONLY is ignored by the Kilted wheels; the discovery range is what works.
+    # The older localhost-only switch is ignored by the Kilted wheels; the discovery range is what works.
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     # Runs in parallel (other checkouts, CI) must not discover each other's nodes.
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 101 + 1))

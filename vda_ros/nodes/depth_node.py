@@ -20,8 +20,6 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -40,6 +38,7 @@ from vda_ros.model import (
     select_device,
 )
 from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, diagnostic_status, format_ms
+from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity
@@ -447,22 +446,8 @@ class DepthNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run the node until Ctrl-C or shutdown; exit 1 with a clear message when it cannot start."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DepthNode()
-        rclpy.spin(node)
-    except (StartupError, InvalidParameterValueException) as error:
-        get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    node = run_node(NODE_NAME, args, DepthNode, rclpy.spin, (StartupError, InvalidParameterValueException))
+    return 1 if node is None else 0
 
 
 if __name__ == "__main__":

@@ -12,15 +12,14 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
-import rclpy
 from rclpy.exceptions import InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.logging import get_logger
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from vda_ros.media import scaled_size
+from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.ros_conversions import rgb_to_msg, scale_camera_info
@@ -148,27 +147,17 @@ class VideoSource(Node):
         self._capture.release()
 
 
+def spin_until_finished(node: VideoSource) -> None:
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while not node.finished:
+        executor.spin_once(timeout_sec=0.1)
+
+
 def main(args: list[str] | None = None) -> int:
     """Publish until the video ends (loop:=false), Ctrl-C or shutdown; exit 1 if the source fails."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = VideoSource()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while not node.finished:
-            executor.spin_once(timeout_sec=0.1)
-    except (SourceError, InvalidParameterValueException) as error:
-        get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 1 if node is not None and node.failed else 0
+    node = run_node(NODE_NAME, args, VideoSource, spin_until_finished, (SourceError, InvalidParameterValueException))
+    return 1 if node is None or node.failed else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""The life of a node process: init, build, spin, and a clean shutdown on every path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+
+
+N = TypeVar("N", bound=Node)
+"""A node class with a close() that releases what it owns (worker threads, capture devices)."""
+
+
+def run_node(
+    name: str,
+    args: list[str] | None,
+    build: Callable[[], N],
+    spin: Callable[[N], None],
+    startup_errors: tuple[type[BaseException], ...],
+) -> N | None:
+    """Build and spin a node until Ctrl-C or shutdown; None when it could not start (reason logged as fatal).
+
+    A background child of a non-interactive shell gets shutdown as ExternalShutdownException rather than
+    KeyboardInterrupt: both end the node quietly. The node's own resources (threads, devices) are released
+    by its close() before it is destroyed.
+    """
+    rclpy.init(args=args)
+    node: N | None = None
+    try:
+        node = build()
+        spin(node)
+    except startup_errors as error:
+        get_logger(name).fatal(f"cannot start: {error}")
+        return None
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return node
