@@ -15,7 +15,6 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 
 from vda_ros.colormap import colorize
+from vda_ros.files import atomic_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # An image folder carries no frame rate; this one is used for the videos written from it.
@@ -243,21 +243,6 @@ class DepthSpool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to `path`; rename it to `path` only on success.
-
-    The temporary name keeps the suffix, because writers such as cv2.VideoWriter choose the
-    container from it.
-    """
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_depth_video(spool: DepthSpool, path: Path, fps: float, grayscale: bool = False) -> Path:

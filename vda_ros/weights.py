@@ -1,9 +1,9 @@
 """vda-download-weights: fetch the official Video Depth Anything checkpoints and verify them.
 
 Files come from the official Hugging Face repositories over plain HTTPS (urllib, no extra
-dependencies). Each download goes to NAME.part, is hashed while it streams, and is renamed to
-NAME only when its sha256 matches, so an interrupted or corrupted download never looks like a
-checkpoint. Verified hashes are recorded in DIR/SHA256SUMS (`sha256sum -c` format).
+dependencies). Each download goes to a hidden .STEM.partial.pth beside it, is hashed while it
+streams, and is renamed to NAME only when its sha256 matches, so an interrupted or corrupted
+download never looks like a checkpoint. Verified hashes are recorded in DIR/SHA256SUMS (`sha256sum -c` format).
 
 Where the expected sha256 comes from, in order of trust (every source present must agree):
 1. PUBLISHED_SHA256 below, copied from the Hugging Face file pages ("Git LFS Details").
@@ -33,6 +33,7 @@ from typing import IO, BinaryIO
 from tqdm import tqdm
 
 from vda_ros import __version__
+from vda_ros.files import atomic_output
 from vda_ros.model import ENCODERS, checkpoint_filename, default_checkpoint_dir
 
 HUB_URL = "https://huggingface.co"
@@ -116,9 +117,8 @@ def record_sum(directory: Path, filename: str, digest: str) -> None:
     """Add or replace one line of SHA256SUMS, written atomically."""
     sums = read_sums(directory)
     sums[filename] = digest
-    temporary = directory / f".{SUMS_FILE}.part"
-    temporary.write_text("".join(f"{sums[name]}  {name}\n" for name in sorted(sums)))
-    os.replace(temporary, directory / SUMS_FILE)
+    with atomic_output(directory / SUMS_FILE) as temporary:
+        temporary.write_text("".join(f"{sums[name]}  {name}\n" for name in sorted(sums)))
 
 
 def agreed_sha256(filename: str, candidates: dict[str, str | None]) -> str:
@@ -189,7 +189,6 @@ def _stream(response: HTTPResponse, target: BinaryIO, label: str) -> str:
 def download(checkpoint: OfficialCheckpoint, directory: Path, base_url: str) -> Path:
     """Fetch one file into directory, verify it, rename it into place and record its hash."""
     target = directory / checkpoint.filename
-    partial = target.with_name(target.name + ".part")
     url = checkpoint.url(base_url)
     try:
         response, headers = _open(url)
@@ -203,22 +202,20 @@ def download(checkpoint: OfficialCheckpoint, directory: Path, base_url: str) -> 
                 },
             )
             directory.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as sink:
-                actual = _stream(response, sink, checkpoint.filename)
-        if actual != expected:
-            raise DownloadError(
-                f"sha256 mismatch for {checkpoint.filename} from {url}: got {actual}, expected "
-                f"{expected}; the file was discarded"
-            )
-        os.replace(partial, target)
+            with atomic_output(target) as partial:
+                with open(partial, "wb") as sink:
+                    actual = _stream(response, sink, checkpoint.filename)
+                if actual != expected:
+                    raise DownloadError(
+                        f"sha256 mismatch for {checkpoint.filename} from {url}: got {actual}, expected "
+                        f"{expected}; the file was discarded"
+                    )
     except urllib.error.HTTPError as error:
         raise DownloadError(f"could not download {url}: HTTP {error.code} {error.reason}") from error
     except urllib.error.URLError as error:
         raise DownloadError(f"could not download {url}: {error.reason} (no network access?)") from error
     except (OSError, ValueError, HTTPException) as error:
         raise DownloadError(f"could not download {url}: {error}") from error
-    finally:
-        partial.unlink(missing_ok=True)
     record_sum(directory, checkpoint.filename, actual)
     return target
 

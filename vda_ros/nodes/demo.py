@@ -27,7 +27,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from vda_ros.media import atomic_output
+from vda_ros.files import atomic_output
 from vda_ros.model import ENCODERS
 from vda_ros.nodes.child_nodes import node_command, stop_all
 
