@@ -19,6 +19,7 @@ from vda_ros.ros_conversions import (  # noqa: E402
     camera_info_is_calibrated,
     cloud_to_xyz,
     compressed_to_rgb,
+    depth_camera_info,
     depth_to_msg,
     image_to_rgb,
     intrinsics,
@@ -262,6 +263,19 @@ def test_scale_camera_info_same_size_is_an_equal_copy():
     assert same == info and same is not info
     same.k[0] = 1.0
     assert info.k[0] == 500.0
+
+
+def test_depth_camera_info_is_scaled_and_takes_the_depth_header():
+    info = _camera_info()
+    header = Header(frame_id="depth_frame")
+    header.stamp.sec = 99
+    described = depth_camera_info(info, header, 320, 240)
+    assert described.header == header and (described.width, described.height) == (320, 240)
+    np.testing.assert_array_equal(described.k, [250.0, 0.0, 160.0, 0.0, 200.0, 120.0, 0.0, 0.0, 1.0])
+    unsized = CameraInfo(k=info.k)
+    kept = depth_camera_info(unsized, header, 320, 240)
+    assert kept.header == header and (kept.width, kept.height) == (0, 0)
+    np.testing.assert_array_equal(kept.k, info.k)
 
 
 def _unpack_rgb_field(msg) -> np.ndarray:

@@ -225,6 +225,13 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
     )
 
 
+def depth_camera_info(info: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
+    """The CameraInfo of a width×height depth image, stamped like it; an info without a size is taken as is."""
+    described = scale_camera_info(info, width, height) if info.width and info.height else copy.deepcopy(info)
+    described.header = header
+    return described
+
+
 def _cloud_fields(with_rgb: bool) -> list[PointField]:
     """Fields x, y, z (and rgb) as FLOAT32 at offsets 0, 4, 8 (12): the layout PCL and RViz expect."""
     names = ("x", "y", "z", "rgb") if with_rgb else ("x", "y", "z")

@@ -47,11 +47,11 @@ from vda_ros.ros_conversions import (
     bgr_to_msg,
     camera_info_is_calibrated,
     compressed_to_rgb,
+    depth_camera_info,
     depth_to_msg,
     image_to_rgb,
     intrinsics,
     points_to_cloud,
-    scale_camera_info,
     stamp_ns,
 )
 
@@ -360,9 +360,7 @@ class DepthNode(Node):
             self._cloud_state = problem
             self._problems.add(problem)
             return None
-        scaled = scale_camera_info(info, width, height)
-        scaled.header = header
-        return scaled
+        return depth_camera_info(info, header, width, height)
 
     def _cloud(
         self, header: Header, rgb: np.ndarray, metres: np.ndarray | None, info: CameraInfo | None,

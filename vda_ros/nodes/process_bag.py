@@ -28,7 +28,6 @@ or the whole recording in memory.
 from __future__ import annotations
 
 import argparse
-import copy
 import signal
 import sys
 import time
@@ -83,13 +82,13 @@ from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
+    depth_camera_info,
     camera_info_is_calibrated,
     compressed_to_rgb,
     depth_to_msg,
     image_to_rgb,
     intrinsics,
     points_to_cloud,
-    scale_camera_info,
     stamp_ns,
 )
 
@@ -392,13 +391,6 @@ class CameraInfoHistory:
         chosen = max(earlier)
         self._infos = {s: info for s, info in self._infos.items() if s >= chosen}
         return self._infos[chosen]
-
-
-def depth_camera_info(info: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
-    """The CameraInfo of a depth image of this size, stamped like it; an info without a size is taken as is."""
-    described = scale_camera_info(info, width, height) if info.width and info.height else copy.deepcopy(info)
-    described.header = header
-    return described
 
 
 @dataclass(frozen=True)
