@@ -1,5 +1,7 @@
 """The network's structure: official key names and shapes for all six checkpoints, strict loading, errors."""
 
+import json
+import struct
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,17 @@ def test_not_a_checkpoint(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a torch file")
     with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         read_state_dict(path)
+
+
+def test_safetensors_file_is_refused_as_an_unsupported_format(tmp_path: Path) -> None:
+    """The layout safetensors writes: header length (u64 little-endian), JSON header, raw tensor bytes."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    path = tmp_path / "model.safetensors"
+    path.write_bytes(struct.pack("<Q", len(header)) + header + struct.pack("<2f", 1.0, 2.0))
+    with pytest.raises(CheckpointError) as error:
+        read_state_dict(path)
+    assert "safetensors file, a format vda_ros does not load" in str(error.value)
+    assert "PyTorch checkpoints (.pth" in str(error.value) and "install" not in str(error.value)
 
 
 def test_pickled_code_is_refused(tmp_path: Path) -> None:

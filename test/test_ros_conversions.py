@@ -2,7 +2,9 @@
 
 import array
 import os
+import struct
 import sys
+import tracemalloc
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
@@ -12,6 +14,7 @@ import pytest  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, RegionOfInterest  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
+from encoded_images import png_of_zeros  # noqa: E402
 from vda_ros.geometry import backproject  # noqa: E402
 from vda_ros.ros_conversions import (  # noqa: E402
     ImageConversionError,
@@ -21,6 +24,7 @@ from vda_ros.ros_conversions import (  # noqa: E402
     compressed_to_rgb,
     depth_camera_info,
     depth_to_msg,
+    encoded_image_size,
     image_to_rgb,
     intrinsics,
     msg_to_depth,
@@ -175,6 +179,44 @@ def test_undecodable_compressed_image_names_format(data):
         compressed_to_rgb(CompressedImage(format="jpeg", data=data))
 
 
+def test_compressed_image_above_the_pixel_limit_is_refused_before_decoding():
+    bomb = png_of_zeros(12000, 9000)  # 108 MP from a ~100 KB file
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageConversionError, match=r"12000x9000 = 108 MP, above the limit of 50 MP"):
+            compressed_to_rgb(CompressedImage(format="png", data=bomb))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10_000_000, "refused from the header, without decoding"
+    small = png_of_zeros(40, 30)
+    assert compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=1200).shape == (30, 40, 3)
+    with pytest.raises(ImageConversionError, match="40x30"):
+        compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=1199)
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg"])
+def test_encoded_image_size_reads_the_header(extension):
+    ok, encoded = cv2.imencode(extension, np.zeros((37, 53, 3), np.uint8))
+    assert ok and encoded_image_size(encoded) == (53, 37)
+    assert encoded_image_size(encoded[:10]) is None
+
+
+def test_jpeg_size_is_found_behind_other_segments():
+    ok, encoded = cv2.imencode(".jpg", np.zeros((21, 34, 3), np.uint8))
+    data = encoded.tobytes()
+    comment = b"\xff\xfe" + struct.pack(">H", 2 + 3000) + b"x" * 3000  # a long COM segment before the frame
+    assert encoded_image_size(np.frombuffer(data[:2] + comment + data[2:], np.uint8)) == (34, 21)
+
+
+def test_raw_image_above_the_pixel_limit_is_refused():
+    msg = _padded_image(np.zeros((4, 5, 3), np.uint8), "rgb8")
+    with pytest.raises(ImageConversionError, match="5x4"):
+        image_to_rgb(msg, max_pixels=19)
+    assert image_to_rgb(msg, max_pixels=20).shape == (4, 5, 3)
+
+
 def test_depth_round_trip_keeps_values_and_nan():
     depth = RNG.uniform(0.1, 20.0, (HEIGHT, WIDTH)).astype(np.float32)
     depth[1, 2] = np.nan
@@ -241,6 +283,23 @@ def test_camera_info_calibration_and_intrinsics():
     assert not camera_info_is_calibrated(CameraInfo())
     info.k[4] = -1.0
     assert not camera_info_is_calibrated(info)
+
+
+@pytest.mark.parametrize("fx", [1e-30, 0.0, float("inf"), float("nan"), 5e-4])
+def test_focal_lengths_that_are_not_finite_and_above_a_tiny_floor_are_not_a_calibration(fx):
+    info = _camera_info()
+    info.k[0] = fx
+    assert not camera_info_is_calibrated(info)
+    with pytest.raises(ValueError, match="focal lengths must be finite"):
+        backproject(np.ones((2, 2), np.float32), fx, 400.0, 1.0, 1.0)
+
+
+def test_a_small_but_real_focal_length_gives_a_finite_cloud():
+    info = _camera_info()
+    info.k[0] = 1e-3
+    assert camera_info_is_calibrated(info)
+    xyz = backproject(np.full((4, 2000), 50.0, np.float32), *intrinsics(info))
+    assert np.isfinite(xyz).all()
 
 
 def test_scale_camera_info_scales_k_p_roi_and_resets_binning():

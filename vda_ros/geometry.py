@@ -15,6 +15,14 @@ Size = tuple[int, int]
 """Image size as (width, height), the order OpenCV and CameraInfo use."""
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+MIN_FOCAL_LENGTH = 1e-3
+"""Smallest focal length (pixels) taken as a calibration. Real ones are hundreds of pixels; anything near 0
+(a driver's placeholder, a unit mix-up) would send every point of a cloud to infinity."""
+
+
+def focal_lengths_valid(fx: float, fy: float) -> bool:
+    """True for finite focal lengths of at least MIN_FOCAL_LENGTH pixels (NaN fails the comparison)."""
+    return bool(MIN_FOCAL_LENGTH <= fx < math.inf and MIN_FOCAL_LENGTH <= fy < math.inf)
 
 
 def _scale_factors(src_size: Size, dst_size: Size) -> tuple[float, float]:
@@ -128,8 +136,8 @@ def backproject(
         raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
-    if not (fx > 0.0 and fy > 0.0):
-        raise ValueError(f"focal lengths must be positive, got fx={fx} fy={fy}")
+    if not focal_lengths_valid(fx, fy):
+        raise ValueError(f"focal lengths must be finite and at least {MIN_FOCAL_LENGTH} px, got fx={fx} fy={fy}")
     height, width = depth.shape
     x_slope, y_slope = _ray_slopes(width, height, float(fx), float(fy), float(cx), float(cy), stride)
     z = mask_depth_range(depth[::stride, ::stride], min_depth, max_depth)

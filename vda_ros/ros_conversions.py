@@ -17,7 +17,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
-from vda_ros.geometry import scale_intrinsics, scale_projection
+from vda_ros.geometry import focal_lengths_valid, scale_intrinsics, scale_projection
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -35,6 +35,10 @@ _RGB_SOURCES: dict[str, tuple[int, int | None]] = {
     "yuyv": (2, cv2.COLOR_YUV2RGB_YUY2),
 }
 SUPPORTED_IMAGE_ENCODINGS: tuple[str, ...] = tuple(_RGB_SOURCES)
+
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
+"""Images above this many pixels are refused (parameter and option max_image_pixels): 50 MP is beyond any
+camera a depth network is fed from, and a bigger image would cost gigabytes of memory to decode."""
 
 DEPTH_ENCODING = "32FC1"
 _OUTPUT_COLOR_ENCODINGS = ("rgb8", "bgr8")
@@ -81,13 +85,15 @@ def _pixel_rows(msg: Image, bytes_per_pixel: int) -> np.ndarray:
     return data[:expected].reshape(height, step)[:, :row_bytes]
 
 
-def image_to_rgb(msg: Image) -> np.ndarray:
+def image_to_rgb(msg: Image, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
     """Convert an Image of any supported 8-bit encoding to an (H, W, 3) uint8 RGB array.
 
     rgb8 input is returned as a zero-copy view of msg.data (rows may be strided by padding and
     the view may be read-only): copy it before modifying it in place. is_bigendian does not
-    matter for 8-bit data and is ignored.
+    matter for 8-bit data and is ignored. Images above max_pixels (0: no limit) are refused, as
+    compressed ones are.
     """
+    check_pixel_count(msg.width, msg.height, max_pixels, f"{msg.encoding!r} image")
     try:
         bytes_per_pixel, conversion = _RGB_SOURCES[msg.encoding]
     except KeyError:
@@ -101,13 +107,78 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     return pixels if conversion is None else cv2.cvtColor(pixels, conversion)
 
 
-def compressed_to_rgb(msg: CompressedImage) -> np.ndarray:
-    """Decode a CompressedImage (JPEG, PNG, anything OpenCV reads) to (H, W, 3) uint8 RGB.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_JPEG_START = b"\xff\xd8"
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+"""Start-of-frame markers (SOF0..SOF15), which hold the image size; C4, C8 and CC are other segments."""
+_JPEG_STANDALONE_MARKERS = frozenset({0x01, 0xD8, *range(0xD0, 0xD8)})
+"""Markers without a length field: TEM, SOI, RST0..RST7."""
 
-    Grey images are expanded to three channels so the model always sees RGB.
+
+def _png_size(data: memoryview) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, which the format requires to come first."""
+    if len(data) < 24 or bytes(data[12:16]) != b"IHDR":
+        return None
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's start-of-frame segment, found by hopping from segment to segment."""
+    position = len(_JPEG_START)
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            position += 1
+        elif marker in _JPEG_STANDALONE_MARKERS:
+            position += 2
+        elif marker in _JPEG_FRAME_MARKERS:
+            if position + 9 > len(data):
+                return None
+            height = int.from_bytes(data[position + 5: position + 7], "big")
+            width = int.from_bytes(data[position + 7: position + 9], "big")
+            return (width, height) if height else None  # height 0: defined later (DNL), unsupported
+        else:
+            position += 2 + int.from_bytes(data[position + 2: position + 4], "big")
+    return None
+
+
+def encoded_image_size(data: np.ndarray) -> tuple[int, int] | None:
+    """(width, height) of a JPEG or PNG read from its header alone; None for anything else or a broken header."""
+    view = memoryview(data)
+    if bytes(view[: len(_PNG_SIGNATURE)]) == _PNG_SIGNATURE:
+        return _png_size(view)
+    if bytes(view[: len(_JPEG_START)]) == _JPEG_START:
+        return _jpeg_size(view)
+    return None
+
+
+def check_pixel_count(width: int, height: int, max_pixels: int, what: str) -> None:
+    """Refuse an image above max_pixels before anything of its size is allocated (a decompression bomb)."""
+    if max_pixels > 0 and width * height > max_pixels:
+        raise ImageConversionError(
+            f"{what} is {width}x{height} = {width * height / 1e6:.3g} MP, above the limit of "
+            f"{max_pixels / 1e6:g} MP (max_image_pixels)"
+        )
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> np.ndarray:
+    """Decode a JPEG or PNG CompressedImage (what image_transport's compressed plugin sends) to (H, W, 3) RGB.
+
+    The size is read from the header first and images above max_pixels (0: no limit) are refused
+    before decoding: a few hundred kilobytes of PNG can otherwise expand to gigabytes. Grey
+    images are expanded to three channels so the model always sees RGB.
     """
     data = _buffer(msg.data)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB) if data.size else None
+    size = encoded_image_size(data)
+    if size is None:
+        raise ImageConversionError(
+            f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes): "
+            "not a JPEG or PNG, or its header is damaged"
+        )
+    check_pixel_count(*size, max_pixels, f"CompressedImage ({msg.format})")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)
     if image is None:
         raise ImageConversionError(f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes)")
     return image
@@ -177,7 +248,7 @@ def stamp_ns(stamp: Time) -> int:
 def camera_info_is_calibrated(info: CameraInfo) -> bool:
     """True when K holds usable intrinsics; uncalibrated drivers publish an all-zero K."""
     k = np.asarray(info.k, dtype=np.float64)
-    return bool(np.isfinite(k).all() and k[0] > 0.0 and k[4] > 0.0)
+    return bool(np.isfinite(k).all() and focal_lengths_valid(k[0], k[4]))
 
 
 def intrinsics(info: CameraInfo) -> tuple[float, float, float, float]:

@@ -12,6 +12,7 @@ from .device import PRECISIONS, select_device
 from .factory import DEFAULT_ENCODER, open_model
 from .network import VideoDepthAnything
 from .offline import OfflineDepth
+from .preprocess import FrameSizeError, input_size_problem
 from .random_weights import random_model
 from .streaming import StreamingDepth
 
@@ -22,6 +23,7 @@ __all__ = [
     "PRECISIONS",
     "CheckpointError",
     "EncoderConfig",
+    "FrameSizeError",
     "OfflineDepth",
     "StreamingDepth",
     "VideoDepthAnything",
@@ -29,6 +31,7 @@ __all__ = [
     "default_checkpoint",
     "default_checkpoint_dir",
     "encoder_config",
+    "input_size_problem",
     "load_model",
     "open_model",
     "random_model",

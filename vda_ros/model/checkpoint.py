@@ -40,11 +40,23 @@ def _download_hint(path: Path) -> str:
     return ""
 
 
+def _is_safetensors(path: Path) -> bool:
+    """True for a safetensors file: an 8-byte little-endian header length, then a JSON object."""
+    with open(path, "rb") as stream:
+        start = stream.read(9)
+    return len(start) == 9 and start[8:9] == b"{" and int.from_bytes(start[:8], "little") < path.stat().st_size
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Tensors of a checkpoint file, unpickled with `weights_only=True` so a file cannot run code."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}.{_download_hint(path)}")
+    if _is_safetensors(path):
+        raise CheckpointError(
+            f"{path} is a safetensors file, a format vda_ros does not load: it reads PyTorch checkpoints "
+            "(.pth, as the official release and vda-download-weights provide them)"
+        )
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch.load raises many types for foreign or damaged files; all mean "unreadable"

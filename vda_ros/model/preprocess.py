@@ -18,6 +18,18 @@ _MEAN64 = np.array(IMAGENET_MEAN, dtype=np.float64)
 _STD64 = np.array(IMAGENET_STD, dtype=np.float64)
 
 
+class FrameSizeError(ValueError):
+    """The network cannot take frames of this shape at this input size (the message says what to change)."""
+
+
+def input_size_problem(input_size: int) -> str | None:
+    """Why input_size cannot be a network input size, or None: it must be a positive multiple of the patch size."""
+    if input_size < PATCH_SIZE or input_size % PATCH_SIZE:
+        return (f"the input size must be a positive multiple of {PATCH_SIZE} (e.g. 252, 280, 518), "
+                f"got {input_size}")
+    return None
+
+
 def effective_input_size(height: int, width: int, input_size: int) -> int:
     """Shrink the input size for frames wider than 16:9, so very wide frames don't blow up the token count."""
     ratio = max(height, width) / min(height, width)
@@ -28,8 +40,19 @@ def effective_input_size(height: int, width: int, input_size: int) -> int:
 
 
 def network_size(height: int, width: int, input_size: int) -> tuple[int, int]:
-    """Network input (H, W): aspect kept, shorter side ≥ input size, both sides multiples of 14."""
+    """Network input (H, W): aspect kept, shorter side ≥ input size, both sides multiples of 14.
+
+    FrameSizeError when the frame is so elongated that the shrunk input size (see
+    effective_input_size) leaves less than one patch for its shorter side.
+    """
     size = effective_input_size(height, width, input_size)
+    if size < PATCH_SIZE:
+        ratio = max(height, width) / min(height, width)
+        raise FrameSizeError(
+            f"a {width}x{height} frame is too elongated for input size {input_size}: at an aspect ratio of "
+            f"{ratio:.0f}:1 the network gets less than one {PATCH_SIZE}-pixel patch across its short side; "
+            "crop the frames closer to 16:9, or use a larger input size"
+        )
     scale = max(size / height, size / width)
 
     def side(x: float) -> int:
