@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ros_helpers import wait_until
 from vda_ros.cli import main
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
@@ -110,3 +113,114 @@ def test_console_script_reports_missing_checkpoint_without_traceback(frames_dir:
     assert str(checkpoint) in result.stderr
     assert "vda-download-weights --encoder vitb" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def write_video(path: Path, frames: int, fps: float, size: tuple[int, int] = (64, 48)) -> Path:
+    """An MJPG clip of moving bars, frames distinct."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        frame = np.full((size[1], size[0], 3), 40, np.uint8)
+        frame[:, (3 * i) % size[0]:] = 200
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_target_fps_above_the_source_rate_writes_at_the_source_rate(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "slow.avi", 4, 12.0)
+    out = tmp_path / "out"
+    assert main([str(video), "--output-dir", str(out), "--target-fps", "30", *SMALL]) == 0
+    written = cv2.VideoCapture(str(out / "slow_vis.mp4"))
+    assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0), "every frame kept, so they play at 12 fps"
+    assert video_frame_count(out / "slow_vis.mp4") == 4
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--input-size", "0"], "--input-size: the input size must be a positive multiple of 14"),
+        (["--input-size", "-28"], "positive multiple of 14"),
+        (["--input-size", "100"], "got 100"),
+        (["--max-len", "0"], "--max-len must be a positive number of frames, or -1 for all, got 0"),
+        (["--target-fps", "0"], "--target-fps must be a positive rate"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(
+    frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    argv = [str(frames_dir), "--output-dir", str(tmp_path / "out"), "--random-weights", "--device", "cpu", *options]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "vda-video: error:" in err and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_folder_that_cannot_be_created_is_a_usage_error(
+    frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("in the way")
+    assert main([str(frames_dir), "--output-dir", str(blocker / "out"), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write to the output folder {blocker / 'out'}" in err, err
+
+
+def test_frames_too_elongated_for_the_network_are_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "sliver"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "0.png"), np.full((8, 1000, 3), 90, np.uint8))
+    out = tmp_path / "out"
+    assert main([str(folder), "--output-dir", str(out), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "a 1000x8 frame is too elongated for input size 70" in err and "larger input size" in err, err
+    assert leftovers(out) == []
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+def stopped_mid_run(video: Path, out: Path) -> subprocess.Popen[str]:
+    """vda-video on video, started as a non-interactive shell's background job starts it (SIGINT ignored),
+    returned frozen (SIGSTOP) while its depth spool exists: provably in the middle of its run."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vda_ros.cli", str(video), "--output-dir", str(out), "--mode", "stream", *SMALL],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    spools = lambda: list(out.glob(".depth_spool.partial-*"))  # noqa: E731
+    assert wait_until(lambda: child.poll() is not None or spools(), 120.0), "no depth spool appeared"
+    os.kill(child.pid, signal.SIGSTOP)
+    if child.poll() is not None or not spools():
+        child.kill()
+        raise AssertionError(f"the run ended before it could be stopped: {child.communicate()}")
+    return child
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_the_run_and_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
+    video = write_video(tmp_path / "long.avi", 120, 30.0)
+    out = tmp_path / "out"
+    child = stopped_mid_run(video, out)
+    child.send_signal(signum)  # delivered once the child continues
+    os.kill(child.pid, signal.SIGCONT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    assert f"vda-video: interrupted ({signum.name}); no incomplete file was left" in err and "Traceback" not in err
+    assert leftovers(out) == []
+
+
+def test_spool_of_a_killed_run_is_removed_by_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = write_video(tmp_path / "long.avi", 120, 30.0)
+    out = tmp_path / "out"
+    child = stopped_mid_run(video, out)
+    child.kill()
+    child.communicate(timeout=60)
+    [spool] = leftovers(out)
+    assert main([str(video), "--output-dir", str(out), "--max-len", "2", *SMALL]) == 0
+    assert f"removed 1 temporary file(s) left in {out} by an interrupted earlier run: {spool}" in capsys.readouterr().err
+    assert leftovers(out) == ["long_vis.mp4"]

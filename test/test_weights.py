@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ros_helpers import wait_until
 from vda_ros.weights import HUB_URL, OfficialCheckpoint, main, selected_checkpoints
 
 FAKE = b"not really a checkpoint, but bytes to hash\n" * 1000
@@ -21,9 +25,14 @@ RELATIVE_VITS = "/depth-anything/Video-Depth-Anything-Small/resolve/main/video_d
 
 @dataclass
 class Route:
+    """One response. length overrides the declared Content-Length (a connection closing early);
+    with hold set, the first half of the body is sent and the rest only once hold is set."""
+
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    length: int | None = None
+    hold: threading.Event | None = None
 
 
 @dataclass
@@ -53,9 +62,17 @@ def hub() -> Iterator[FakeHub]:
             self.send_response(route.status)
             for name, value in route.headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(route.body)))
+            self.send_header("Content-Length", str(len(route.body) if route.length is None else route.length))
             self.end_headers()
-            self.wfile.write(route.body)
+            half = len(route.body) // 2 if route.hold else len(route.body)
+            self.wfile.write(route.body[:half])
+            if route.hold:
+                self.wfile.flush()
+                route.hold.wait(120.0)
+                try:
+                    self.wfile.write(route.body[half:])
+                except OSError:  # the client is gone: that is what the test wanted
+                    pass
 
         def log_message(self, *args: object) -> None:
             pass
@@ -165,3 +182,64 @@ def test_present_file_with_a_wrong_sha256_is_reported(tmp_path: Path, capsys: py
     (tmp_path / "video_depth_anything_vits.pth").write_bytes(FAKE)
     assert main(["--dir", str(tmp_path), "--base-url", "http://127.0.0.1:9"]) == 1
     assert "is present but its sha256" in capsys.readouterr().err
+
+
+def test_cut_short_download_is_reported_as_incomplete(hub: FakeHub, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    hub.serve_lfs_file(RELATIVE_VITS, FAKE, None)
+    hub.routes[f"/storage{RELATIVE_VITS}"].body = FAKE[:1000]
+    hub.routes[f"/storage{RELATIVE_VITS}"].length = len(FAKE)
+    assert main(["--dir", str(tmp_path), "--base-url", hub.url]) == 1
+    err = capsys.readouterr().err
+    assert f"incomplete: expected {len(FAKE)} bytes, got 1000" in err and "sha256 mismatch" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def _download_in_background(hub: FakeHub, directory: Path) -> tuple[subprocess.Popen[str], Path]:
+    """vda-download-weights in a child that ignores SIGINT, as a background job of a non-interactive shell
+    does, stalled by the server half-way through the file; returns it and its partial file once that holds half."""
+    hold = threading.Event()
+    hub.serve_lfs_file(METRIC_VITS, FAKE, sha256(FAKE))
+    hub.routes[f"/storage{METRIC_VITS}"].hold = hold
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vda_ros.weights", "--metric", "--dir", str(directory), "--base-url", hub.url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    partial = directory / f".metric_video_depth_anything_vits.partial-{child.pid}.pth"
+    try:  # the server holds back the second half, so the child is mid-download while its partial file exists
+        assert wait_until(lambda: child.poll() is not None or partial.exists(), 60.0) and partial.exists(), \
+            child.stderr.read() if child.poll() is not None else "no partial file appeared"
+    except BaseException:
+        child.kill()
+        hold.set()
+        raise
+    return child, partial
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_download_removes_the_partial_file_without_traceback(
+    hub: FakeHub, tmp_path: Path, signum: signal.Signals
+) -> None:
+    child, partial = _download_in_background(hub, tmp_path)
+    child.send_signal(signum)
+    _, err = child.communicate(timeout=60)
+    hub.routes[f"/storage{METRIC_VITS}"].hold.set()
+    assert child.returncode == 130, err
+    assert f"interrupted ({signum.name}); no partial file was left" in err and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_partial_file_of_a_killed_run_is_removed_by_the_next_run(
+    hub: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    child, partial = _download_in_background(hub, tmp_path)
+    child.kill()
+    child.communicate(timeout=60)
+    hub.routes[f"/storage{METRIC_VITS}"].hold.set()
+    assert partial.exists(), "SIGKILL leaves no chance to clean up"
+    hub.serve_lfs_file(METRIC_VITS, FAKE, sha256(FAKE))
+    assert main(["--metric", "--dir", str(tmp_path), "--base-url", hub.url]) == 0
+    err = capsys.readouterr().err
+    assert f"removed 1 temporary file(s) left in {tmp_path} by an interrupted earlier run: {partial.name}" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SHA256SUMS", "metric_video_depth_anything_vits.pth"]

@@ -16,20 +16,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vda_ros.files import remove_stale_temporaries
+from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
     CheckpointError,
+    FrameSizeError,
     OfflineDepth,
     StreamingDepth,
     VideoDepthAnything,
+    input_size_problem,
     open_model,
     select_device,
 )
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 RANDOM_WEIGHTS_BANNER = """\
 ######################################################################
 #  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
@@ -75,13 +78,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--input-size", type=int, default=518, help="network input size, shorter side (default 518)")
     parser.add_argument("--max-res", type=int, default=1280, help="shrink frames whose longer side exceeds this (default 1280)")
-    parser.add_argument("--max-len", type=int, default=-1, help="process at most this many frames (default all)")
-    parser.add_argument("--target-fps", type=float, default=-1, help="keep frames to approximate this rate (default source rate)")
+    parser.add_argument("--max-len", type=int, default=-1, help="process at most this many frames (default -1: all)")
+    parser.add_argument(
+        "--target-fps", type=float, default=-1,
+        help="keep every round(source/target)-th frame (default -1: every frame); the video is written at the rate kept",
+    )
     parser.add_argument("--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
     return parser
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse option values that would fail later with a traceback, or silently mean something else."""
+    problem = input_size_problem(args.input_size)
+    if problem:
+        raise UsageError(f"--input-size: {problem}")
+    if args.max_len == 0 or args.max_len < -1:
+        raise UsageError(f"--max-len must be a positive number of frames, or -1 for all, got {args.max_len}")
+    if args.target_fps != -1 and not args.target_fps > 0:
+        raise UsageError(f"--target-fps must be a positive rate, or -1 for the source rate, got {args.target_fps}")
+    if args.max_res < 0:
+        raise UsageError(f"--max-res must be a positive size, or 0 for no limit, got {args.max_res}")
 
 
 def build_model(*, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None) -> VideoDepthAnything:
@@ -129,20 +148,36 @@ def report(summary: RunSummary, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def run(args: argparse.Namespace) -> RunSummary:
+    """Everything vda-video does for checked arguments; UsageError/MediaError/FrameSizeError for the user to act on."""
+    cleaned = remove_stale_temporaries(args.output_dir)
+    if cleaned:
+        print(f"vda-video: {cleaned}", file=sys.stderr)
+    frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
+    model = build_model(
+        random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint
+    )
+    return process(args, frames, info, model)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of vda-video.
+
+    Exit status 0 when every file was written, 2 for a problem the user can fix (message, no
+    traceback), 130 when interrupted by SIGINT or SIGTERM. In every case but 0 no output file is
+    created or changed, and no temporary file is left.
+    """
     args = build_parser().parse_args(argv)
-    try:
-        frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
-        model = build_model(
-            random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint
-        )
-        summary = process(args, frames, info, model)
-    except (UsageError, MediaError) as error:
-        print(f"vda-video: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("vda-video: interrupted; no incomplete file was left", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with interruptible():
+        try:
+            check_arguments(args)
+            summary = run(args)
+        except (UsageError, MediaError, FrameSizeError) as error:
+            print(f"vda-video: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except Interrupted as interruption:
+            print(f"vda-video: interrupted ({interruption}); no incomplete file was left", file=sys.stderr)
+            return EXIT_INTERRUPTED
     print(report(summary, args))
     return 0
 

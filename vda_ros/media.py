@@ -10,11 +10,10 @@ final name only once it is complete.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -23,7 +22,7 @@ import cv2
 import numpy as np
 
 from vda_ros.colormap import colorize
-from vda_ros.files import atomic_output
+from vda_ros.files import atomic_output, unique_temporary_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 # An image folder carries no frame rate; this one is used for the videos written from it.
@@ -42,7 +41,8 @@ class VideoInfo:
     """What a frame source yields.
 
     width/height are those of the frames after downscaling; fps is the rate the kept frames
-    represent (the target rate if one was asked for); frame_count is an estimate taken from the
+    represent (the source rate divided by the frame stride; for an image folder, which has no
+    rate, the target rate if one was asked for); frame_count is an estimate taken from the
     container's header before decoding, so the real number may differ by a few frames.
     """
 
@@ -102,7 +102,8 @@ def _read_video(
     count = math.ceil(max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0) / stride)
     if max_len > 0:
         count = min(count, max_len)
-    fps = target_fps if target_fps > 0 else (source_fps if source_fps > 0 else DEFAULT_FOLDER_FPS)
+    # The rate the kept frames really have: a target above the source rate keeps every frame.
+    fps = source_fps / stride if source_fps > 0 else (target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS)
     size = scaled_size(width, height, max_res)
     info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count)
     return _video_frames(capture, stride, size, max_len), info
@@ -181,9 +182,9 @@ class DepthSpool:
     """
 
     def __init__(self, directory: Path) -> None:
-        handle, name = tempfile.mkstemp(prefix=".vda_depth_spool_", suffix=".f32", dir=directory)
-        self.path = Path(name)
-        self._file: BinaryIO = os.fdopen(handle, "wb")
+        # A name that says whose it is, so a later run can remove it if this process gets killed.
+        self.path = unique_temporary_path(directory, "depth_spool", ".f32")
+        self._file: BinaryIO = open(self.path, "xb")
         self.shape: tuple[int, int] | None = None
         self.count = 0
         self._min = math.inf
@@ -292,25 +293,37 @@ class DepthVideoOutputs:
     def __init__(
         self, output_dir: Path, name: str, fps: float, save_npz: bool = False, grayscale: bool = False
     ) -> None:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        self._output_dir = output_dir
         self.vis_path = output_dir / f"{name}_vis.mp4"
         self.npz_path = output_dir / f"{name}_depths.npz" if save_npz else None
         self._fps = fps
         self._grayscale = grayscale
-        self._spool = DepthSpool(output_dir)
+        with self._writing():
+            output_dir.mkdir(parents=True, exist_ok=True)
+            self._spool = DepthSpool(output_dir)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """File-system failures (no permission, disk full, a file where the folder should be) as MediaError."""
+        try:
+            yield
+        except OSError as error:
+            raise MediaError(f"cannot write to the output folder {self._output_dir}: {error.strerror or error}") from error
 
     @property
     def count(self) -> int:
         return self._spool.count
 
     def add(self, depth: np.ndarray) -> None:
-        self._spool.append(depth)
+        with self._writing():
+            self._spool.append(depth)
 
     def finish(self) -> list[Path]:
         """Write every requested file and return their paths."""
-        written = [write_depth_video(self._spool, self.vis_path, self._fps, self._grayscale)]
-        if self.npz_path is not None:
-            written.append(write_depth_npz(self._spool, self.npz_path))
+        with self._writing():
+            written = [write_depth_video(self._spool, self.vis_path, self._fps, self._grayscale)]
+            if self.npz_path is not None:
+                written.append(write_depth_npz(self._spool, self.npz_path))
         return written
 
     def __enter__(self) -> DepthVideoOutputs:

@@ -1,7 +1,7 @@
 """vda-download-weights: fetch the official Video Depth Anything checkpoints and verify them.
 
 Files come from the official Hugging Face repositories over plain HTTPS (urllib, no extra
-dependencies). Each download goes to a hidden .STEM.partial.pth beside it, is hashed while it
+dependencies). Each download goes to a hidden .STEM.partial-PID.pth beside it, is hashed while it
 streams, and is renamed to NAME only when its sha256 matches, so an interrupted or corrupted
 download never looks like a checkpoint. Verified hashes are recorded in DIR/SHA256SUMS (`sha256sum -c` format).
 
@@ -33,7 +33,8 @@ from typing import IO, BinaryIO
 from tqdm import tqdm
 
 from vda_ros import __version__
-from vda_ros.files import atomic_output
+from vda_ros.files import atomic_output, remove_stale_temporaries
+from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
 from vda_ros.model import ENCODERS, checkpoint_filename, default_checkpoint_dir
 
 HUB_URL = "https://huggingface.co"
@@ -175,14 +176,26 @@ def _open(url: str) -> tuple[HTTPResponse, list[Message]]:
 
 
 def _stream(response: HTTPResponse, target: BinaryIO, label: str) -> str:
-    """Copy the body to target with a progress bar and return its sha256."""
+    """Copy the body to target with a progress bar and return its sha256.
+
+    A connection that closes early ends the body without an error from http.client, so the byte
+    count is checked against Content-Length: a cut-short transfer is reported as such, not as a
+    file with the wrong hash.
+    """
     digest = hashlib.sha256()
     total = int(response.headers.get("Content-Length") or 0) or None
+    received = 0
     with tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=label) as progress:
         for block in iter(lambda: response.read(CHUNK), b""):
             digest.update(block)
             target.write(block)
+            received += len(block)
             progress.update(len(block))
+    if total is not None and received != total:
+        raise DownloadError(
+            f"download of {label} incomplete: expected {total} bytes, got {received} (connection closed early?); "
+            "the file was discarded"
+        )
     return digest.hexdigest()
 
 
@@ -210,6 +223,8 @@ def download(checkpoint: OfficialCheckpoint, directory: Path, base_url: str) -> 
                         f"sha256 mismatch for {checkpoint.filename} from {url}: got {actual}, expected "
                         f"{expected}; the file was discarded"
                     )
+    except DownloadError:
+        raise
     except urllib.error.HTTPError as error:
         raise DownloadError(f"could not download {url}: HTTP {error.code} {error.reason}") from error
     except urllib.error.URLError as error:
@@ -265,16 +280,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of vda-download-weights.
+
+    Exit status 0 when every file asked for is present and verified, 1 when any failed (each
+    failure named), 130 when interrupted (SIGINT or SIGTERM). No partial file is left in any case;
+    one left by a killed earlier run in the same folder is removed first.
+    """
     args = build_parser().parse_args(argv)
     directory = args.dir if args.dir is not None else default_checkpoint_dir()
     checkpoints = selected_checkpoints(args.encoder, args.metric, args.all)
     failures = 0
-    for checkpoint in checkpoints:
+    with interruptible():
         try:
-            print(obtain(checkpoint, directory, args.base_url, args.force))
-        except DownloadError as error:
-            print(f"vda-download-weights: error: {error}", file=sys.stderr)
-            failures += 1
+            cleaned = remove_stale_temporaries(directory)
+            if cleaned:
+                print(f"vda-download-weights: {cleaned}", file=sys.stderr)
+            for checkpoint in checkpoints:
+                try:
+                    print(obtain(checkpoint, directory, args.base_url, args.force))
+                except DownloadError as error:
+                    print(f"vda-download-weights: error: {error}", file=sys.stderr)
+                    failures += 1
+        except Interrupted as interruption:
+            print(f"vda-download-weights: interrupted ({interruption}); no partial file was left", file=sys.stderr)
+            return EXIT_INTERRUPTED
     if failures:
         print(
             f"vda-download-weights: {failures} of {len(checkpoints)} files failed; no partial file was left",
