@@ -28,6 +28,7 @@ from vda_ros.nodes.depth_node import PARAMETERS
 from vda_ros.nodes.params import defaults
 from vda_ros.nodes.stream_state import LatestSlot, StreamContinuity
 
+from encoded_images import png_of_zeros
 from ros_helpers import (
     REPO_ROOT,
     Collector,
@@ -511,6 +512,22 @@ def test_undecodable_compressed_image_is_skipped(relative: Rig) -> None:
     relative.image_pub.publish(broken)
     relative.wait_for_diag(lambda v: "cannot decode CompressedImage" in v["last bad input"])
     relative.request(compressed_msg(random_rgb(), now_stamp(), "jpg"))
+
+
+def test_decompression_bomb_is_refused_from_its_header(relative: Rig) -> None:
+    """A ~100 KB PNG of 12000x9000 pixels: refused before decoding (no 108 MP allocation), the node keeps going."""
+    bomb = CompressedImage(header=Header(stamp=now_stamp(), frame_id="cam"), format="png")
+    bomb.data = png_of_zeros(12000, 9000)
+    relative.image_pub.publish(bomb)
+    relative.wait_for_diag(lambda v: "above the limit of 50 MP" in v["last bad input"])
+    relative.request(compressed_msg(random_rgb(), now_stamp(), "png"))
+
+
+def test_frame_too_elongated_for_the_network_is_bad_input(metric: Rig) -> None:
+    sliver = image_msg(random_rgb(96, 2), now_stamp())  # 48:1 leaves less than a patch at input 112
+    metric.image_pub.publish(sliver)
+    metric.wait_for_diag(lambda v: "too elongated for input size 112" in v["last bad input"])
+    metric.request(image_msg(random_rgb(), now_stamp()))
 
 
 # --- start-up ------------------------------------------------------------------------------------

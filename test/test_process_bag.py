@@ -6,6 +6,7 @@ end-to-end test checks several properties of one run.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -112,8 +113,7 @@ def test_compressed_sqlite3_bag_without_camera_info_replaces_output(tmp_path: Pa
     """JPEG on /cam/image_raw/compressed in sqlite3, no CameraInfo; --overwrite replaces an existing output."""
     bag = write_test_bag(tmp_path / "in", synthetic_frames(5), storage="sqlite3", image_format="jpeg", info=None)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "old").write_text("previous run")
+    write_test_bag(out, synthetic_frames(1), storage="mcap")  # an earlier run's bag
     assert run(bag.path, out, "--overwrite") == 0
 
     outputs = OutputTopics.under("/cam", metric=False)
@@ -194,7 +194,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals
         env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".out.*.partial")) and child.poll() is None and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".out.partial-*")) and child.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert child.poll() is None, "the run ended before it could be interrupted"
     child.send_signal(signum)
@@ -221,6 +221,80 @@ def test_existing_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(bag.path, out) == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert (out / "keep").read_text() == "precious"
+
+
+def test_overwrite_refuses_an_output_that_holds_the_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The reported data loss: OUTPUT a folder holding the input bag and other files, with --overwrite."""
+    project = tmp_path / "p"
+    bag = write_test_bag(project / "in", synthetic_frames(2))
+    (project / "notes.txt").write_text("keep")
+    assert run(bag.path, project, "--overwrite") == 2
+    assert f"the output {project} contains the input {bag.path}" in capsys.readouterr().err
+    assert leftovers(project) == ["in", "notes.txt"] and (project / "notes.txt").read_text() == "keep"
+    assert run(bag.path, bag.path / "depth", "--overwrite") == 2
+    assert "is inside the input bag" in capsys.readouterr().err
+    assert leftovers(bag.path) == ["in.mcap", "metadata.yaml"]
+
+
+def test_overwrite_replaces_only_a_rosbag2_bag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep")
+    assert run(bag.path, folder, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert "is a folder that is not a rosbag2 bag (no metadata.yaml; it holds: notes.txt)" in err, err
+    assert "--overwrite only replaces a rosbag2 bag" in err
+    assert (folder / "notes.txt").read_text() == "keep"
+    plain_file = tmp_path / "out.txt"
+    plain_file.write_text("keep")
+    assert run(bag.path, plain_file, "--overwrite") == 2
+    assert "is a file, not a rosbag2 bag folder" in capsys.readouterr().err
+    assert plain_file.read_text() == "keep"
+
+
+def test_disk_full_while_finishing_the_bag_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last chunk, the index and metadata.yaml are written by Writer.close(): a full disk may show only there."""
+
+    def full_disk(self: Writer) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
+    monkeypatch.setattr(Writer, "close", full_disk)
+    assert run(bag.path, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "cannot finish output bag" in err and "No space left on device" in err and "Traceback" not in err, err
+    assert leftovers(tmp_path) == ["in"]
+
+
+def test_temporaries_of_a_killed_run_are_removed_by_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()  # a pid whose process is gone, as a killed run's
+    stale = tmp_path / f".out.partial-{finished.pid}-0123abcd"
+    (stale / "out").mkdir(parents=True)
+    (stale / "out" / "out_0.mcap").write_bytes(b"half a bag")
+    live = tmp_path / f".other.partial-{os.getpid()}-0123abcd"  # a run still going on: not touched
+    live.mkdir()
+    assert run(bag.path, tmp_path / "out") == 0
+    assert f"removed 1 temporary file(s) left in {tmp_path} by an interrupted earlier run: {stale.name}" in \
+        capsys.readouterr().err
+    assert leftovers(tmp_path) == [live.name, "in", "out"]
+
+
+@pytest.mark.parametrize("image_format", ["rgb8", "png"])
+def test_images_above_the_pixel_limit_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], image_format: str | None
+) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2), image_format=image_format)
+    assert run(bag.path, tmp_path / "out", "--max-image-pixels", "3000") == 2
+    err = capsys.readouterr().err
+    assert "is 64x48 = 0.00307 MP, above the limit of 0.003 MP (max_image_pixels)" in err and "Traceback" not in err, err
+    assert leftovers(tmp_path) == ["in"]
 
 
 def _truncate_storage(bag: Path) -> None:

@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -42,9 +42,11 @@ from rosbags.interfaces import (
     QosReliability,
     QosTime,
 )
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 from ruamel.yaml import YAML
+
+from vda_ros.files import unique_temporary_path
 
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 _STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
@@ -71,6 +73,8 @@ GENERATED_TOPIC_QOS = Qos(
 """rclcpp's default profile; durations of zero mean 'unspecified' (infinite) to every rmw."""
 
 Message = TypeVar("Message")
+_WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
+"""What a failing write raises, by storage: OSError (MCAP, metadata.yaml), sqlite3.Error, rosbags' WriterError."""
 
 
 class BagError(Exception):
@@ -170,10 +174,29 @@ def message_count(reader: Reader, topic: str) -> int:
     return sum(connection.msgcount for connection in reader.connections if connection.topic == topic)
 
 
+def _describe(path: Path) -> str:
+    """What is at path, in a few words, for a refusal to replace it."""
+    if path.is_symlink():
+        return "a symbolic link"
+    if path.is_dir():
+        entries = sorted(entry.name for entry in path.iterdir())
+        shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+        return f"a folder that is not a rosbag2 bag (no metadata.yaml; it holds: {shown or 'nothing'})"
+    return "a file, not a rosbag2 bag folder"
+
+
 def check_output_free(output: Path, overwrite: bool) -> None:
-    """Refuse an existing output unless overwriting was asked for, before any work is done."""
-    if (output.exists() or output.is_symlink()) and not overwrite:
+    """Refuse an existing output unless overwriting was asked for, before any work is done.
+
+    Even with overwrite, only a rosbag2 bag (a folder with metadata.yaml, such as an earlier
+    run wrote) is replaced: a mistyped output must never delete an unrelated folder.
+    """
+    if not (output.exists() or output.is_symlink()):
+        return
+    if not overwrite:
         raise BagError(f"output {output} exists; pass --overwrite to replace it")
+    if output.is_symlink() or not (output / "metadata.yaml").is_file():
+        raise BagError(f"output {output} is {_describe(output)}; --overwrite only replaces a rosbag2 bag")
 
 
 @contextmanager
@@ -188,7 +211,8 @@ def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
     check_output_free(output, overwrite)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
+        staging = unique_temporary_path(output.parent, output.name)
+        staging.mkdir()
     except OSError as error:
         raise BagError(f"cannot create output {output}: {error}") from error
     try:
@@ -226,11 +250,20 @@ class BagWriter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
-        """Finish the bag (index, metadata.yaml) on success; on failure only release it (the caller discards it)."""
-        if exc_type is None:
-            self._writer.close()
-        else:
+        """Finish the bag (index, metadata.yaml) on success; on failure only release it (the caller discards it).
+
+        Finishing writes the last chunk, the index and metadata.yaml, so a full disk often shows only
+        here: that is a BagError like any other write error.
+        """
+        if exc_type is not None:
             self._writer.abort()
+            return
+        try:
+            self._writer.close()
+        except _WRITE_ERRORS as error:
+            with suppress(*_WRITE_ERRORS):  # release what is still open; the staged bag is discarded anyway
+                self._writer.abort()
+            raise BagError(f"cannot finish output bag {self._writer.path}: {error}") from error
 
     def add_topic(self, topic: str, msgtype: str) -> Connection:
         """A generated topic of a standard type, offering GENERATED_TOPIC_QOS."""
@@ -287,6 +320,6 @@ class BagWriter:
         """Store one message's CDR bytes with its record time (ns)."""
         try:
             self._writer.write(connection, timestamp, raw)
-        except OSError as error:
+        except _WRITE_ERRORS as error:
             raise BagError(f"cannot write output bag {self._writer.path}: {error}") from error
         self.counts[connection.topic] += 1

@@ -32,6 +32,7 @@ from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
     CheckpointError,
+    FrameSizeError,
     StreamingDepth,
     default_checkpoint,
     open_model,
@@ -43,6 +44,7 @@ from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity
 from vda_ros.ros_conversions import (
+    DEFAULT_MAX_IMAGE_PIXELS,
     ImageConversionError,
     bgr_to_msg,
     camera_info_is_calibrated,
@@ -81,6 +83,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("max_res", 1280, "Images whose longer side exceeds this are shrunk before inference; depth "
                   "and depth/camera_info are published at the shrunk size. 0: never shrink.",
                   int_range=(0, 16384, 0)),
+    ParameterSpec("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "Images with more pixels than this are refused "
+                  "as bad input (compressed ones from their header, before decoding); 0: no limit.",
+                  int_range=(0, 2**31 - 1, 0)),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); compressed: to "
                   "image/compressed (sensor_msgs/CompressedImage, JPEG or PNG).", choices=("raw", "compressed")),
     ParameterSpec("input_reliability", "best_effort", "Reliability of the image and camera_info subscriptions "
@@ -208,6 +213,7 @@ class DepthNode(Node):
             self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         self._metric = self._engine.metric
         self._max_res = int(values["max_res"])
+        self._max_pixels = int(values["max_image_pixels"])
 
         self._slot: LatestSlot[Image | CompressedImage] = LatestSlot()
         self._camera_infos = CameraInfoCache()
@@ -289,7 +295,11 @@ class DepthNode(Node):
             return
         self._reset_if_discontinuous(msg.header, rgb.shape[:2])
         started = time.perf_counter()
-        prediction = self._engine.step(rgb)
+        try:
+            prediction = self._engine.step(rgb)
+        except FrameSizeError as error:
+            self._problems.add(f"bad image on {self._image_topic}: {error}")
+            return
         self._inference_time.add(time.perf_counter() - started)
         self._publish_outputs(msg.header, rgb, prediction, OutputSettings.from_values(self._params.values))
         self._counts["processed"] += 1
@@ -298,8 +308,9 @@ class DepthNode(Node):
 
     def _to_rgb(self, msg: Image | CompressedImage) -> np.ndarray | None:
         """Decode to RGB and shrink to max_res; None (reported) for input that cannot be read."""
+        decode = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
         try:
-            rgb = compressed_to_rgb(msg) if isinstance(msg, CompressedImage) else image_to_rgb(msg)
+            rgb = decode(msg, self._max_pixels)
         except ImageConversionError as error:
             self._problems.add(f"bad image on {self._image_topic}: {error}")
             return None

@@ -28,16 +28,13 @@ or the whole recording in memory.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import Field, dataclass, field, fields
 from itertools import chain, islice
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -75,11 +72,14 @@ from vda_ros.bag_io import (
     storage_of,
     topic_types,
 )
-from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
+from vda_ros.cli import EXIT_USAGE, UsageError, build_model
+from vda_ros.files import remove_stale_temporaries
+from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
 from vda_ros.colormap import colorize, robust_range
 from vda_ros.geometry import backproject, depth_for_publishing
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, OfflineDepth, input_size_problem, select_device
 from vda_ros.ros_conversions import (
+    DEFAULT_MAX_IMAGE_PIXELS,
     ImageConversionError,
     bgr_to_msg,
     depth_camera_info,
@@ -146,6 +146,10 @@ class Options:
         default=False, metadata=_option("full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
     )
     input_size: int = field(default=518, metadata=_option("network input size, shorter side (default 518)"))
+    max_image_pixels: int = field(
+        default=DEFAULT_MAX_IMAGE_PIXELS,
+        metadata=_option(f"refuse images with more pixels than this (default {DEFAULT_MAX_IMAGE_PIXELS}; 0: no limit)"),
+    )
     storage: str = field(default="", metadata=_option("output storage (default: the input's)", tuple(STORAGES)))
     bag_version: int = field(
         default=DEFAULT_BAG_VERSION,
@@ -172,8 +176,11 @@ class Options:
             value, choices = getattr(self, option.name), option.metadata["choices"]
             if choices and value != option.default and value not in choices:
                 raise UsageError(f"{option.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
-        if self.input_size < 14:
-            raise UsageError(f"input_size must be at least 14 (one patch), got {self.input_size}")
+        problem = input_size_problem(self.input_size)
+        if problem:
+            raise UsageError(f"input_size: {problem}")
+        if self.max_image_pixels < 0:
+            raise UsageError(f"max_image_pixels must be a number of pixels, or 0 for no limit, got {self.max_image_pixels}")
         if self.point_stride < 1:
             raise UsageError(f"point_stride must be at least 1, got {self.point_stride}")
         if self.color_range and not (len(self.color_range) == 2 and self.color_range[0] < self.color_range[1]):
@@ -225,7 +232,7 @@ def options_from_ros(argv: list[str]) -> Options:
     """Options from ROS parameters (`--ros-args -p name:=value`), through a node that lives only to read them.
 
     rclpy's signal handlers stay off: no node spins here, and Ctrl-C must reach the processing loop
-    through the tool's own handler (see _interruptible).
+    through the tool's own handler (vda_ros.interruption).
     """
     extra = remove_ros_args(args=argv)
     if extra:
@@ -409,6 +416,7 @@ class BagPipeline:
         self._writer = writer
         self._plan = plan
         self._stride = options.point_stride
+        self._max_pixels = options.max_image_pixels
         self._metric = options.metric
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
@@ -463,7 +471,7 @@ class BagPipeline:
         where = f"{self._plan.image_topic} message at {message.timestamp} ns"
         try:
             image = deserialize(message.raw, message_class)
-            rgb = to_rgb(image)
+            rgb = to_rgb(image, self._max_pixels)
         except (BagError, ImageConversionError) as error:
             raise BagError(f"{where}: {error}") from error
         if self._frame_size is None:
@@ -525,13 +533,26 @@ class Summary:
     random_weights: bool
 
 
+def check_separate(input_path: Path, output_path: Path) -> None:
+    """Refuse an output that is the input, holds it or lies inside it: replacing it would destroy the input."""
+    source, target = input_path.resolve(), output_path.resolve()
+    if target == source:
+        raise UsageError("the output must not be the input")
+    if target in source.parents:
+        raise UsageError(f"the output {output_path} contains the input {input_path}; choose an output beside it")
+    if source in target.parents:
+        raise UsageError(f"the output {output_path} is inside the input bag {input_path}; choose an output beside it")
+
+
 def process(options: Options) -> Summary:
     """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag."""
     options.check()
     input_path, output_path = Path(options.input), Path(options.output)
-    if output_path.resolve() == input_path.resolve():
-        raise UsageError("the output must not be the input")
+    check_separate(input_path, output_path)
     check_output_free(output_path, options.overwrite)
+    cleaned = remove_stale_temporaries(output_path.parent)
+    if cleaned:
+        print(f"{PROG}: {cleaned}", file=sys.stderr)
     with open_bag(input_path) as reader:
         plan = make_plan(reader, input_path, options)
         engine = build_engine(options)
@@ -577,34 +598,6 @@ def report(summary: Summary) -> str:
     return "\n".join(lines)
 
 
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM during a run (a BaseException, like KeyboardInterrupt, so `except Exception` passes it on).
-
-    Not KeyboardInterrupt itself: once a KeyboardInterrupt has passed through some C extension code,
-    CPython sends itself SIGINT again at exit even when the exception was caught, so a cleanly
-    interrupted run was sometimes reported as killed by SIGINT instead of exiting with 130.
-    """
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signal.Signals(signum).name)
-
-
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    """Turn SIGINT and SIGTERM into Interrupted while the tool runs, so both clean up.
-
-    SIGINT needs it too: a child started in the background by a non-interactive shell inherits an
-    ignored SIGINT, and Ctrl-C (or `ros2 run` forwarding it) must still stop the run.
-    """
-    previous = {signum: signal.signal(signum, _interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of vda-process-bag and of the process_bag node.
 
@@ -613,14 +606,14 @@ def main(argv: list[str] | None = None) -> int:
     case but 0, no output exists.
     """
     argv = sys.argv[1:] if argv is None else argv
-    with _interruptible():
+    with interruptible():
         try:
             summary = process(parse_options(argv))
-        except (UsageError, BagError) as error:
+        except (UsageError, BagError, FrameSizeError) as error:
             print(f"{PROG}: error: {error}", file=sys.stderr)
             return EXIT_USAGE
-        except (Interrupted, KeyboardInterrupt) as interruption:
-            print(f"{PROG}: interrupted ({interruption or 'SIGINT'}); no output was written", file=sys.stderr)
+        except Interrupted as interruption:
+            print(f"{PROG}: interrupted ({interruption}); no output was written", file=sys.stderr)
             return EXIT_INTERRUPTED
     print(report(summary))
     return 0
