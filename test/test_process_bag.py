@@ -35,6 +35,7 @@ from bag_helpers import (
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vda_ros import cli
+from vda_ros.interruption import EXIT_INTERRUPTED
 from vda_ros.nodes import process_bag
 from vda_ros.nodes.process_bag import CameraInfoHistory, Options, OutputTopics, parse_options, topic_namespace
 
@@ -199,7 +200,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals
     assert child.poll() is None, "the run ended before it could be interrupted"
     child.send_signal(signum)
     _, stderr = child.communicate(timeout=120)
-    assert child.returncode == process_bag.EXIT_INTERRUPTED, stderr
+    assert child.returncode == EXIT_INTERRUPTED, stderr
     assert f"interrupted ({signum.name})" in stderr and "Traceback" not in stderr
     assert leftovers(tmp_path) == ["in"]
 

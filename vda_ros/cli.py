@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vda_ros.files import remove_stale_temporaries
-from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
+from vda_ros.interruption import run_tool
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
 from vda_ros.model import (
     ENCODERS,
@@ -32,7 +32,6 @@ from vda_ros.model import (
     select_device,
 )
 
-EXIT_USAGE = 2
 RANDOM_WEIGHTS_BANNER = """\
 ######################################################################
 #  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
@@ -168,18 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     created or changed, and no temporary file is left.
     """
     args = build_parser().parse_args(argv)
-    with interruptible():
-        try:
-            check_arguments(args)
-            summary = run(args)
-        except (UsageError, MediaError, FrameSizeError) as error:
-            print(f"vda-video: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
-        except Interrupted as interruption:
-            print(f"vda-video: interrupted ({interruption}); no incomplete file was left", file=sys.stderr)
-            return EXIT_INTERRUPTED
-    print(report(summary, args))
-    return 0
+
+    def work() -> str:
+        check_arguments(args)
+        return report(run(args), args)
+
+    return run_tool("vda-video", work, (UsageError, MediaError, FrameSizeError), "no incomplete file was left")
 
 
 if __name__ == "__main__":

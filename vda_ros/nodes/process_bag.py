@@ -72,9 +72,9 @@ from vda_ros.bag_io import (
     storage_of,
     topic_types,
 )
-from vda_ros.cli import EXIT_USAGE, UsageError, build_model
+from vda_ros.cli import UsageError, build_model
 from vda_ros.files import remove_stale_temporaries
-from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
+from vda_ros.interruption import run_tool
 from vda_ros.colormap import colorize, robust_range
 from vda_ros.geometry import backproject, depth_for_publishing
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, OfflineDepth, input_size_problem, select_device
@@ -606,17 +606,10 @@ def main(argv: list[str] | None = None) -> int:
     case but 0, no output exists.
     """
     argv = sys.argv[1:] if argv is None else argv
-    with interruptible():
-        try:
-            summary = process(parse_options(argv))
-        except (UsageError, BagError, FrameSizeError) as error:
-            print(f"{PROG}: error: {error}", file=sys.stderr)
-            return EXIT_USAGE
-        except Interrupted as interruption:
-            print(f"{PROG}: interrupted ({interruption}); no output was written", file=sys.stderr)
-            return EXIT_INTERRUPTED
-    print(report(summary))
-    return 0
+    return run_tool(
+        PROG, lambda: report(process(parse_options(argv))), (UsageError, BagError, FrameSizeError),
+        "no output was written",
+    )
 
 
 if __name__ == "__main__":
