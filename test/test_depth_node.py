@@ -419,7 +419,7 @@ def test_a_stream_alternating_sizes_resets_every_frame_but_logs_a_line_per_perio
     metric.wait_for_diag(lambda v: _resets(v) >= before + len(sizes))
     logged = metric.process.log().count("temporal cache reset: image size changed") - logged_before
     # A new kind at once, then at most one line a period (however slow the machine made this).
-    assert logged <= 1 + elapsed // RESET_LOG_PERIOD < len(sizes), (logged, elapsed)
+    assert logged <= 1 + elapsed // RESET_LOG_PERIOD, (logged, elapsed)
 
 
 def test_overload_drops_frames_and_latency_stays_bounded(metric: Rig) -> None:

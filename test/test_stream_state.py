@@ -78,7 +78,7 @@ def test_log_limiter_logs_each_new_kind_and_repeats_once_per_period_with_the_hel
 
     clock.now += 0.125  # 10 s after the first line
     assert limiter.log("reset: size changed from 80x48 to 80x60")
-    assert lines[-1] == "reset: size changed from 80x48 to 80x60 (79 more of this kind in the last 10 s not logged)"
+    assert lines[-1] == "reset: size changed from 80x48 to 80x60 (79 more of this kind not logged since the last one)"
     clock.now += 10.0
     assert limiter.log("reset: size changed from 64x48 to 80x60")
     assert lines[-1] == "reset: size changed from 64x48 to 80x60", "nothing was held back: no count"

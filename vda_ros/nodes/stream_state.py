@@ -166,7 +166,8 @@ class _KindState:
 class LogLimiter:
     """Logs the first message of each kind at once, and repeats of a kind at most once per period.
 
-    The repeat that gets through says how many of its kind were held back since the last one.
+    The repeat that gets through says how many of its kind were held back since the last one
+    (all of them within a period after it).
     rclpy's throttle_duration_sec cannot do this: it throttles a call site, so a new kind of
     message would be hidden behind an old one. The max_kinds kinds seen most recently are
     remembered; a forgotten kind counts as new. clock is injectable for tests (seconds, monotonic).
@@ -194,7 +195,7 @@ class LogLimiter:
                 state.held += 1
                 return False
         if held:
-            message += f" ({held} more of this kind in the last {self._period:g} s not logged)"
+            message += f" ({held} more of this kind not logged since the last one)"
         self._report(message)
         return True
 
