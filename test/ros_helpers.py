@@ -28,6 +28,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.subscription import MessageInfo
 
 from vda_ros.nodes.child_nodes import stop_all
 
@@ -100,19 +101,30 @@ class NodeProcess:
 
 
 class Collector(Generic[M]):
-    """Messages received on one topic, with their arrival times (time.time(), seconds)."""
+    """Messages received on one topic, with their arrival times (time.time(), seconds).
+
+    Each message's publication time is kept too: the publisher's clock when it published, carried
+    by DDS, so unlike the arrival time it does not depend on how busy this test process is.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[tuple[M, float]] = []
+        self._published: list[float] = []
 
-    def __call__(self, msg: M) -> None:
+    def __call__(self, msg: M, info: MessageInfo) -> None:
         with self._lock:
             self._items.append((msg, time.time()))
+            self._published.append(info["source_timestamp"] / 1e9)
 
     def items(self) -> list[tuple[M, float]]:
         with self._lock:
             return list(self._items)
+
+    def published(self) -> list[tuple[M, float]]:
+        """The messages with their publication times (time.time() of the publishing process, seconds)."""
+        with self._lock:
+            return [(msg, published) for (msg, _), published in zip(self._items, self._published)]
 
     def messages(self) -> list[M]:
         return [msg for msg, _ in self.items()]
@@ -120,6 +132,7 @@ class Collector(Generic[M]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._published.clear()
 
     def with_stamp(self, stamp: Any) -> M | None:
         """The first message whose header.stamp equals stamp, or None."""

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from bag_helpers import (
     topic_types,
     write_test_bag,
 )
+from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vda_ros import cli
@@ -194,11 +194,19 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals
         tool_command(str(bag.path), str(out), *SMALL),
         env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".out.partial-*")) and child.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert child.poll() is None, "the run ended before it could be interrupted"
-    child.send_signal(signum)
+    # The staging folder appears once the model is loaded, with 60 frames (two windows) still to go.
+    assert wait_until(lambda: list(tmp_path.glob(".out.partial-*")) or child.poll() is not None, 120.0)
+    # Frozen, the run cannot finish between this check and the signal, however fast the machine.
+    child.send_signal(signal.SIGSTOP)
+    try:
+        assert child.poll() is None and list(tmp_path.glob(".out.partial-*")) and not out.exists(), (
+            "the run ended before it could be interrupted")
+        child.send_signal(signum)
+    except BaseException:
+        child.kill()
+        raise
+    finally:
+        child.send_signal(signal.SIGCONT)
     _, stderr = child.communicate(timeout=120)
     assert child.returncode == EXIT_INTERRUPTED, stderr
     assert f"interrupted ({signum.name})" in stderr and "Traceback" not in stderr

@@ -91,7 +91,8 @@ def node_commands(args: argparse.Namespace) -> dict[str, list[str]]:
     }
     if args.checkpoint is not None:
         depth_params["checkpoint"] = args.checkpoint.resolve()
-    source_params = {"source": args.video.resolve(), "loop": True, "fps": float(args.fps)}
+    # The clip starts once depth_node listens, so the recording begins with its first frame.
+    source_params = {"source": args.video.resolve(), "loop": True, "fps": float(args.fps), "wait_for_subscribers": 1}
     namespace = {"__ns": args.namespace}
     return {
         "video_source": node_command("vda_ros.nodes.video_source", source_params, namespace),

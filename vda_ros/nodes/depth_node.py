@@ -42,7 +42,7 @@ from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, diagnostic_statu
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity
+from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, LogLimiter, ProblemLog, StreamContinuity
 from vda_ros.ros_conversions import (
     DEFAULT_MAX_IMAGE_PIXELS,
     ImageConversionError,
@@ -61,6 +61,8 @@ NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
 ASPECT_TOLERANCE = 0.02
 """CameraInfo whose aspect ratio differs from the image's by more than this describes another image."""
+RESET_LOG_PERIOD = 10.0
+"""Seconds between two logged resets of one kind (a stream alternating sizes resets on every frame)."""
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS (random_weights:=true): smoke-test mode, every depth map, colour image and point "
@@ -219,6 +221,7 @@ class DepthNode(Node):
         self._camera_infos = CameraInfoCache()
         self._continuity = StreamContinuity()
         self._problems = ProblemLog(self.get_logger().warning)
+        self._reset_log = LogLimiter(self.get_logger().info, RESET_LOG_PERIOD)
         self._reset_requested = threading.Event()
         self._stopping = threading.Event()
         self._colors = ColorScale()
@@ -331,7 +334,7 @@ class DepthNode(Node):
         self._colors.reset()
         self._counts["resets"] += 1
         self._last_reset = reason
-        self.get_logger().info(f"temporal cache reset: {reason}")
+        self._reset_log.log(f"temporal cache reset: {reason}")
 
     # --- outputs ------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import cv2
 import numpy as np
+from rclpy.duration import Duration
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -27,6 +28,8 @@ from vda_ros.ros_conversions import rgb_to_msg, scale_camera_info
 NODE_NAME = "video_source"
 FALLBACK_FPS = 30.0
 """Rate used when neither the parameter nor the source gives one (many webcams report 0)."""
+DELIVERY_TIMEOUT = 5.0
+"""Seconds an ending video waits for reliable subscribers to acknowledge its last frames."""
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("source", "", "Video file path, or a camera device index (0, 1, ...)."),
@@ -45,6 +48,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   float_range=(1.0, 179.0)),
     ParameterSpec("reliability", "reliable", "Reliability of the publications.", choices=tuple(RELIABILITIES)),
     ParameterSpec("queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
+    ParameterSpec("wait_for_subscribers", 0, "Hold the first frame until this many subscriptions matched on image "
+                  "and on camera_info (a short clip played once is otherwise over before discovery ends); 0: "
+                  "publish at once.", int_range=(0, 100, 0)),
 )
 
 
@@ -93,6 +99,7 @@ class VideoSource(Node):
         self._source = str(self._values["source"])
         self._capture = open_capture(self._source)
         self._info: CameraInfo | None = None
+        self._waiting_for = int(self._values["wait_for_subscribers"])
         self.finished = False
         self.failed = False
 
@@ -102,11 +109,19 @@ class VideoSource(Node):
         fps = float(self._values["fps"]) or self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
         self._timer = self.create_timer(1.0 / fps, self._publish_next)
         self.get_logger().info(f"publishing {self._source} at {fps:.2f} Hz on {self.resolve_topic_name('image')}")
+        if self._waiting_for:
+            self.get_logger().info(f"waiting for {self._waiting_for} subscriptions on image and camera_info")
 
     def _publish_next(self) -> None:
+        if self._waiting_for:
+            matched = min(self._image_pub.get_subscription_count(), self._info_pub.get_subscription_count())
+            if matched < self._waiting_for:
+                return
+            self._waiting_for = 0
         bgr = self._next_frame()
         if bgr is None:
             self._timer.cancel()
+            self._deliver_published()
             self.finished = True
             return
         native_size = (bgr.shape[1], bgr.shape[0])
@@ -142,6 +157,12 @@ class VideoSource(Node):
             self._info = scale_camera_info(camera_info(*native_size, self._values), *size)
         self._info.header = header
         return self._info
+
+    def _deliver_published(self) -> None:
+        """Wait until reliable subscribers have the last frames: the process is about to exit with them."""
+        for publisher in (self._image_pub, self._info_pub):
+            if not publisher.wait_for_all_acked(Duration(seconds=DELIVERY_TIMEOUT)):
+                self.get_logger().warning(f"not every subscriber of {publisher.topic_name} got the last frames")
 
     def close(self) -> None:
         self._capture.release()
