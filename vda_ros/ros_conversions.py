@@ -18,6 +18,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from vda_ros.geometry import scale_intrinsics, scale_projection
+from vda_ros.pipeline import CameraModel
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -303,3 +304,14 @@ def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
     for axis, name in enumerate("xyz"):
         xyz[..., axis] = grid[name]
     return xyz
+
+
+def camera_model(info: CameraInfo) -> CameraModel:
+    """The ROS-free intrinsics the per-frame pipeline works with (vda_ros.pipeline.CameraModel)."""
+    return CameraModel(
+        frame_id=info.header.frame_id,
+        width=int(info.width),
+        height=int(info.height),
+        k=np.reshape(np.asarray(info.k, dtype=np.float64), (3, 3)),
+        p=np.reshape(np.asarray(info.p, dtype=np.float64), (3, 4)),
+    )

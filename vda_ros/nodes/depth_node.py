@@ -9,11 +9,9 @@ so a camera faster than the model costs dropped frames, never a growing delay.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -26,8 +24,6 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.colormap import ColorScale, colorize
-from vda_ros.geometry import backproject, depth_for_publishing, inverse_depth_to_metric
 from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
@@ -42,23 +38,21 @@ from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, ProblemLog, StreamContinuity
+from vda_ros.pipeline import CLOUD_WAITING, LiveColorScale, OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
-    camera_info_is_calibrated,
+    camera_model,
     compressed_to_rgb,
     depth_camera_info,
     depth_to_msg,
     image_to_rgb,
-    intrinsics,
     points_to_cloud,
     stamp_ns,
 )
 
 NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
-ASPECT_TOLERANCE = 0.02
-"""CameraInfo whose aspect ratio differs from the image's by more than this describes another image."""
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS (random_weights:=true): smoke-test mode, every depth map, colour image and point "
@@ -125,52 +119,6 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class OutputSettings:
-    """The runtime-changeable parameters, read once per frame so one frame sees one consistent set."""
-
-    publish_points: bool
-    points_stride: int
-    points_rgb: bool
-    min_depth: float
-    max_depth: float
-    relative_scale: float
-    relative_shift: float
-    color_range: tuple[float | None, float | None, float]
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, ParameterValue]) -> OutputSettings:
-        fixed = values["color_max"] > values["color_min"]
-        return cls(
-            publish_points=bool(values["publish_points"]),
-            points_stride=int(values["points_stride"]),
-            points_rgb=bool(values["points_rgb"]),
-            min_depth=float(values["min_depth"]),
-            max_depth=float(values["max_depth"]) or math.inf,
-            relative_scale=float(values["relative_scale"]),
-            relative_shift=float(values["relative_shift"]),
-            color_range=(
-                float(values["color_min"]) if fixed else None,
-                float(values["color_max"]) if fixed else None,
-                float(values["color_smoothing"]),
-            ),
-        )
-
-
-def camera_info_problem(info: CameraInfo, width: int, height: int) -> str | None:
-    """Why this CameraInfo cannot give intrinsics for a width x height depth image, or None."""
-    frame = info.header.frame_id
-    if not camera_info_is_calibrated(info):
-        return (f"CameraInfo of frame {frame!r} is uncalibrated (K is all zeros or not finite): no point cloud "
-                "until a calibrated one arrives; depth keeps flowing")
-    if info.width == 0 or info.height == 0:
-        return f"CameraInfo of frame {frame!r} has no image size ({info.width}x{info.height}): no point cloud"
-    if abs(info.width * height / (info.height * width) - 1.0) > ASPECT_TOLERANCE:
-        return (f"CameraInfo of frame {frame!r} is for {info.width}x{info.height} images, which does not fit "
-                f"the {width}x{height} depth: no point cloud")
-    return None
-
-
 def load_engine(values: Mapping[str, ParameterValue]) -> tuple[StreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
@@ -215,12 +163,11 @@ class DepthNode(Node):
         self._problems = ProblemLog(self.get_logger().warning)
         self._reset_requested = threading.Event()
         self._stopping = threading.Event()
-        self._colors = ColorScale()
-        self._color_range: tuple[float | None, float | None, float] | None = None
+        self._colors = LiveColorScale()
         self._counts = {"received": 0, "processed": 0, "dropped": 0, "resets": 0}
         self._last_reset = "-"
         self._problems_at_last_report = 0
-        self._cloud_state = "waiting for the first frame"
+        self._cloud_state = CLOUD_WAITING
         self._input_rate, self._output_rate = RateMeter(), RateMeter()
         self._inference_time, self._end_to_end = LatencyWindow(), LatencyWindow()
 
@@ -328,59 +275,21 @@ class DepthNode(Node):
         self, header: Header, rgb: np.ndarray, prediction: np.ndarray, settings: OutputSettings
     ) -> None:
         """Depth, colourised depth, then (when intrinsics allow) CameraInfo and points, all with header."""
-        values = depth_for_publishing(prediction, self._metric)
-        if self._metric:
-            metres = values
-        else:
-            metres = (inverse_depth_to_metric(prediction, settings.relative_scale, settings.relative_shift)
-                      if settings.relative_scale > 0 else None)
-        self._publish(self._depth_pub, depth_to_msg(values, header))
-        self._publish(self._colored_pub, bgr_to_msg(self._colorize(values, settings), header))
-        info = self._depth_camera_info(header, values.shape[1], values.shape[0])
-        if info is not None:
-            self._publish(self._info_pub, info)
-        cloud = self._cloud(header, rgb, metres, info, settings)
-        if cloud is not None:
-            self._publish(self._points_pub, cloud)
-
-    def _colorize(self, values: np.ndarray, settings: OutputSettings) -> np.ndarray:
-        if settings.color_range != self._color_range:
-            vmin, vmax, smoothing = settings.color_range
-            self._colors, self._color_range = ColorScale(vmin, vmax, smoothing), settings.color_range
-        return colorize(values, *self._colors.update(values))
-
-    def _depth_camera_info(self, header: Header, width: int, height: int) -> CameraInfo | None:
-        """The image's CameraInfo scaled to the depth size, with the image's header; None if unusable."""
         info = self._camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
-        if info is None:
-            self._cloud_state = "no CameraInfo received for this frame_id"
-            return None
-        problem = camera_info_problem(info, width, height)
-        if problem is not None:
-            self._cloud_state = problem
-            self._problems.add(problem)
-            return None
-        return depth_camera_info(info, header, width, height)
-
-    def _cloud(
-        self, header: Header, rgb: np.ndarray, metres: np.ndarray | None, info: CameraInfo | None,
-        settings: OutputSettings,
-    ) -> PointCloud2 | None:
-        """Back-project metric depth through the published intrinsics, if everything needed is there."""
-        if info is None:
-            return None
-        if not settings.publish_points:
-            self._cloud_state = "off (publish_points is false)"
-            return None
-        if metres is None:
-            self._cloud_state = "off: relative depth has no scale (set relative_scale, relative_shift)"
-            return None
-        stride = settings.points_stride
-        xyz = backproject(metres, *intrinsics(info), stride=stride, min_depth=settings.min_depth,
-                          max_depth=settings.max_depth)
-        colours = rgb[::stride, ::stride] if settings.points_rgb else None
-        self._cloud_state = "publishing"
-        return points_to_cloud(xyz, header, colours)
+        out = frame_outputs(rgb, prediction, metric=self._metric, settings=settings,
+                            camera=camera_model(info) if info is not None else None,
+                            color_scale=self._colors.scale(settings))
+        self._cloud_state = out.cloud_state
+        if out.problem is not None:
+            self._problems.add(out.problem)
+        self._publish(self._depth_pub, depth_to_msg(out.depth, header))
+        if out.colored is not None:
+            self._publish(self._colored_pub, bgr_to_msg(out.colored, header))
+        if out.camera is not None:
+            assert info is not None
+            self._publish(self._info_pub, depth_camera_info(info, header, out.depth.shape[1], out.depth.shape[0]))
+        if out.cloud is not None:
+            self._publish(self._points_pub, points_to_cloud(out.cloud.xyz, header, out.cloud.rgb))
 
     def _publish(self, publisher: Publisher, msg: object) -> None:
         """Publish, tolerating a reliable writer's full queue (a stalled subscriber must not stop us)."""

@@ -76,18 +76,17 @@ from vda_ros.bag_io import (
     topic_types,
 )
 from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
-from vda_ros.colormap import colorize, robust_range
-from vda_ros.geometry import backproject, depth_for_publishing
+from vda_ros.colormap import ColorScale, robust_range
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
+from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
-    depth_camera_info,
-    camera_info_is_calibrated,
+    camera_model,
     compressed_to_rgb,
+    depth_camera_info,
     depth_to_msg,
     image_to_rgb,
-    intrinsics,
     points_to_cloud,
     stamp_ns,
 )
@@ -408,8 +407,8 @@ class BagPipeline:
     def __init__(self, writer: BagWriter, plan: Plan, options: Options, connections: list[Connection]) -> None:
         self._writer = writer
         self._plan = plan
-        self._stride = options.point_stride
         self._metric = options.metric
+        self._settings = OutputSettings(publish_points=plan.points, points_stride=options.point_stride)
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
@@ -474,28 +473,28 @@ class BagPipeline:
         self._pending.append(SourceFrame(message.timestamp, image.header, rgb if self._plan.points else None))
         return rgb
 
-    def write(self, depth: np.ndarray, color_range: tuple[float, float]) -> None:
+    def write(self, depth: np.ndarray, color_scale: ColorScale) -> None:
         """Write every output of the oldest waiting image, whose depth this is."""
         source = self._pending.popleft()
         outputs = self._plan.outputs
-        depth = depth_for_publishing(depth, self._metric)
-        self._put(outputs.depth, source, depth_to_msg(depth, source.header))
-        self._put(outputs.colored, source, bgr_to_msg(colorize(depth, *color_range), source.header))
         info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
+        out = frame_outputs(source.rgb, depth, metric=self._metric, settings=self._settings,
+                            camera=camera_model(info) if info is not None else None, color_scale=color_scale,
+                            want_cloud=self._plan.points)
+        self._put(outputs.depth, source, depth_to_msg(out.depth, source.header))
+        assert out.colored is not None
+        self._put(outputs.colored, source, bgr_to_msg(out.colored, source.header))
         if info is None:
             return
-        height, width = depth.shape
-        info = depth_camera_info(info, source.header, width, height)
-        self._put(outputs.camera_info, source, info)
+        height, width = out.depth.shape
+        self._put(outputs.camera_info, source, depth_camera_info(info, source.header, width, height))
         if not self._plan.points:
             return
-        if not camera_info_is_calibrated(info):
-            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated (K is zero)")
+        if out.cloud is None:
+            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated or does not fit the "
+                       f"images: {out.cloud_state}")
             return
-        xyz = backproject(depth, *intrinsics(info), stride=self._stride)
-        assert source.rgb is not None  # kept whenever points are planned
-        colors = source.rgb[:: self._stride, :: self._stride]
-        self._put(outputs.points, source, points_to_cloud(xyz, source.header, colors))
+        self._put(outputs.points, source, points_to_cloud(out.cloud.xyz, source.header, out.cloud.rgb))
 
     def _put(self, topic: str, source: SourceFrame, message: Any) -> None:
         self._writer.write(self._outputs[topic], source.timestamp, serialize(message))
@@ -503,14 +502,14 @@ class BagPipeline:
 
 def color_range_and_depths(
     depths: Iterator[np.ndarray], fixed: tuple[float, ...]
-) -> tuple[tuple[float, float], Iterator[np.ndarray]]:
-    """The colour range for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
+) -> tuple[ColorScale, Iterator[np.ndarray]]:
+    """The fixed colour scale for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
     if fixed:
-        return (fixed[0], fixed[1]), depths
+        return ColorScale(fixed[0], fixed[1]), depths
     first = list(islice(depths, COLOR_RANGE_FRAMES))
     ranges = [r for r in map(robust_range, first) if r is not None]
-    color_range = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)
-    return color_range, chain(first, depths)
+    low, high = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)
+    return ColorScale(low, high), chain(first, depths)
 
 
 @dataclass(frozen=True)
@@ -544,9 +543,9 @@ def process(options: Options) -> Summary:
             # Started before the first window and unsmoothed: depth comes out in bursts of a window, so
             # only the average since the start gives an honest rate and time left.
             with tqdm(total=plan.frame_count, unit="frame", desc=plan.image_topic, smoothing=0) as progress:
-                color_range, depths = color_range_and_depths(engine.run(frames), options.color_range)
+                color_scale, depths = color_range_and_depths(engine.run(frames), options.color_range)
                 for depth in depths:
-                    pipeline.write(depth, color_range)
+                    pipeline.write(depth, color_scale)
                     progress.update()
             frames_written = writer.counts[plan.outputs.depth]
             if frames_written == 0:
