@@ -13,7 +13,7 @@ from .factory import DEFAULT_ENCODER, open_model
 from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .random_weights import random_model
-from .streaming import StreamingDepth
+from .streaming import BatchedStreamingDepth, StreamingDepth
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -23,6 +23,7 @@ __all__ = [
     "CheckpointError",
     "EncoderConfig",
     "OfflineDepth",
+    "BatchedStreamingDepth",
     "StreamingDepth",
     "VideoDepthAnything",
     "checkpoint_filename",
