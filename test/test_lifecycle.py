@@ -88,15 +88,17 @@ def test_transitions_load_serve_stop_and_release(ros: TestNode, tmp_path: Path) 
 
 
 def test_a_missing_checkpoint_fails_configure_and_the_node_stays_up(ros: TestNode, tmp_path: Path) -> None:
-    params = {"checkpoint": "/nonexistent/video_depth_anything_vits.pth", "device": "cpu"}
+    params = {"checkpoint": "/nonexistent/video_depth_anything_vits.pth", "device": "cpu", "autostart": True}
     process = NodeProcess(node_command(MODULE, params, {"__ns": "/broken"}), tmp_path / "node.log")
     try:
+        assert process.wait_for_log("configure failed", 120.0), process.log()  # autostart tried to configure
         lifecycle = Lifecycle(ros, "/broken/depth_node")
-        assert not lifecycle.change(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert not lifecycle.change(Transition.TRANSITION_CONFIGURE), "configure through the service fails too"
         assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert process.running()
         log = process.log()
-        assert "configure failed" in log and "/nonexistent/video_depth_anything_vits.pth" in log, log
-        assert "Traceback" not in log, log
+        assert log.count("configure failed") == 2 and "/nonexistent/video_depth_anything_vits.pth" in log, log
+        assert "vda-download-weights" in log and "Traceback" not in log, log
     finally:
         assert process.stop() == 0, process.log()
