@@ -17,6 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
+from vda_ros.options import OPTIONS, resolve_precision
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
@@ -78,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-len", type=int, default=-1, help="process at most this many frames (default all)")
     parser.add_argument("--target-fps", type=float, default=-1, help="keep frames to approximate this rate (default source rate)")
     parser.add_argument("--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
+    OPTIONS["precision"].add_to(parser, help="inference precision (default auto: fp16 on CUDA, fp32 on CPU); "
+                                "--fp32 is --precision fp32")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
@@ -100,7 +103,7 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
         device = select_device(args.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = "fp32" if args.fp32 else None  # None: the engines' default, fp16 on CUDA, fp32 on CPU
+    precision = resolve_precision(args.precision, args.fp32)
     if args.mode == "offline":
         return OfflineDepth(model, input_size=args.input_size, device=device, precision=precision).run(frames)
     engine = StreamingDepth(model, input_size=args.input_size, device=device, precision=precision)

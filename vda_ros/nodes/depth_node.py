@@ -43,6 +43,7 @@ from vda_ros.nodes.diagnostics import diagnostic_status
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
+from vda_ros.options import OPTIONS, resolve_precision
 from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
@@ -73,13 +74,9 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("random_weights", False, "Smoke test without a checkpoint: random weights, meaningless depth."),
     ParameterSpec("device", "auto", "Inference device; auto takes CUDA when available.",
                   choices=("auto", "cuda", "cpu")),
-    ParameterSpec("precision", "auto", "Inference precision; auto is fp16 on CUDA and fp32 on CPU.",
-                  choices=("auto", "fp32", "fp16", "bf16")),
-    ParameterSpec("input_size", 518, "Network input size (shorter side, multiple of 14); smaller is faster and "
-                  "coarser.", int_range=(56, 2044, 14)),
-    ParameterSpec("max_res", 1280, "Images whose longer side exceeds this are shrunk before inference; depth "
-                  "and depth/camera_info are published at the shrunk size. 0: never shrink.",
-                  int_range=(0, 16384, 0)),
+    ParameterSpec.shared(OPTIONS["precision"]),
+    ParameterSpec.shared(OPTIONS["input_size"]),
+    ParameterSpec.shared(OPTIONS["max_res"]),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); compressed: to "
                   "image/compressed (sensor_msgs/CompressedImage, JPEG or PNG).", choices=("raw", "compressed")),
     ParameterSpec("input_reliability", "best_effort", "Reliability of the image and camera_info subscriptions "
@@ -88,10 +85,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_reliability", "reliable", "Reliability of the publications (reliable is heard by "
                   "every subscriber).", choices=RELIABILITY_CHOICES),
     ParameterSpec("output_queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
-    ParameterSpec("publish_points", True, "Publish the PointCloud2 on points (metric depth, or relative depth "
-                  "with relative_scale set, and a calibrated camera_info).", read_only=False),
-    ParameterSpec("points_stride", 1, "Keep every n-th row and column in the point cloud (1: organised, full "
-                  "size).", read_only=False, int_range=(1, 64, 0)),
+    ParameterSpec.shared(OPTIONS["publish_points"], read_only=False),
+    ParameterSpec.shared(OPTIONS["points_stride"], read_only=False),
     ParameterSpec("points_rgb", True, "Add the image colour to each point (rgb field).", read_only=False),
     ParameterSpec("min_depth", 0.0, "Points nearer than this (metres) are NaN.", read_only=False,
                   float_range=(0.0, 10000.0)),
@@ -102,10 +97,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   float_range=(0.0, 1.0e6)),
     ParameterSpec("relative_shift", 0.0, "Relative model only: see relative_scale.", read_only=False,
                   float_range=(-1.0e6, 1.0e6)),
-    ParameterSpec("color_min", 0.0, "Value shown darkest on depth/colored; with color_max > color_min the "
-                  "range is fixed, else it follows the data slowly.", read_only=False, float_range=(-1.0e6, 1.0e6)),
-    ParameterSpec("color_max", 0.0, "Value shown brightest on depth/colored; see color_min.", read_only=False,
-                  float_range=(-1.0e6, 1.0e6)),
+    ParameterSpec.shared(OPTIONS["color_min"], read_only=False),
+    ParameterSpec.shared(OPTIONS["color_max"], read_only=False),
     ParameterSpec("color_smoothing", 0.05, "How fast an automatic colour range follows the data (1: every frame, "
                   "flickers).", read_only=False, float_range=(0.001, 1.0)),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
@@ -148,7 +141,7 @@ def load_engine(values: Mapping[str, ParameterValue]) -> tuple[BatchedStreamingD
         device = select_device(str(values["device"]))
     except (RuntimeError, ValueError) as error:
         raise StartupError(str(error)) from error
-    precision = None if values["precision"] == "auto" else str(values["precision"])
+    precision = resolve_precision(str(values["precision"]))
     engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device, precision=precision)
     family = "metric" if metric else "relative"
     return engine, f"{encoder} {family} ({source}), {engine.precision} on {device}"

@@ -18,6 +18,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
+from vda_ros.options import SharedOption
+
 ParameterValue = bool | int | float | str | tuple[str, ...]
 """A tuple default declares a string array (ROS cannot infer an empty array's type)."""
 Validator = Callable[[Mapping[str, ParameterValue]], str | None]
@@ -36,6 +38,12 @@ class ParameterSpec:
     """(from, to, step); step 0 means any integer in the range."""
     float_range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
+
+    @classmethod
+    def shared(cls, option: SharedOption, read_only: bool = True) -> ParameterSpec:
+        """The parameter of an option every tool shares (vda_ros.options), with its one name and meaning."""
+        return cls(option.name, option.default, option.help, read_only, option.int_range, option.float_range,
+                   option.choices)
 
     def descriptor(self) -> ParameterDescriptor:
         """The ParameterDescriptor that tools show for this parameter."""

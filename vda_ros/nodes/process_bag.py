@@ -78,6 +78,7 @@ from vda_ros.bag_io import (
 from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
 from vda_ros.colormap import ColorScale, robust_range
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
+from vda_ros.options import OPTIONS, deprecation_note, resolve_precision
 from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
@@ -106,6 +107,11 @@ _DECODERS = {IMAGE_TYPE: (Image, image_to_rgb), COMPRESSED_IMAGE_TYPE: (Compress
 def _option(help_text: str, choices: tuple[Any, ...] = (), positional: bool = False) -> dict[str, Any]:
     """Field metadata from which both the command-line flag and the ROS parameter are built."""
     return {"help": help_text, "choices": choices, "positional": positional}
+
+
+def _shared(name: str) -> dict[str, Any]:
+    """Field metadata of an option every tool shares (vda_ros.options): one name, one meaning."""
+    return _option(OPTIONS[name].help, OPTIONS[name].choices)
 
 
 @dataclass(frozen=True)
@@ -141,9 +147,8 @@ class Options:
         default=False, metadata=_option("smoke test without a checkpoint: random weights, MEANINGLESS depth")
     )
     device: str = field(default="auto", metadata=_option("auto takes CUDA when available", ("auto", "cuda", "cpu")))
-    fp32: bool = field(
-        default=False, metadata=_option("full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
-    )
+    fp32: bool = field(default=False, metadata=_option("shorthand for --precision fp32 (as vda-video's --fp32)"))
+    precision: str = field(default="auto", metadata=_shared("precision"))
     input_size: int = field(default=518, metadata=_option("network input size, shorter side (default 518)"))
     storage: str = field(default="", metadata=_option("output storage (default: the input's)", tuple(STORAGES)))
     bag_version: int = field(
@@ -153,13 +158,10 @@ class Options:
     copy_input: bool = field(
         default=False, metadata=_option("copy every input topic too, so the output plays on its own")
     )
-    no_points: bool = field(default=False, metadata=_option("no point clouds (metric models write them by default)"))
-    point_stride: int = field(
-        default=1, metadata=_option("keep every N-th row and column in the point clouds (default 1)")
-    )
-    color_range: tuple[float, ...] = field(
-        default=(), metadata=_option("fixed depth/colored range (default: from the first frames)")
-    )
+    publish_points: bool = field(default=True, metadata=_shared("publish_points"))
+    points_stride: int = field(default=1, metadata=_shared("points_stride"))
+    color_min: float = field(default=0.0, metadata=_shared("color_min"))
+    color_max: float = field(default=0.0, metadata=_shared("color_max"))
     overwrite: bool = field(default=False, metadata=_option("replace an existing output"))
 
     def check(self) -> None:
@@ -173,16 +175,44 @@ class Options:
                 raise UsageError(f"{option.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
         if self.input_size < 14:
             raise UsageError(f"input_size must be at least 14 (one patch), got {self.input_size}")
-        if self.point_stride < 1:
-            raise UsageError(f"point_stride must be at least 1, got {self.point_stride}")
-        if self.color_range and not (len(self.color_range) == 2 and self.color_range[0] < self.color_range[1]):
-            raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(self.color_range)}")
+        if self.points_stride < 1:
+            raise UsageError(f"points_stride must be at least 1, got {self.points_stride}")
+        if (self.color_min or self.color_max) and not self.color_min < self.color_max:
+            raise UsageError(f"color_max must be greater than color_min, got {self.color_min} and {self.color_max}")
+
+    @property
+    def color_range(self) -> tuple[float, ...]:
+        """The fixed colour range, or () for the automatic one."""
+        return (self.color_min, self.color_max) if self.color_max > self.color_min else ()
 
 
 def _options_from(values: dict[str, Any]) -> Options:
-    """Options from either surface's values (lists and None for the colour range included)."""
-    values["color_range"] = tuple(values["color_range"] or ())
+    """Options from either surface's values, with the deprecated spellings mapped (and warned about)."""
+    used = []
+    stride = values.pop("point_stride", None)
+    if stride:
+        used.append("point_stride")
+        values["points_stride"] = stride
+    if values.pop("no_points", False):
+        used.append("no_points")
+        values["publish_points"] = False
+    color_range = values.pop("color_range", None)
+    if color_range:
+        used.append("color_range")
+        if not (len(color_range) == 2 and color_range[0] < color_range[1]):
+            raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(color_range)}")
+        values["color_min"], values["color_max"] = (float(v) for v in color_range)
+    for old in used:
+        print(f"{PROG}: warning: {deprecation_note(old)}", file=sys.stderr)
     return Options(**values)
+
+
+DEPRECATED_PARAMETERS: dict[str, Any] = {
+    "point_stride": 0,
+    "no_points": False,
+    "color_range": Parameter.Type.DOUBLE_ARRAY,
+}
+"""Old spellings still accepted (as CLI flags and ROS parameters); 0, False and unset mean not given."""
 
 
 def _add_argument(parser: argparse.ArgumentParser, option: Field[Any]) -> None:
@@ -193,9 +223,8 @@ def _add_argument(parser: argparse.ArgumentParser, option: Field[Any]) -> None:
         return
     flag = "--" + option.name.replace("_", "-")
     if isinstance(option.default, bool):
-        parser.add_argument(flag, action="store_true", help=help_text)
-    elif isinstance(option.default, tuple):
-        parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), default=(), help=help_text)
+        action = argparse.BooleanOptionalAction if option.default else "store_true"
+        parser.add_argument(flag, action=action, default=option.default, help=help_text)
     else:
         parser.add_argument(flag, type=type(option.default), choices=choices, default=option.default, help=help_text)
 
@@ -206,18 +235,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depth for every frame of a rosbag2 recording with Video Depth Anything's offline "
         "(windowed) engine, written to a new bag in constant memory.",
         epilog="As a ROS node: ros2 run vda_ros process_bag --ros-args -p input:=IN -p output:=OUT ... "
-        "(every option is a parameter of the same name with underscores; color_range is a list of two doubles).",
+        "(every option is a parameter of the same name with underscores).",
     )
     for option in fields(Options):
         _add_argument(parser, option)
+    old = parser.add_argument_group("deprecated spellings (still accepted)")
+    old.add_argument("--point-stride", type=int, default=0, help=deprecation_note("point_stride"))
+    old.add_argument("--no-points", action="store_true", help=deprecation_note("no_points"))
+    old.add_argument("--color-range", nargs=2, type=float, metavar=("MIN", "MAX"), default=None,
+                     help=deprecation_note("color_range"))
     return parser
 
 
-def _declare(node: Node, option: Field[Any]) -> Any:
-    """Declare one Options field as a read-only parameter and return its value (None if an unset list)."""
-    descriptor = ParameterDescriptor(description=option.metadata["help"], read_only=True)
-    default = Parameter.Type.DOUBLE_ARRAY if isinstance(option.default, tuple) else option.default
-    return node.declare_parameter(option.name, default, descriptor).value
+def _declare(node: Node, name: str, default: Any, help_text: str) -> Any:
+    """Declare one read-only parameter and return its value (None for an unset array)."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=help_text, read_only=True)).value
 
 
 def options_from_ros(argv: list[str]) -> Options:
@@ -235,7 +267,10 @@ def options_from_ros(argv: list[str]) -> Options:
     try:
         node = Node(NODE_NAME)
         try:
-            return _options_from({option.name: _declare(node, option) for option in fields(Options)})
+            values = {o.name: _declare(node, o.name, o.default, o.metadata["help"]) for o in fields(Options)}
+            values.update({name: _declare(node, name, default, deprecation_note(name))
+                           for name, default in DEPRECATED_PARAMETERS.items()})
+            return _options_from(values)
         except ParameterException as error:
             raise UsageError(f"bad parameter: {error}") from error
         finally:
@@ -347,7 +382,7 @@ def make_plan(reader: Reader, input_path: Path, options: Options) -> Plan:
         frame_count=message_count(reader, image_topic),
         storage=options.storage or storage_of(input_path),
         outputs=OutputTopics.under(namespace, options.metric),
-        points=options.metric and not options.no_points and camera_info_topic is not None,
+        points=options.metric and options.publish_points and camera_info_topic is not None,
     )
 
 
@@ -363,7 +398,7 @@ def build_engine(options: Options) -> OfflineDepth:
         device = select_device(options.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = "fp32" if options.fp32 else None  # None: the engine's default, fp16 on CUDA and fp32 on CPU
+    precision = resolve_precision(options.precision, options.fp32)
     return OfflineDepth(model, input_size=options.input_size, device=device, precision=precision)
 
 
@@ -408,7 +443,7 @@ class BagPipeline:
         self._writer = writer
         self._plan = plan
         self._metric = options.metric
-        self._settings = OutputSettings(publish_points=plan.points, points_stride=options.point_stride)
+        self._settings = OutputSettings(publish_points=plan.points, points_stride=options.points_stride)
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
