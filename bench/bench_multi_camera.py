@@ -16,17 +16,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ros_latency import REPO_ROOT, Arrivals, camera_info  # noqa: E402  (sets the ROS environment)
+from bench_ros_latency import REPO_ROOT, Arrivals, camera_info, spinning_node  # noqa: E402  (sets the ROS environment)
 
-import rclpy  # noqa: E402
-from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -117,28 +114,23 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="unmeasured seconds first (default 10)")
     args = parser.parse_args()
 
-    rclpy.init()
-    node = Node("bench_multi_camera")
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    with spinning_node("bench_multi_camera") as node:
+        print_cases(node, args)
+
+
+def print_cases(node: Node, args: argparse.Namespace) -> None:
     print(f"{WIDTH}x{HEIGHT} rgb8 cameras at {args.rate:g} Hz each, vits metric, input {args.input_size}, "
           f"{args.device}, {args.duration:g} s measured after {args.warmup:g} s")
     print("| cameras | mode | depth frames/s (all cameras) | latency median | p95 | worst camera median "
           "| peak memory (all nodes) | outputs per camera |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    try:
-        for count in args.cameras:
-            for batched in (True, False):
-                r = run_case(node, count, batched, args)
-                mode = "one node, batched" if batched else f"{count} process{'es' if count > 1 else ''}"
-                print(f"| {count} | {mode} | {r['fps']:.2f} | {r['median']:.0f} ms | {r['p95']:.0f} ms "
-                      f"| {r['worst_median']:.0f} ms | {r['memory']:.0f} MiB | "
-                      f"{' '.join(str(v) for v in r['outputs'].values())} |", flush=True)
-    finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
+    for count in args.cameras:
+        for batched in (True, False):
+            r = run_case(node, count, batched, args)
+            mode = "one node, batched" if batched else f"{count} process{'es' if count > 1 else ''}"
+            print(f"| {count} | {mode} | {r['fps']:.2f} | {r['median']:.0f} ms | {r['p95']:.0f} ms "
+                  f"| {r['worst_median']:.0f} ms | {r['memory']:.0f} MiB | "
+                  f"{' '.join(str(v) for v in r['outputs'].values())} |", flush=True)
 
 
 if __name__ == "__main__":

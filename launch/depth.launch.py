@@ -1,6 +1,7 @@
 """Live depth next to a running camera driver.
 
     ros2 launch vda_ros depth.launch.py namespace:=camera image:=image_raw [rviz:=true] [managed:=true autostart:=true]
+    ros2 launch vda_ros depth.launch.py params_file:=robot_cameras.yaml metric:=true   # `cameras` in the file
 
 depth_node runs in the camera's namespace, so its relative topics (depth/image, depth/relative,
 depth/camera_info, depth/colored, points) appear beside the camera's. Parameters come from

@@ -28,3 +28,15 @@ def test_precision_and_the_official_fp32_flag() -> None:
     assert resolve_precision(parser.parse_args(["in", "--fp32"]).precision, True) == "fp32"
     assert resolve_precision(parser.parse_args(["in", "--precision", "bf16"]).precision) == "bf16"
     assert resolve_precision(parser.parse_args(["in"]).precision) is None, "auto: the engine's default"
+
+
+def test_the_three_camera_example_sets_only_declared_parameters() -> None:
+    import yaml
+
+    from ros_helpers import REPO_ROOT
+
+    with open(REPO_ROOT / "config" / "cameras_example.yaml") as stream:
+        values = yaml.safe_load(stream)["/**"]["ros__parameters"]
+    declared = {spec.name: spec.default for spec in PARAMETERS}
+    assert set(values) <= set(declared) and values["cameras"] == ["/front", "/left", "/right"]
+    assert all(isinstance(v, type(declared[k])) or isinstance(declared[k], tuple) for k, v in values.items())
