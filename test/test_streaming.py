@@ -148,12 +148,15 @@ def test_batched_streams_equal_separate_engines(model, one_thread) -> None:
             separate["b"].reset()
         got = batched.step_batch(due)
         assert list(got) == list(due)
+        if step == 10:
+            slots = {k: v.data_ptr() for k, v in batched.streams["a"].cache.keys.items()}
         for key, frame in due.items():
             expected = separate[key].step(frame)
             assert got[key].shape == frame.shape[:2]
             worst = max(worst, float(np.abs(got[key] - expected).max() / (expected.max() - expected.min())))
             done[key] += 1
     assert min(done.values()) >= 100, done
+    assert {k: v.data_ptr() for k, v in batched.streams["a"].cache.keys.items()} == slots, "memory fixed per stream"
     assert worst <= 1e-5, worst
     assert batched.streams["b"].frame_index == 125 - 60, "the reset stream counts from its reset"
     assert set(batched.batch_sizes) == {1, 2}, "same-size streams share a batch, the other size runs alone"
