@@ -10,6 +10,7 @@ PACKAGE = "vda_ros"
 # and `vda-` names that are unambiguous on a plain PATH (pip installs).
 NODE_ENTRY_POINTS = {
     "depth_node": "vda_ros.nodes.depth_node:main",
+    "managed_depth_node": "vda_ros.nodes.managed_depth_node:main",
     "video_source": "vda_ros.nodes.video_source:main",
     "process_bag": "vda_ros.nodes.process_bag:main",
 }

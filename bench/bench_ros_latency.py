@@ -19,6 +19,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -177,27 +179,37 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="real metric checkpoint (default: random weights)")
     args = parser.parse_args()
 
+    with spinning_node("bench_ros_latency") as node:
+        print_cases(node, args)
+
+
+@contextmanager
+def spinning_node(name: str) -> Iterator[Node]:
+    """An rclpy node of this benchmark process, spun in a background thread, shut down at the end."""
     rclpy.init()
-    node = Node("bench_ros_latency")
+    node = Node(name)
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    print(f"depth_node, {WIDTH}x{HEIGHT} rgb8 at {args.rate:g} Hz, {args.duration:g} s measured after "
-          f"{args.warmup:g} s warm-up, latency = arrival here - image stamp; torch threads {torch.get_num_threads()}")
-    print(f"{'device':>6} {'input':>5} {'in Hz':>6} {'out Hz':>6} {'depth med':>9} {'depth p90':>9} "
-          f"{'cloud med':>9} {'cloud p90':>9} {'dropped':>8}")
+    threading.Thread(target=executor.spin, daemon=True).start()
     try:
-        for device in args.devices:
-            for input_size in args.input_sizes:
-                r = run_case(node, device, input_size, args)
-                print(f"{r.device:>6} {r.input_size:>5} {r.input_rate:>6.1f} {r.output_rate:>6.2f} "
-                      f"{r.depth_ms[0]:>7.0f}ms {r.depth_ms[1]:>7.0f}ms "
-                      f"{r.cloud_ms[0]:>7.0f}ms {r.cloud_ms[1]:>7.0f}ms {r.dropped:>4}/{r.sent}", flush=True)
+        yield node
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def print_cases(node: Node, args: argparse.Namespace) -> None:
+    print(f"depth_node, {WIDTH}x{HEIGHT} rgb8 at {args.rate:g} Hz, {args.duration:g} s measured after "
+          f"{args.warmup:g} s warm-up, latency = arrival here - image stamp; torch threads {torch.get_num_threads()}")
+    print(f"{'device':>6} {'input':>5} {'in Hz':>6} {'out Hz':>6} {'depth med':>9} {'depth p90':>9} "
+          f"{'cloud med':>9} {'cloud p90':>9} {'dropped':>8}")
+    for device in args.devices:
+        for input_size in args.input_sizes:
+            r = run_case(node, device, input_size, args)
+            print(f"{r.device:>6} {r.input_size:>5} {r.input_rate:>6.1f} {r.output_rate:>6.2f} "
+                  f"{r.depth_ms[0]:>7.0f}ms {r.depth_ms[1]:>7.0f}ms "
+                  f"{r.cloud_ms[0]:>7.0f}ms {r.cloud_ms[1]:>7.0f}ms {r.dropped:>4}/{r.sent}", flush=True)
 
 
 if __name__ == "__main__":

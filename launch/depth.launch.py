@@ -1,6 +1,7 @@
 """Live depth next to a running camera driver.
 
-    ros2 launch vda_ros depth.launch.py namespace:=camera image:=image_raw [rviz:=true]
+    ros2 launch vda_ros depth.launch.py namespace:=camera image:=image_raw [rviz:=true] [managed:=true autostart:=true]
+    ros2 launch vda_ros depth.launch.py params_file:=robot_cameras.yaml metric:=true   # `cameras` in the file
 
 depth_node runs in the camera's namespace, so its relative topics (depth/image, depth/relative,
 depth/camera_info, depth/colored, points) appear beside the camera's. Parameters come from
@@ -11,12 +12,16 @@ on top of it, so they win over the file. Purely declarative: nothing here runs b
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
+EXECUTABLE = PythonExpression(
+    ["'managed_depth_node' if '", LaunchConfiguration("managed"), "'.lower() == 'true' else 'depth_node'"]
+)
+"""The plain node, or with managed:=true the lifecycle node (same parameters and topics)."""
 
 ARGUMENTS = (
     ("namespace", "", "namespace of the camera; depth_node (and RViz) run in it"),
@@ -30,6 +35,8 @@ ARGUMENTS = (
     ("device", "auto", "auto, cuda or cpu"),
     ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
     ("use_sim_time", "false", "use /clock (bag playback)"),
+    ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
+    ("autostart", "false", "with managed:=true: configure and activate at start-up"),
     ("rviz", "false", "open RViz with config/vda.rviz"),
     ("camera_frame", "camera_optical_frame", "RViz fixed frame: the camera's optical frame_id"),
 )
@@ -52,7 +59,7 @@ def generate_launch_description() -> LaunchDescription:
         ),
         Node(
             package="vda_ros",
-            executable="depth_node",
+            executable=EXECUTABLE,
             namespace=namespace,
             parameters=[
                 LaunchConfiguration("params_file"),
@@ -64,6 +71,7 @@ def generate_launch_description() -> LaunchDescription:
                     "device": LaunchConfiguration("device"),
                     "random_weights": LaunchConfiguration("random_weights"),
                     "use_sim_time": use_sim_time,
+                    "autostart": LaunchConfiguration("autostart"),
                 },
             ],
             remappings=remappings,

@@ -592,8 +592,10 @@ def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, para
 def test_parameters_file_declares_exactly_the_node_parameters() -> None:
     with open(REPO_ROOT / "config" / "depth.yaml") as stream:
         values = yaml.safe_load(stream)["/**"]["ros__parameters"]
-    assert values == defaults(PARAMETERS)
-    assert all(type(values[k]) is type(v) for k, v in defaults(PARAMETERS).items())
+    # String arrays (cameras) are absent: an empty list in a parameters file has no type for ROS.
+    expected = {k: v for k, v in defaults(PARAMETERS).items() if not isinstance(v, tuple)}
+    assert values == expected
+    assert all(type(values[k]) is type(v) for k, v in expected.items())
 
 
 def test_latest_slot_keeps_only_the_newest_item() -> None:

@@ -369,15 +369,31 @@ def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.Capture
     assert leftovers(tmp_path) == ["in"]
 
 
-def test_command_line_and_ros_parameters_give_the_same_options() -> None:
-    expected = Options(input="in", output="out", metric=True, color_range=(1.0, 2.0), bag_version=9, point_stride=3)
-    from_cli = parse_options(
-        ["in", "out", "--metric", "--color-range", "1", "2", "--bag-version", "9", "--point-stride", "3"]
-    )
-    parameters = ["input:=in", "output:=out", "metric:=true", "color_range:=[1.0, 2.0]", "bag_version:=9",
-                  "point_stride:=3"]
+def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = Options(input="in", output="out", metric=True, color_min=1.0, color_max=2.0, bag_version=9,
+                       points_stride=3, publish_points=False, precision="fp16")
+    from_cli = parse_options(["in", "out", "--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9",
+                              "--points-stride", "3", "--no-publish-points", "--precision", "fp16"])
+    parameters = ["input:=in", "output:=out", "metric:=true", "color_min:=1.0", "color_max:=2.0", "bag_version:=9",
+                  "points_stride:=3", "publish_points:=false", "precision:=fp16"]
     from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
+    assert "deprecated" not in capsys.readouterr().err
+
+
+def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
+    expected = Options(input="in", output="out", metric=True, color_min=1.0, color_max=2.0, bag_version=9,
+                       points_stride=3, publish_points=False)
+    from_cli = parse_options(
+        ["in", "out", "--metric", "--color-range", "1", "2", "--bag-version", "9", "--point-stride", "3", "--no-points"]
+    )
+    parameters = ["input:=in", "output:=out", "metric:=true", "color_range:=[1.0, 2.0]", "bag_version:=9",
+                  "point_stride:=3", "no_points:=true"]
+    from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
+    assert from_cli == from_ros == expected
+    err = capsys.readouterr().err
+    assert err.count("'point_stride' is deprecated; use points_stride") == 2, err
+    assert err.count("'color_range' is deprecated") == 2 and err.count("'no_points' is deprecated") == 2, err
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from vda_ros.geometry import backproject  # noqa: E402
 from vda_ros.ros_conversions import (  # noqa: E402
     ImageConversionError,
     bgr_to_msg,
-    camera_info_is_calibrated,
+    camera_model,
     cloud_to_xyz,
     compressed_to_rgb,
     depth_camera_info,
@@ -278,18 +278,18 @@ def _camera_info() -> CameraInfo:
 
 def test_camera_info_calibration_and_intrinsics():
     info = _camera_info()
-    assert camera_info_is_calibrated(info)
+    assert camera_model(info).calibrated
     assert intrinsics(info) == (500.0, 400.0, 320.0, 240.0)
-    assert not camera_info_is_calibrated(CameraInfo())
+    assert not camera_model(CameraInfo()).calibrated
     info.k[4] = -1.0
-    assert not camera_info_is_calibrated(info)
+    assert not camera_model(info).calibrated
 
 
 @pytest.mark.parametrize("fx", [1e-30, 0.0, float("inf"), float("nan"), 5e-4])
 def test_focal_lengths_that_are_not_finite_and_above_a_tiny_floor_are_not_a_calibration(fx):
     info = _camera_info()
     info.k[0] = fx
-    assert not camera_info_is_calibrated(info)
+    assert not camera_model(info).calibrated
     with pytest.raises(ValueError, match="focal lengths must be finite"):
         backproject(np.ones((2, 2), np.float32), fx, 400.0, 1.0, 1.0)
 
@@ -297,7 +297,7 @@ def test_focal_lengths_that_are_not_finite_and_above_a_tiny_floor_are_not_a_cali
 def test_a_small_but_real_focal_length_gives_a_finite_cloud():
     info = _camera_info()
     info.k[0] = 1e-3
-    assert camera_info_is_calibrated(info)
+    assert camera_model(info).calibrated
     xyz = backproject(np.full((4, 2000), 50.0, np.float32), *intrinsics(info))
     assert np.isfinite(xyz).all()
 

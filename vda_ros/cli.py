@@ -19,6 +19,7 @@ from tqdm import tqdm
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.interruption import run_tool
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
+from vda_ros.options import OPTIONS, resolve_precision
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep every round(source/target)-th frame (default -1: every frame); the video is written at the rate kept",
     )
     parser.add_argument("--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
+    OPTIONS["precision"].add_to(parser, help="inference precision (default auto: fp16 on CUDA, fp32 on CPU); "
+                                "--fp32 is --precision fp32")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
@@ -118,7 +121,7 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
         device = select_device(args.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = "fp32" if args.fp32 else None  # None: the engines' default, fp16 on CUDA, fp32 on CPU
+    precision = resolve_precision(args.precision, args.fp32)
     if args.mode == "offline":
         return OfflineDepth(model, input_size=args.input_size, device=device, precision=precision).run(frames)
     engine = StreamingDepth(model, input_size=args.input_size, device=device, precision=precision)

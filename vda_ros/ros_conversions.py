@@ -17,7 +17,9 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
-from vda_ros.geometry import focal_lengths_valid, scale_intrinsics, scale_projection
+from vda_ros.geometry import scale_intrinsics, scale_projection
+from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS
+from vda_ros.pipeline import CameraModel
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -35,10 +37,6 @@ _RGB_SOURCES: dict[str, tuple[int, int | None]] = {
     "yuyv": (2, cv2.COLOR_YUV2RGB_YUY2),
 }
 SUPPORTED_IMAGE_ENCODINGS: tuple[str, ...] = tuple(_RGB_SOURCES)
-
-DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
-"""Images above this many pixels are refused (parameter and option max_image_pixels): 50 MP is beyond any
-camera a depth network is fed from, and a bigger image would cost gigabytes of memory to decode."""
 
 DEPTH_ENCODING = "32FC1"
 _OUTPUT_COLOR_ENCODINGS = ("rgb8", "bgr8")
@@ -245,12 +243,6 @@ def stamp_ns(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
-def camera_info_is_calibrated(info: CameraInfo) -> bool:
-    """True when K holds usable intrinsics; uncalibrated drivers publish an all-zero K."""
-    k = np.asarray(info.k, dtype=np.float64)
-    return bool(np.isfinite(k).all() and focal_lengths_valid(k[0], k[4]))
-
-
 def intrinsics(info: CameraInfo) -> tuple[float, float, float, float]:
     """Return (fx, fy, cx, cy) from CameraInfo.K (row-major 3x3)."""
     k = info.k
@@ -374,3 +366,14 @@ def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
     for axis, name in enumerate("xyz"):
         xyz[..., axis] = grid[name]
     return xyz
+
+
+def camera_model(info: CameraInfo) -> CameraModel:
+    """The ROS-free intrinsics the per-frame pipeline works with (vda_ros.pipeline.CameraModel)."""
+    return CameraModel(
+        frame_id=info.header.frame_id,
+        width=int(info.width),
+        height=int(info.height),
+        k=np.reshape(np.asarray(info.k, dtype=np.float64), (3, 3)),
+        p=np.reshape(np.asarray(info.p, dtype=np.float64), (3, 4)),
+    )

@@ -14,7 +14,7 @@ from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .preprocess import FrameSizeError, input_size_problem
 from .random_weights import random_model
-from .streaming import StreamingDepth
+from .streaming import BatchedStreamingDepth, StreamingDepth
 
 __all__ = [
     "DEFAULT_ENCODER",
@@ -25,6 +25,7 @@ __all__ = [
     "EncoderConfig",
     "FrameSizeError",
     "OfflineDepth",
+    "BatchedStreamingDepth",
     "StreamingDepth",
     "VideoDepthAnything",
     "checkpoint_filename",

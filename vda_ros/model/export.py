@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, default_checkpoint, load_model
 from .config import ENCODERS
 from .network import VideoDepthAnything
 from .preprocess import network_size, preprocess
-from .streaming import PAST, SLOTS, StreamingDepth
+from .streaming import PAST, SLOTS, Stream, StreamingDepth
 from .temporal import ExplicitKVCache, StreamWindow
 
 BLOCKS = 8
@@ -132,8 +132,9 @@ class OnnxStreamingDepth(StreamingDepth):
             raise ValueError(f"this export is for {self.info['frame_size']} frames, got {frame.shape[:2]}")
         return super().step(frame)
 
-    def _network(self, image: Tensor, window: StreamWindow | None) -> Tensor:
-        feeds = {"image": image.numpy()}
+    def _network(self, images: Tensor, streams: list[Stream]) -> Tensor:
+        feeds = {"image": images.numpy()}
+        window = streams[0].cache.window
         if window is None:
             outputs = self.first.run(None, feeds)
             slot = 0

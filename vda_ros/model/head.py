@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import PATCH_SIZE, EncoderConfig
-from .temporal import KVCache, TemporalModule
+from .temporal import KVCache, StreamBatch, TemporalModule
 
 FRAME_CHUNK = 4
 """Frames decoded together by the per-frame tail of the head: bounds its full-resolution activations."""
@@ -84,7 +84,7 @@ class DPTHeadTemporal(nn.Module):
         )
 
     def forward(
-        self, tokens: list[Tensor], ph: int, pw: int, num_frames: int, cache: KVCache | None = None
+        self, tokens: list[Tensor], ph: int, pw: int, num_frames: int, cache: KVCache | StreamBatch | None = None
     ) -> Tensor:
         """Token maps (B·T, ph·pw, D) → depth (B·T, 1, 14·ph, 14·pw), ReLU'd."""
         layers = []

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 from .backbone import DinoVisionTransformer
 from .config import PATCH_SIZE, EncoderConfig, encoder_config
 from .head import DPTHeadTemporal
-from .temporal import KVCache
+from .temporal import KVCache, StreamBatch
 
 
 class VideoDepthAnything(nn.Module):
@@ -24,7 +24,7 @@ class VideoDepthAnything(nn.Module):
     def encoder(self) -> str:
         return self.config.name
 
-    def forward(self, frames: Tensor, cache: KVCache | None = None) -> Tensor:
+    def forward(self, frames: Tensor, cache: KVCache | StreamBatch | None = None) -> Tensor:
         """Normalised frames (B, T, 3, H, W) → depth (B, T, H, W) at network resolution.
 
         With a cache, T must be 1 and the frame attends to the cached past frames (streaming).

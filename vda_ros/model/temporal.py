@@ -60,6 +60,17 @@ class KVCache:
 
 
 @dataclass
+class StreamBatch:
+    """The caches of B independent streams run in one forward pass, in batch order.
+
+    Everything but the cached attention is per-pixel or per-frame, so the streams share the batch there;
+    each stream attends to its own slots through its own window (or, on its first frame, to itself alone).
+    """
+
+    caches: list[KVCache]
+
+
+@dataclass
 class ExplicitKVCache(KVCache):
     """A cache whose buffers are given and whose new entries are returned, not written.
 
@@ -113,22 +124,31 @@ class TemporalAttention(nn.Module):
         n, h, t, d = x.shape
         return x.transpose(1, 2).reshape(n, t, h * d)
 
-    def forward(self, u: Tensor, num_frames: int, cache: KVCache | None = None) -> Tensor:
+    def forward(self, u: Tensor, num_frames: int, cache: KVCache | StreamBatch | None = None) -> Tensor:
         """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C); `cache` selects the streaming path (T = 1)."""
         bt, hw, c = u.shape
         seq = u.view(bt // num_frames, num_frames, hw, c).transpose(1, 2).reshape(-1, num_frames, c)
         pe = self.pos_encoder.pe.to(seq.dtype)
-        if cache is None or cache.window is None:
-            x = seq + pe[:, :num_frames]
-            out = F.scaled_dot_product_attention(
-                self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
-            )
-            if cache is not None:
-                cache.store(self.block_index, *self._project_new(seq), slot=0)
+        if isinstance(cache, StreamBatch):
+            # Rows are stream-major (B·hw): stream i owns rows i·hw ... (i + 1)·hw − 1.
+            parts = seq.chunk(len(cache.caches))
+            out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches)])
         else:
-            out = self._attend_cached(seq, pe[0], cache)
+            out = self._attend(seq, pe, cache)
         out = self.to_out[0](self._merge(out))
         return out.view(-1, hw, num_frames, c).transpose(1, 2).reshape(bt, hw, c)
+
+    def _attend(self, seq: Tensor, pe: Tensor, cache: KVCache | None) -> Tensor:
+        """(N, T, C) → (N, heads, T, C/heads) for one stream (or a whole offline window without cache)."""
+        if cache is not None and cache.window is not None:
+            return self._attend_cached(seq, pe[0], cache)
+        x = seq + pe[:, : seq.shape[1]]
+        out = F.scaled_dot_product_attention(
+            self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
+        )
+        if cache is not None:
+            cache.store(self.block_index, *self._project_new(seq), slot=0)
+        return out
 
     def _project_new(self, seq: Tensor) -> tuple[Tensor, Tensor]:
         """Keys and values of the new frame without its positional term: what the cache keeps."""
@@ -201,7 +221,7 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)
 
-    def forward(self, z: Tensor, num_frames: int, cache: KVCache | None) -> Tensor:
+    def forward(self, z: Tensor, num_frames: int, cache: KVCache | StreamBatch | None) -> Tensor:
         for attention, norm in zip(self.attention_blocks, self.norms):
             z = z + attention(norm(z), num_frames, cache)
         return z + self.ff(self.ff_norm(z))
@@ -217,7 +237,7 @@ class TemporalTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, first_block_index)])
         self.proj_out = nn.Linear(channels, channels)
 
-    def forward(self, x: Tensor, num_frames: int, cache: KVCache | None) -> Tensor:
+    def forward(self, x: Tensor, num_frames: int, cache: KVCache | StreamBatch | None) -> Tensor:
         bt, c, h, w = x.shape
         z = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))
         for block in self.transformer_blocks:
@@ -232,6 +252,6 @@ class TemporalModule(nn.Module):
         super().__init__()
         self.temporal_transformer = TemporalTransformer(channels, first_block_index)
 
-    def forward(self, x: Tensor, num_frames: int, cache: KVCache | None = None) -> Tensor:
+    def forward(self, x: Tensor, num_frames: int, cache: KVCache | StreamBatch | None = None) -> Tensor:
         """Feature maps (B·T, C, h, w), frame index fastest within a batch item."""
         return self.temporal_transformer(x, num_frames, cache)

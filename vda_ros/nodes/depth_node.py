@@ -1,66 +1,67 @@
-"""depth_node: live, temporally consistent depth from one camera stream.
+"""depth_node: live, temporally consistent depth from one camera, or from several through one model.
 
-The path of one frame: Image (or CompressedImage) -> RGB array -> StreamingDepth.step ->
-32FC1 depth, colourised depth, CameraInfo scaled to the depth size, PointCloud2. This module
-only wires the pieces together and owns the threading: the subscription drops each image into
-a one-frame slot and returns at once, and a worker thread runs the model on whatever is newest,
-so a camera faster than the model costs dropped frames, never a growing delay.
+The path of one frame: Image (or CompressedImage) -> RGB array -> BatchedStreamingDepth.step_batch ->
+vda_ros.pipeline (depth values, colour, depth intrinsics, cloud) -> messages. This module only wires
+the pieces together and owns the threading: each camera's subscription drops its image into that
+camera's one-frame slot and returns at once, and one worker thread runs the model on the newest frame
+of every camera that has one (up to max_batch cameras per forward pass, round robin), so a camera
+faster than the model costs dropped frames, never a growing delay, and no camera starves another.
 """
 
 from __future__ import annotations
 
-import math
+import gc
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import rclpy
+import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.colormap import ColorScale, colorize
-from vda_ros.geometry import backproject, depth_for_publishing, inverse_depth_to_metric
 from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
+    BatchedStreamingDepth,
     CheckpointError,
     FrameSizeError,
-    StreamingDepth,
     default_checkpoint,
     open_model,
     select_device,
 )
-from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, diagnostic_status, format_ms
+from vda_ros.model.preprocess import network_size
+from vda_ros.nodes.camera_mailbox import CameraMailbox
+from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, reset_service_name
+from vda_ros.nodes.diagnostics import diagnostic_status
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.nodes.stream_state import CameraInfoCache, LatestSlot, LogLimiter, ProblemLog, StreamContinuity
+from vda_ros.nodes.stream_state import LogLimiter
+from vda_ros.options import OPTIONS, resolve_precision
+from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
-    DEFAULT_MAX_IMAGE_PIXELS,
     ImageConversionError,
     bgr_to_msg,
-    camera_info_is_calibrated,
+    camera_model,
     compressed_to_rgb,
     depth_camera_info,
     depth_to_msg,
     image_to_rgb,
-    intrinsics,
     points_to_cloud,
     stamp_ns,
 )
 
 NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
-ASPECT_TOLERANCE = 0.02
-"""CameraInfo whose aspect ratio differs from the image's by more than this describes another image."""
 RESET_LOG_PERIOD = 10.0
 """Seconds between two logged resets of one kind (a stream alternating sizes resets on every frame)."""
 
@@ -78,16 +79,10 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("random_weights", False, "Smoke test without a checkpoint: random weights, meaningless depth."),
     ParameterSpec("device", "auto", "Inference device; auto takes CUDA when available.",
                   choices=("auto", "cuda", "cpu")),
-    ParameterSpec("precision", "auto", "Inference precision; auto is fp16 on CUDA and fp32 on CPU.",
-                  choices=("auto", "fp32", "fp16", "bf16")),
-    ParameterSpec("input_size", 518, "Network input size (shorter side, multiple of 14); smaller is faster and "
-                  "coarser.", int_range=(56, 2044, 14)),
-    ParameterSpec("max_res", 1280, "Images whose longer side exceeds this are shrunk before inference; depth "
-                  "and depth/camera_info are published at the shrunk size. 0: never shrink.",
-                  int_range=(0, 16384, 0)),
-    ParameterSpec("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "Images with more pixels than this are refused "
-                  "as bad input (compressed ones from their header, before decoding); 0: no limit.",
-                  int_range=(0, 2**31 - 1, 0)),
+    ParameterSpec.shared(OPTIONS["precision"]),
+    ParameterSpec.shared(OPTIONS["input_size"]),
+    ParameterSpec.shared(OPTIONS["max_res"]),
+    ParameterSpec.shared(OPTIONS["max_image_pixels"]),
     ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); compressed: to "
                   "image/compressed (sensor_msgs/CompressedImage, JPEG or PNG).", choices=("raw", "compressed")),
     ParameterSpec("input_reliability", "best_effort", "Reliability of the image and camera_info subscriptions "
@@ -96,10 +91,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("output_reliability", "reliable", "Reliability of the publications (reliable is heard by "
                   "every subscriber).", choices=RELIABILITY_CHOICES),
     ParameterSpec("output_queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
-    ParameterSpec("publish_points", True, "Publish the PointCloud2 on points (metric depth, or relative depth "
-                  "with relative_scale set, and a calibrated camera_info).", read_only=False),
-    ParameterSpec("points_stride", 1, "Keep every n-th row and column in the point cloud (1: organised, full "
-                  "size).", read_only=False, int_range=(1, 64, 0)),
+    ParameterSpec.shared(OPTIONS["publish_points"], read_only=False),
+    ParameterSpec.shared(OPTIONS["points_stride"], read_only=False),
     ParameterSpec("points_rgb", True, "Add the image colour to each point (rgb field).", read_only=False),
     ParameterSpec("min_depth", 0.0, "Points nearer than this (metres) are NaN.", read_only=False,
                   float_range=(0.0, 10000.0)),
@@ -110,13 +103,16 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
                   float_range=(0.0, 1.0e6)),
     ParameterSpec("relative_shift", 0.0, "Relative model only: see relative_scale.", read_only=False,
                   float_range=(-1.0e6, 1.0e6)),
-    ParameterSpec("color_min", 0.0, "Value shown darkest on depth/colored; with color_max > color_min the "
-                  "range is fixed, else it follows the data slowly.", read_only=False, float_range=(-1.0e6, 1.0e6)),
-    ParameterSpec("color_max", 0.0, "Value shown brightest on depth/colored; see color_min.", read_only=False,
-                  float_range=(-1.0e6, 1.0e6)),
+    ParameterSpec.shared(OPTIONS["color_min"], read_only=False),
+    ParameterSpec.shared(OPTIONS["color_max"], read_only=False),
     ParameterSpec("color_smoothing", 0.05, "How fast an automatic colour range follows the data (1: every frame, "
                   "flickers).", read_only=False, float_range=(0.001, 1.0)),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
+    ParameterSpec("cameras", (), "Camera namespaces served by this one node and model, e.g. ['/front', '/left']: "
+                  "each camera's <cam>/image and <cam>/camera_info in, <cam>/depth/... and <cam>/points out. "
+                  "Empty: one camera on the node's own relative topics."),
+    ParameterSpec("max_batch", 4, "Most cameras run in one forward pass; more waiting cameras are served round "
+                  "robin.", int_range=(1, 64, 0)),
 )
 
 
@@ -132,53 +128,7 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class OutputSettings:
-    """The runtime-changeable parameters, read once per frame so one frame sees one consistent set."""
-
-    publish_points: bool
-    points_stride: int
-    points_rgb: bool
-    min_depth: float
-    max_depth: float
-    relative_scale: float
-    relative_shift: float
-    color_range: tuple[float | None, float | None, float]
-
-    @classmethod
-    def from_values(cls, values: Mapping[str, ParameterValue]) -> OutputSettings:
-        fixed = values["color_max"] > values["color_min"]
-        return cls(
-            publish_points=bool(values["publish_points"]),
-            points_stride=int(values["points_stride"]),
-            points_rgb=bool(values["points_rgb"]),
-            min_depth=float(values["min_depth"]),
-            max_depth=float(values["max_depth"]) or math.inf,
-            relative_scale=float(values["relative_scale"]),
-            relative_shift=float(values["relative_shift"]),
-            color_range=(
-                float(values["color_min"]) if fixed else None,
-                float(values["color_max"]) if fixed else None,
-                float(values["color_smoothing"]),
-            ),
-        )
-
-
-def camera_info_problem(info: CameraInfo, width: int, height: int) -> str | None:
-    """Why this CameraInfo cannot give intrinsics for a width x height depth image, or None."""
-    frame = info.header.frame_id
-    if not camera_info_is_calibrated(info):
-        return (f"CameraInfo of frame {frame!r} is uncalibrated (K is all zeros or not finite): no point cloud "
-                "until a calibrated one arrives; depth keeps flowing")
-    if info.width == 0 or info.height == 0:
-        return f"CameraInfo of frame {frame!r} has no image size ({info.width}x{info.height}): no point cloud"
-    if abs(info.width * height / (info.height * width) - 1.0) > ASPECT_TOLERANCE:
-        return (f"CameraInfo of frame {frame!r} is for {info.width}x{info.height} images, which does not fit "
-                f"the {width}x{height} depth: no point cloud")
-    return None
-
-
-def load_engine(values: Mapping[str, ParameterValue]) -> tuple[StreamingDepth, str]:
+def load_engine(values: Mapping[str, ParameterValue]) -> tuple[BatchedStreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
     Errors the user can fix become StartupError with what to do next.
@@ -197,18 +147,35 @@ def load_engine(values: Mapping[str, ParameterValue]) -> tuple[StreamingDepth, s
         device = select_device(str(values["device"]))
     except (RuntimeError, ValueError) as error:
         raise StartupError(str(error)) from error
-    precision = None if values["precision"] == "auto" else str(values["precision"])
-    engine = StreamingDepth(model, input_size=int(values["input_size"]), device=device, precision=precision)
+    precision = resolve_precision(str(values["precision"]))
+    engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device, precision=precision)
     family = "metric" if metric else "relative"
     return engine, f"{encoder} {family} ({source}), {engine.precision} on {device}"
 
 
-class DepthNode(Node):
-    """Subscribes to a camera stream and publishes depth, colourised depth, CameraInfo and points."""
+class DepthCore:
+    """Everything the plain and the managed (lifecycle) node share, in the order the lifecycle needs it.
 
-    def __init__(self) -> None:
-        super().__init__(NODE_NAME)
+    configure: model and publishers; activate: subscriptions, inference thread, diagnostics; deactivate
+    undoes activate, cleanup undoes configure. The plain node runs configure and activate at start-up.
+    Mixed into an rclpy Node or LifecycleNode.
+    """
+
+    def _declare(self: Any) -> None:
         self._params = ParameterTable(self, PARAMETERS, validate=check_depth_limits)
+        self._engine: BatchedStreamingDepth | None = None
+        self._cameras: dict[str, CameraStream] = {}
+        self._reset_services: list[Any] = []
+        self._worker: threading.Thread | None = None
+        self._diagnostics_timer: Any = None
+        self._diagnostics: Publisher | None = None
+        self._stopping = threading.Event()
+        self._mailbox: CameraMailbox[str, tuple[CameraStream, ImageMessage]] = CameraMailbox([])
+
+    # --- lifecycle steps ------------------------------------------------------------------------
+
+    def _configure(self: Any) -> None:
+        """Load the model and create the publishers and reset services; StartupError if the model cannot load."""
         values = self._params.values
         self._engine, self._model_name = load_engine(values)
         if values["random_weights"]:
@@ -216,244 +183,254 @@ class DepthNode(Node):
         self._metric = self._engine.metric
         self._max_res = int(values["max_res"])
         self._max_pixels = int(values["max_image_pixels"])
-
-        self._slot: LatestSlot[Image | CompressedImage] = LatestSlot()
-        self._camera_infos = CameraInfoCache()
-        self._continuity = StreamContinuity()
-        self._problems = ProblemLog(self.get_logger().warning)
+        self._input_size = int(values["input_size"])
+        self._max_batch = int(values["max_batch"])
         self._reset_log = LogLimiter(self.get_logger().info, RESET_LOG_PERIOD)
-        self._reset_requested = threading.Event()
-        self._stopping = threading.Event()
-        self._colors = ColorScale()
-        self._color_range: tuple[float | None, float | None, float] | None = None
-        self._counts = {"received": 0, "processed": 0, "dropped": 0, "resets": 0}
-        self._last_reset = "-"
-        self._problems_at_last_report = 0
-        self._cloud_state = "waiting for the first frame"
-        self._input_rate, self._output_rate = RateMeter(), RateMeter()
-        self._inference_time, self._end_to_end = LatencyWindow(), LatencyWindow()
-
-        self._create_publishers(values)
-        self._image_topic = self._create_subscriptions(values)
-        self.create_service(Trigger, "~/reset", self._on_reset)
+        names = list(dict.fromkeys(values["cameras"])) or [""]
+        compressed = values["image_transport"] == "compressed"
+        self._cameras = {name: CameraStream(self, name, self._metric, compressed) for name in names}
+        qos = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
+        for camera in self._cameras.values():
+            camera.create_publishers(self, qos)
+        self._reset_services = [self.create_service(Trigger, "~/reset", self._on_reset_all)]
+        if values["cameras"]:
+            self._reset_services += [
+                self.create_service(Trigger, reset_service_name(name),
+                                    lambda request, response, camera=camera: self._on_reset(camera, response))
+                for name, camera in self._cameras.items()
+            ]
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(float(values["diagnostics_period"]), self._publish_diagnostics)
+
+    def _activate(self: Any) -> None:
+        """Subscribe, start the inference thread and the diagnostics."""
+        values = self._params.values
+        self._stopping.clear()
+        self._mailbox = CameraMailbox(list(self._cameras))
+        qos = qos_profile(str(values["input_reliability"]), int(values["input_queue_depth"]))
+        for camera in self._cameras.values():
+            camera.subscribe(self, qos, self._on_image)
+        self._diagnostics_timer = self.create_timer(float(values["diagnostics_period"]), self._publish_diagnostics)
         self._worker = threading.Thread(target=self._run_worker, name="depth_inference", daemon=True)
         self._worker.start()
-        self.get_logger().info(f"model {self._model_name}; listening on {self._image_topic} and "
-                               f"{self.resolve_topic_name('camera_info')}")
+        inputs = ", ".join(f"{c.image_topic} and {self.resolve_topic_name(c.info_topic)}"
+                           for c in self._cameras.values())
+        self.get_logger().info(f"model {self._model_name}; listening on {inputs}")
 
-    # --- wiring -------------------------------------------------------------------------------
+    def _deactivate(self: Any) -> None:
+        """Stop listening and inferring: nothing is published until activated again."""
+        for camera in self._cameras.values():
+            camera.unsubscribe(self)
+        self._stopping.set()
+        self._mailbox.close()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
 
-    def _create_publishers(self, values: Mapping[str, ParameterValue]) -> None:
-        qos = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
-        # A relative model's values are not metres: they never go on the metric topic.
-        self._depth_pub = self.create_publisher(Image, "depth/image" if self._metric else "depth/relative", qos)
-        self._info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos)
-        self._colored_pub = self.create_publisher(Image, "depth/colored", qos)
-        self._points_pub = self.create_publisher(PointCloud2, "points", qos)
+    def _cleanup(self: Any) -> None:
+        """Release the publishers, services and the model (and its device memory)."""
+        for camera in self._cameras.values():
+            camera.destroy_publishers(self)
+        for service in self._reset_services:
+            self.destroy_service(service)
+        if self._diagnostics is not None:
+            self.destroy_publisher(self._diagnostics)
+        device = self._engine.device if self._engine is not None else None
+        self._cameras, self._reset_services, self._diagnostics, self._engine = {}, [], None, None
+        release_device_memory(device)
 
-    def _create_subscriptions(self, values: Mapping[str, ParameterValue]) -> str:
-        """Subscribe to the image (raw or compressed) and camera_info; return the image topic."""
-        qos = qos_profile(str(values["input_reliability"]), int(values["input_queue_depth"]))
-        self.create_subscription(CameraInfo, "camera_info", self._camera_infos.add, qos)
-        if values["image_transport"] == "compressed":
-            # As image_transport does: the transport's suffix follows the (remapped) base topic.
-            topic = self.resolve_topic_name("image") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_image, qos)
-            return topic
-        self.create_subscription(Image, "image", self._on_image, qos)
-        return self.resolve_topic_name("image")
+    # --- callbacks ------------------------------------------------------------------------------
 
-    def _on_image(self, msg: Image | CompressedImage) -> None:
-        """Hand the frame to the worker; an older frame still waiting there is dropped."""
-        self._counts["received"] += 1
-        self._input_rate.tick()
-        if self._slot.put(msg):
-            self._counts["dropped"] += 1
+    def _on_image(self: Any, camera: CameraStream, msg: ImageMessage) -> None:
+        """Hand the frame to the worker; an older frame of this camera still waiting there is dropped."""
+        camera.counts["received"] += 1
+        camera.input_rate.tick()
+        if self._mailbox.put(camera.camera, (camera, msg)):
+            camera.counts["dropped"] += 1
 
-    def _on_reset(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self._reset_requested.set()
+    def _on_reset_all(self: Any, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        for camera in self._cameras.values():
+            camera.reset_requested.set()
         response.success = True
         response.message = "the temporal cache is cleared before the next frame"
         return response
 
-    # --- the worker: one frame at a time ------------------------------------------------------
+    def _on_reset(self: Any, camera: CameraStream, response: Trigger.Response) -> Trigger.Response:
+        camera.reset_requested.set()
+        response.success = True
+        response.message = f"the temporal cache of {camera.camera} is cleared before its next frame"
+        return response
 
-    def _run_worker(self) -> None:
+    # --- the worker: one batch at a time ------------------------------------------------------
+
+    def _run_worker(self: Any) -> None:
         while not self._stopping.is_set():
-            msg = self._slot.take(timeout=0.2)
-            if msg is None:
+            batch = self._mailbox.take_batch(self._max_batch, timeout=0.2)
+            if not batch:
                 continue
             try:
-                self._process(msg)
-            except Exception as error:  # noqa: BLE001 - one bad frame must not end the stream
+                self._process(batch)
+            except Exception as error:  # noqa: BLE001 - one bad batch must not end the stream
                 if self._stopping.is_set():
                     return
-                self._problems.add(f"frame failed: {type(error).__name__}: {error}")
+                for _, (camera, _msg) in batch:
+                    camera.problems.add(f"frame failed: {type(error).__name__}: {error}")
 
-    def _process(self, msg: Image | CompressedImage) -> None:
-        rgb = self._to_rgb(msg)
-        if rgb is None:
+    def _process(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]]) -> None:
+        """Decode every frame, run them through the model together, publish each camera's outputs."""
+        ready: dict[str, tuple[CameraStream, ImageMessage, np.ndarray]] = {}
+        for name, (camera, msg) in batch:
+            rgb = self._to_rgb(camera, msg)
+            if rgb is not None:
+                self._reset_if_discontinuous(camera, msg.header, rgb.shape[:2])
+                ready[name] = (camera, msg, rgb)
+        if not ready:
             return
-        self._reset_if_discontinuous(msg.header, rgb.shape[:2])
+        assert self._engine is not None
         started = time.perf_counter()
-        try:
-            prediction = self._engine.step(rgb)
-        except FrameSizeError as error:
-            self._problems.add(f"bad image on {self._image_topic}: {error}")
-            return
-        self._inference_time.add(time.perf_counter() - started)
-        self._publish_outputs(msg.header, rgb, prediction, OutputSettings.from_values(self._params.values))
-        self._counts["processed"] += 1
-        self._output_rate.tick()
-        self._end_to_end.add((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e9)
+        predictions = self._engine.step_batch({name: rgb for name, (_, _, rgb) in ready.items()})
+        elapsed = time.perf_counter() - started
+        settings = OutputSettings.from_values(self._params.values)
+        for name, (camera, msg, rgb) in ready.items():
+            camera.inference_time.add(elapsed)
+            self._publish_outputs(camera, msg.header, rgb, predictions[name], settings)
+            camera.counts["processed"] += 1
+            camera.output_rate.tick()
+            camera.end_to_end.add((self.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e9)
 
-    def _to_rgb(self, msg: Image | CompressedImage) -> np.ndarray | None:
-        """Decode to RGB and shrink to max_res; None (reported) for input that cannot be read."""
+    def _to_rgb(self: Any, camera: CameraStream, msg: ImageMessage) -> np.ndarray | None:
+        """Decode to RGB and shrink to max_res; None (reported) for input that cannot be read.
+
+        A frame the network cannot take (too elongated) is refused here, before batching, so that it
+        cannot fail the other cameras' frames of its batch.
+        """
         decode = compressed_to_rgb if isinstance(msg, CompressedImage) else image_to_rgb
         try:
             rgb = decode(msg, self._max_pixels)
-        except ImageConversionError as error:
-            self._problems.add(f"bad image on {self._image_topic}: {error}")
+            width, height = scaled_size(rgb.shape[1], rgb.shape[0], self._max_res)
+            network_size(height, width, self._input_size)
+        except (ImageConversionError, FrameSizeError) as error:
+            camera.problems.add(f"bad image on {camera.image_topic}: {error}")
             return None
-        width, height = scaled_size(rgb.shape[1], rgb.shape[0], self._max_res)
         if (width, height) != (rgb.shape[1], rgb.shape[0]):
             rgb = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
         return rgb
 
-    def _reset_if_discontinuous(self, header: Header, size: tuple[int, int]) -> None:
-        """Clear the temporal cache when asked to, or when this frame starts another stream."""
-        reason = self._continuity.check(header.frame_id, size, stamp_ns(header.stamp))
-        if self._reset_requested.is_set():
-            self._reset_requested.clear()
-            reason = "requested on ~/reset"
+    def _reset_if_discontinuous(self: Any, camera: CameraStream, header: Header, size: tuple[int, int]) -> None:
+        """Clear the camera's temporal cache when asked to, or when this frame starts another stream."""
+        reason = camera.continuity.check(header.frame_id, size, stamp_ns(header.stamp))
+        if camera.reset_requested.is_set():
+            camera.reset_requested.clear()
+            reason = "requested on ~/reset" if len(self._cameras) == 1 else "requested on a reset service"
         if reason is None:
             return
-        self._engine.reset()
-        self._colors.reset()
-        self._counts["resets"] += 1
-        self._last_reset = reason
-        self._reset_log.log(f"temporal cache reset: {reason}")
+        assert self._engine is not None
+        self._engine.reset(camera.camera)
+        camera.colors.reset()
+        camera.counts["resets"] += 1
+        camera.last_reset = reason
+        where = f"camera {camera.camera}: " if camera.camera else ""
+        self._reset_log.log(f"{where}temporal cache reset: {reason}")
 
     # --- outputs ------------------------------------------------------------------------------
 
     def _publish_outputs(
-        self, header: Header, rgb: np.ndarray, prediction: np.ndarray, settings: OutputSettings
-    ) -> None:
-        """Depth, colourised depth, then (when intrinsics allow) CameraInfo and points, all with header."""
-        values = depth_for_publishing(prediction, self._metric)
-        if self._metric:
-            metres = values
-        else:
-            metres = (inverse_depth_to_metric(prediction, settings.relative_scale, settings.relative_shift)
-                      if settings.relative_scale > 0 else None)
-        self._publish(self._depth_pub, depth_to_msg(values, header))
-        self._publish(self._colored_pub, bgr_to_msg(self._colorize(values, settings), header))
-        info = self._depth_camera_info(header, values.shape[1], values.shape[0])
-        if info is not None:
-            self._publish(self._info_pub, info)
-        cloud = self._cloud(header, rgb, metres, info, settings)
-        if cloud is not None:
-            self._publish(self._points_pub, cloud)
-
-    def _colorize(self, values: np.ndarray, settings: OutputSettings) -> np.ndarray:
-        if settings.color_range != self._color_range:
-            vmin, vmax, smoothing = settings.color_range
-            self._colors, self._color_range = ColorScale(vmin, vmax, smoothing), settings.color_range
-        return colorize(values, *self._colors.update(values))
-
-    def _depth_camera_info(self, header: Header, width: int, height: int) -> CameraInfo | None:
-        """The image's CameraInfo scaled to the depth size, with the image's header; None if unusable."""
-        info = self._camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
-        if info is None:
-            self._cloud_state = "no CameraInfo received for this frame_id"
-            return None
-        problem = camera_info_problem(info, width, height)
-        if problem is not None:
-            self._cloud_state = problem
-            self._problems.add(problem)
-            return None
-        return depth_camera_info(info, header, width, height)
-
-    def _cloud(
-        self, header: Header, rgb: np.ndarray, metres: np.ndarray | None, info: CameraInfo | None,
+        self: Any, camera: CameraStream, header: Header, rgb: np.ndarray, prediction: np.ndarray,
         settings: OutputSettings,
-    ) -> PointCloud2 | None:
-        """Back-project metric depth through the published intrinsics, if everything needed is there."""
-        if info is None:
-            return None
-        if not settings.publish_points:
-            self._cloud_state = "off (publish_points is false)"
-            return None
-        if metres is None:
-            self._cloud_state = "off: relative depth has no scale (set relative_scale, relative_shift)"
-            return None
-        stride = settings.points_stride
-        xyz = backproject(metres, *intrinsics(info), stride=stride, min_depth=settings.min_depth,
-                          max_depth=settings.max_depth)
-        colours = rgb[::stride, ::stride] if settings.points_rgb else None
-        self._cloud_state = "publishing"
-        return points_to_cloud(xyz, header, colours)
+    ) -> None:
+        """Depth, then the derived outputs somebody listens to, all with the image's header."""
+        info = camera.camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
+        out = frame_outputs(rgb, prediction, metric=self._metric, settings=settings,
+                            camera=camera_model(info) if info is not None else None,
+                            color_scale=camera.colors.scale(settings) if camera.wanted("colored") else None,
+                            want_cloud=camera.wanted("points"))
+        camera.cloud_state = out.cloud_state
+        if out.problem is not None:
+            camera.problems.add(out.problem)
+        publishers = camera.publishers
+        self._publish(camera, publishers["depth"], depth_to_msg(out.depth, header))
+        if out.colored is not None:
+            self._publish(camera, publishers["colored"], bgr_to_msg(out.colored, header))
+        if out.camera is not None:
+            assert info is not None
+            height, width = out.depth.shape
+            self._publish(camera, publishers["info"], depth_camera_info(info, header, width, height))
+        if out.cloud is not None:
+            self._publish(camera, publishers["points"], points_to_cloud(out.cloud.xyz, header, out.cloud.rgb))
 
-    def _publish(self, publisher: Publisher, msg: object) -> None:
+    def _publish(self: Any, camera: CameraStream, publisher: Publisher, msg: object) -> None:
         """Publish, tolerating a reliable writer's full queue (a stalled subscriber must not stop us)."""
         try:
             publisher.publish(msg)
         except RuntimeError as error:  # rclpy's RCLError is a RuntimeError
             if not self._stopping.is_set():
-                self._problems.add(f"could not publish on {publisher.topic_name}: {error}")
+                camera.problems.add(f"could not publish on {publisher.topic_name}: {error}")
 
     # --- diagnostics ----------------------------------------------------------------------------
 
-    def _publish_diagnostics(self) -> None:
-        inference = self._inference_time.percentiles_ms(50, 95)
-        end_to_end = self._end_to_end.percentiles_ms(50, 95)
-        values = {
+    def _publish_diagnostics(self: Any) -> None:
+        """One status per camera (named as a single-camera node always was when there is one) and the model's."""
+        assert self._engine is not None and self._diagnostics is not None
+        fqn, device = self.get_fully_qualified_name(), str(self._engine.device)
+        statuses = []
+        for camera in self._cameras.values():
+            name = f"{fqn}: depth {camera.camera}" if camera.camera else f"{fqn}: depth"
+            level, message = self._health(camera)
+            statuses.append(diagnostic_status(name, device, level, message,
+                                              camera.diagnostic_values(self._model_name)))
+        batches = ", ".join(f"{size}: {count}" for size, count in sorted(self._engine.batch_sizes.items())) or "-"
+        statuses.append(diagnostic_status(f"{fqn}: model", device, DiagnosticStatus.OK, self._model_name, {
             "model": self._model_name,
-            "input topic": self._image_topic,
-            "input rate (Hz)": f"{self._input_rate.rate():.2f}",
-            "output rate (Hz)": f"{self._output_rate.rate():.2f}",
-            "inference latency median (ms)": format_ms(inference, 0),
-            "inference latency p95 (ms)": format_ms(inference, 1),
-            "end-to-end latency median (ms)": format_ms(end_to_end, 0),
-            "end-to-end latency p95 (ms)": format_ms(end_to_end, 1),
-            "frames received": self._counts["received"],
-            "frames processed": self._counts["processed"],
-            "frames dropped": self._counts["dropped"],
-            "stream resets": self._counts["resets"],
-            "last reset reason": self._last_reset,
-            "bad inputs": self._problems.count,
-            "last bad input": self._problems.last or "-",
-            "point cloud": self._cloud_state,
-        }
-        level, message = self._health()
-        status = diagnostic_status(f"{self.get_fully_qualified_name()}: depth", str(self._engine.device),
-                                   level, message, values)
-        array = DiagnosticArray(status=[status])
+            "device": device,
+            "precision": self._engine.precision,
+            "cameras": ", ".join(camera.image_topic for camera in self._cameras.values()),
+            "max batch": self._max_batch,
+            "batches by size": batches,
+        }))
+        array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
-        self._publish(self._diagnostics, array)
+        try:
+            self._diagnostics.publish(array)
+        except RuntimeError:
+            pass  # a stalled /diagnostics reader: the next report follows
 
-    def _health(self) -> tuple[bytes, str]:
+    def _health(self: Any, camera: CameraStream) -> tuple[bytes, str]:
         """WARN for random weights or bad input since the last report, else OK; the message says which."""
         warnings = []
         if self._params.values["random_weights"]:
             warnings.append("RANDOM WEIGHTS: depth is meaningless")
-        problems = self._problems.count
-        if problems > self._problems_at_last_report:
-            warnings.append(f"bad input: {self._problems.last}")
-        self._problems_at_last_report = problems
+        problems = camera.problems.count
+        if problems > camera.problems_at_last_report:
+            warnings.append(f"bad input: {camera.problems.last}")
+        camera.problems_at_last_report = problems
         if warnings:
             return DiagnosticStatus.WARN, "; ".join(warnings)
-        if self._counts["processed"] == 0:
-            return DiagnosticStatus.OK, f"waiting for images on {self._image_topic}"
+        if camera.counts["processed"] == 0:
+            return DiagnosticStatus.OK, f"waiting for images on {camera.image_topic}"
         return DiagnosticStatus.OK, "streaming"
+
+
+def release_device_memory(device: Any) -> None:
+    """Give cached CUDA memory back to the driver once the model is gone (cleanup of a managed node)."""
+    gc.collect()
+    if device is not None and device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+class DepthNode(DepthCore, Node):
+    """Subscribes to one or several cameras and publishes depth, colourised depth, CameraInfo and points."""
+
+    def __init__(self) -> None:
+        Node.__init__(self, NODE_NAME)
+        self._declare()
+        self._configure()
+        self._activate()
 
     def close(self) -> None:
         """Stop the worker before the node goes away, so it never publishes on a destroyed node."""
-        self._stopping.set()
-        self._slot.close()
-        self._worker.join(timeout=30.0)
+        self._deactivate()
 
 
 def main(args: list[str] | None = None) -> int:

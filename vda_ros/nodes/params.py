@@ -18,7 +18,10 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-ParameterValue = bool | int | float | str
+from vda_ros.options import SharedOption
+
+ParameterValue = bool | int | float | str | tuple[str, ...]
+"""A tuple default declares a string array (ROS cannot infer an empty array's type)."""
 Validator = Callable[[Mapping[str, ParameterValue]], str | None]
 """Checks a would-be set of all values together; returns why it is rejected, or None."""
 
@@ -35,6 +38,12 @@ class ParameterSpec:
     """(from, to, step); step 0 means any integer in the range."""
     float_range: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
+
+    @classmethod
+    def shared(cls, option: SharedOption, read_only: bool = True) -> ParameterSpec:
+        """The parameter of an option every tool shares (vda_ros.options), with its one name and meaning."""
+        return cls(option.name, option.default, option.help, read_only, option.int_range, option.float_range,
+                   option.choices)
 
     def descriptor(self) -> ParameterDescriptor:
         """The ParameterDescriptor that tools show for this parameter."""
@@ -82,7 +91,7 @@ class ParameterTable:
         self._values: dict[str, ParameterValue] = {}
         node.add_on_set_parameters_callback(self._check)
         node.add_post_set_parameters_callback(self._store)
-        node.declare_parameters("", [(spec.name, spec.default, spec.descriptor()) for spec in specs])
+        node.declare_parameters("", [(spec.name, _declared_default(spec.default), spec.descriptor()) for spec in specs])
 
     @property
     def values(self) -> Mapping[str, ParameterValue]:
@@ -108,4 +117,14 @@ class ParameterTable:
     def _store(self, parameters: list[Parameter]) -> None:
         """Record accepted values (called by rclpy after declaring and after every accepted set)."""
         with self._lock:
-            self._values.update({p.name: p.value for p in parameters if p.name in self._specs})
+            for p in parameters:
+                if p.name in self._specs:
+                    value = p.value if p.value is not None else self._specs[p.name].default
+                    self._values[p.name] = tuple(value) if isinstance(value, list) else value
+
+
+def _declared_default(default: ParameterValue) -> object:
+    """What declare_parameters gets: a string array type for tuples (an empty list has no type), else the value."""
+    if isinstance(default, tuple):
+        return Parameter.Type.STRING_ARRAY if not default else list(default)
+    return default

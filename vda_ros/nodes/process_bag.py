@@ -73,21 +73,20 @@ from vda_ros.bag_io import (
     topic_types,
 )
 from vda_ros.cli import UsageError, build_model
+from vda_ros.colormap import ColorScale, robust_range
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.interruption import run_tool
-from vda_ros.colormap import colorize, robust_range
-from vda_ros.geometry import backproject, depth_for_publishing
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, OfflineDepth, input_size_problem, select_device
+from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS, OPTIONS, deprecation_note, resolve_precision
+from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
-    DEFAULT_MAX_IMAGE_PIXELS,
     ImageConversionError,
     bgr_to_msg,
-    depth_camera_info,
-    camera_info_is_calibrated,
+    camera_model,
     compressed_to_rgb,
+    depth_camera_info,
     depth_to_msg,
     image_to_rgb,
-    intrinsics,
     points_to_cloud,
     stamp_ns,
 )
@@ -107,6 +106,11 @@ _DECODERS = {IMAGE_TYPE: (Image, image_to_rgb), COMPRESSED_IMAGE_TYPE: (Compress
 def _option(help_text: str, choices: tuple[Any, ...] = (), positional: bool = False) -> dict[str, Any]:
     """Field metadata from which both the command-line flag and the ROS parameter are built."""
     return {"help": help_text, "choices": choices, "positional": positional}
+
+
+def _shared(name: str) -> dict[str, Any]:
+    """Field metadata of an option every tool shares (vda_ros.options): one name, one meaning."""
+    return _option(OPTIONS[name].help, OPTIONS[name].choices)
 
 
 @dataclass(frozen=True)
@@ -142,14 +146,10 @@ class Options:
         default=False, metadata=_option("smoke test without a checkpoint: random weights, MEANINGLESS depth")
     )
     device: str = field(default="auto", metadata=_option("auto takes CUDA when available", ("auto", "cuda", "cpu")))
-    fp32: bool = field(
-        default=False, metadata=_option("full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
-    )
+    fp32: bool = field(default=False, metadata=_option("shorthand for --precision fp32 (as vda-video's --fp32)"))
+    precision: str = field(default="auto", metadata=_shared("precision"))
     input_size: int = field(default=518, metadata=_option("network input size, shorter side (default 518)"))
-    max_image_pixels: int = field(
-        default=DEFAULT_MAX_IMAGE_PIXELS,
-        metadata=_option(f"refuse images with more pixels than this (default {DEFAULT_MAX_IMAGE_PIXELS}; 0: no limit)"),
-    )
+    max_image_pixels: int = field(default=DEFAULT_MAX_IMAGE_PIXELS, metadata=_shared("max_image_pixels"))
     storage: str = field(default="", metadata=_option("output storage (default: the input's)", tuple(STORAGES)))
     bag_version: int = field(
         default=DEFAULT_BAG_VERSION,
@@ -158,13 +158,10 @@ class Options:
     copy_input: bool = field(
         default=False, metadata=_option("copy every input topic too, so the output plays on its own")
     )
-    no_points: bool = field(default=False, metadata=_option("no point clouds (metric models write them by default)"))
-    point_stride: int = field(
-        default=1, metadata=_option("keep every N-th row and column in the point clouds (default 1)")
-    )
-    color_range: tuple[float, ...] = field(
-        default=(), metadata=_option("fixed depth/colored range (default: from the first frames)")
-    )
+    publish_points: bool = field(default=True, metadata=_shared("publish_points"))
+    points_stride: int = field(default=1, metadata=_shared("points_stride"))
+    color_min: float = field(default=0.0, metadata=_shared("color_min"))
+    color_max: float = field(default=0.0, metadata=_shared("color_max"))
     overwrite: bool = field(default=False, metadata=_option("replace an existing output"))
 
     def check(self) -> None:
@@ -181,16 +178,44 @@ class Options:
             raise UsageError(f"input_size: {problem}")
         if self.max_image_pixels < 0:
             raise UsageError(f"max_image_pixels must be a number of pixels, or 0 for no limit, got {self.max_image_pixels}")
-        if self.point_stride < 1:
-            raise UsageError(f"point_stride must be at least 1, got {self.point_stride}")
-        if self.color_range and not (len(self.color_range) == 2 and self.color_range[0] < self.color_range[1]):
-            raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(self.color_range)}")
+        if self.points_stride < 1:
+            raise UsageError(f"points_stride must be at least 1, got {self.points_stride}")
+        if (self.color_min or self.color_max) and not self.color_min < self.color_max:
+            raise UsageError(f"color_max must be greater than color_min, got {self.color_min} and {self.color_max}")
+
+    @property
+    def color_range(self) -> tuple[float, ...]:
+        """The fixed colour range, or () for the automatic one."""
+        return (self.color_min, self.color_max) if self.color_max > self.color_min else ()
 
 
 def _options_from(values: dict[str, Any]) -> Options:
-    """Options from either surface's values (lists and None for the colour range included)."""
-    values["color_range"] = tuple(values["color_range"] or ())
+    """Options from either surface's values, with the deprecated spellings mapped (and warned about)."""
+    used = []
+    stride = values.pop("point_stride", None)
+    if stride:
+        used.append("point_stride")
+        values["points_stride"] = stride
+    if values.pop("no_points", False):
+        used.append("no_points")
+        values["publish_points"] = False
+    color_range = values.pop("color_range", None)
+    if color_range:
+        used.append("color_range")
+        if not (len(color_range) == 2 and color_range[0] < color_range[1]):
+            raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(color_range)}")
+        values["color_min"], values["color_max"] = (float(v) for v in color_range)
+    for old in used:
+        print(f"{PROG}: warning: {deprecation_note(old)}", file=sys.stderr)
     return Options(**values)
+
+
+DEPRECATED_PARAMETERS: dict[str, Any] = {
+    "point_stride": 0,
+    "no_points": False,
+    "color_range": Parameter.Type.DOUBLE_ARRAY,
+}
+"""Old spellings still accepted (as CLI flags and ROS parameters); 0, False and unset mean not given."""
 
 
 def _add_argument(parser: argparse.ArgumentParser, option: Field[Any]) -> None:
@@ -201,9 +226,8 @@ def _add_argument(parser: argparse.ArgumentParser, option: Field[Any]) -> None:
         return
     flag = "--" + option.name.replace("_", "-")
     if isinstance(option.default, bool):
-        parser.add_argument(flag, action="store_true", help=help_text)
-    elif isinstance(option.default, tuple):
-        parser.add_argument(flag, nargs=2, type=float, metavar=("MIN", "MAX"), default=(), help=help_text)
+        action = argparse.BooleanOptionalAction if option.default else "store_true"
+        parser.add_argument(flag, action=action, default=option.default, help=help_text)
     else:
         parser.add_argument(flag, type=type(option.default), choices=choices, default=option.default, help=help_text)
 
@@ -214,18 +238,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Depth for every frame of a rosbag2 recording with Video Depth Anything's offline "
         "(windowed) engine, written to a new bag in constant memory.",
         epilog="As a ROS node: ros2 run vda_ros process_bag --ros-args -p input:=IN -p output:=OUT ... "
-        "(every option is a parameter of the same name with underscores; color_range is a list of two doubles).",
+        "(every option is a parameter of the same name with underscores).",
     )
     for option in fields(Options):
         _add_argument(parser, option)
+    old = parser.add_argument_group("deprecated spellings (still accepted)")
+    old.add_argument("--point-stride", type=int, default=0, help=deprecation_note("point_stride"))
+    old.add_argument("--no-points", action="store_true", help=deprecation_note("no_points"))
+    old.add_argument("--color-range", nargs=2, type=float, metavar=("MIN", "MAX"), default=None,
+                     help=deprecation_note("color_range"))
     return parser
 
 
-def _declare(node: Node, option: Field[Any]) -> Any:
-    """Declare one Options field as a read-only parameter and return its value (None if an unset list)."""
-    descriptor = ParameterDescriptor(description=option.metadata["help"], read_only=True)
-    default = Parameter.Type.DOUBLE_ARRAY if isinstance(option.default, tuple) else option.default
-    return node.declare_parameter(option.name, default, descriptor).value
+def _declare(node: Node, name: str, default: Any, help_text: str) -> Any:
+    """Declare one read-only parameter and return its value (None for an unset array)."""
+    return node.declare_parameter(name, default, ParameterDescriptor(description=help_text, read_only=True)).value
 
 
 def options_from_ros(argv: list[str]) -> Options:
@@ -243,7 +270,10 @@ def options_from_ros(argv: list[str]) -> Options:
     try:
         node = Node(NODE_NAME)
         try:
-            return _options_from({option.name: _declare(node, option) for option in fields(Options)})
+            values = {o.name: _declare(node, o.name, o.default, o.metadata["help"]) for o in fields(Options)}
+            values.update({name: _declare(node, name, default, deprecation_note(name))
+                           for name, default in DEPRECATED_PARAMETERS.items()})
+            return _options_from(values)
         except ParameterException as error:
             raise UsageError(f"bad parameter: {error}") from error
         finally:
@@ -355,7 +385,7 @@ def make_plan(reader: Reader, input_path: Path, options: Options) -> Plan:
         frame_count=message_count(reader, image_topic),
         storage=options.storage or storage_of(input_path),
         outputs=OutputTopics.under(namespace, options.metric),
-        points=options.metric and not options.no_points and camera_info_topic is not None,
+        points=options.metric and options.publish_points and camera_info_topic is not None,
     )
 
 
@@ -371,7 +401,7 @@ def build_engine(options: Options) -> OfflineDepth:
         device = select_device(options.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = "fp32" if options.fp32 else None  # None: the engine's default, fp16 on CUDA and fp32 on CPU
+    precision = resolve_precision(options.precision, options.fp32)
     return OfflineDepth(model, input_size=options.input_size, device=device, precision=precision)
 
 
@@ -415,9 +445,9 @@ class BagPipeline:
     def __init__(self, writer: BagWriter, plan: Plan, options: Options, connections: list[Connection]) -> None:
         self._writer = writer
         self._plan = plan
-        self._stride = options.point_stride
         self._max_pixels = options.max_image_pixels
         self._metric = options.metric
+        self._settings = OutputSettings(publish_points=plan.points, points_stride=options.points_stride)
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
@@ -482,28 +512,28 @@ class BagPipeline:
         self._pending.append(SourceFrame(message.timestamp, image.header, rgb if self._plan.points else None))
         return rgb
 
-    def write(self, depth: np.ndarray, color_range: tuple[float, float]) -> None:
+    def write(self, depth: np.ndarray, color_scale: ColorScale) -> None:
         """Write every output of the oldest waiting image, whose depth this is."""
         source = self._pending.popleft()
         outputs = self._plan.outputs
-        depth = depth_for_publishing(depth, self._metric)
-        self._put(outputs.depth, source, depth_to_msg(depth, source.header))
-        self._put(outputs.colored, source, bgr_to_msg(colorize(depth, *color_range), source.header))
         info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
+        out = frame_outputs(source.rgb, depth, metric=self._metric, settings=self._settings,
+                            camera=camera_model(info) if info is not None else None, color_scale=color_scale,
+                            want_cloud=self._plan.points)
+        self._put(outputs.depth, source, depth_to_msg(out.depth, source.header))
+        assert out.colored is not None
+        self._put(outputs.colored, source, bgr_to_msg(out.colored, source.header))
         if info is None:
             return
-        height, width = depth.shape
-        info = depth_camera_info(info, source.header, width, height)
-        self._put(outputs.camera_info, source, info)
+        height, width = out.depth.shape
+        self._put(outputs.camera_info, source, depth_camera_info(info, source.header, width, height))
         if not self._plan.points:
             return
-        if not camera_info_is_calibrated(info):
-            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated (K is zero)")
+        if out.cloud is None:
+            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated or does not fit the "
+                       f"images: {out.cloud_state}")
             return
-        xyz = backproject(depth, *intrinsics(info), stride=self._stride)
-        assert source.rgb is not None  # kept whenever points are planned
-        colors = source.rgb[:: self._stride, :: self._stride]
-        self._put(outputs.points, source, points_to_cloud(xyz, source.header, colors))
+        self._put(outputs.points, source, points_to_cloud(out.cloud.xyz, source.header, out.cloud.rgb))
 
     def _put(self, topic: str, source: SourceFrame, message: Any) -> None:
         self._writer.write(self._outputs[topic], source.timestamp, serialize(message))
@@ -511,14 +541,14 @@ class BagPipeline:
 
 def color_range_and_depths(
     depths: Iterator[np.ndarray], fixed: tuple[float, ...]
-) -> tuple[tuple[float, float], Iterator[np.ndarray]]:
-    """The colour range for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
+) -> tuple[ColorScale, Iterator[np.ndarray]]:
+    """The fixed colour scale for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
     if fixed:
-        return (fixed[0], fixed[1]), depths
+        return ColorScale(fixed[0], fixed[1]), depths
     first = list(islice(depths, COLOR_RANGE_FRAMES))
     ranges = [r for r in map(robust_range, first) if r is not None]
-    color_range = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)
-    return color_range, chain(first, depths)
+    low, high = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)
+    return ColorScale(low, high), chain(first, depths)
 
 
 @dataclass(frozen=True)
@@ -565,9 +595,9 @@ def process(options: Options) -> Summary:
             # Started before the first window and unsmoothed: depth comes out in bursts of a window, so
             # only the average since the start gives an honest rate and time left.
             with tqdm(total=plan.frame_count, unit="frame", desc=plan.image_topic, smoothing=0) as progress:
-                color_range, depths = color_range_and_depths(engine.run(frames), options.color_range)
+                color_scale, depths = color_range_and_depths(engine.run(frames), options.color_range)
                 for depth in depths:
-                    pipeline.write(depth, color_range)
+                    pipeline.write(depth, color_scale)
                     progress.update()
             frames_written = writer.counts[plan.outputs.depth]
             if frames_written == 0:

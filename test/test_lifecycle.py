@@ -1,0 +1,104 @@
+"""managed_depth_node through the real lifecycle services (change_state, get_state) over DDS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from lifecycle_msgs.msg import State, Transition
+from lifecycle_msgs.srv import ChangeState, GetState
+from sensor_msgs.msg import CameraInfo, Image
+
+from vda_ros.nodes.child_nodes import node_command
+
+from ros_helpers import NodeProcess, TestNode, node_env, wait_for_subscribers, wait_until
+from test_depth_node import image_msg, random_rgb, stamp_at
+
+MODULE = "vda_ros.nodes.managed_depth_node"
+PARAMS = {"random_weights": True, "device": "cpu", "input_size": 56, "metric": True, "diagnostics_period": 0.5}
+
+
+@pytest.fixture(scope="module")
+def ros() -> Iterator[TestNode]:
+    node = TestNode("lifecycle_test")
+    yield node
+    node.close()
+
+
+class Lifecycle:
+    """The lifecycle services of one node, called from the test."""
+
+    def __init__(self, ros: TestNode, node_name: str) -> None:
+        self.ros = ros
+        self._change = ros.node.create_client(ChangeState, f"{node_name}/change_state")
+        self._get = ros.node.create_client(GetState, f"{node_name}/get_state")
+        assert self._change.wait_for_service(120.0) and self._get.wait_for_service(120.0)
+
+    def state(self) -> int:
+        return self.ros.call(self._get, GetState.Request(), 60.0).current_state.id
+
+    def change(self, transition: int) -> bool:
+        request = ChangeState.Request(transition=Transition(id=transition))
+        return self.ros.call(self._change, request, 120.0).success
+
+
+def test_transitions_load_serve_stop_and_release(ros: TestNode, tmp_path: Path) -> None:
+    process = NodeProcess(node_command(MODULE, PARAMS, {"__ns": "/managed"}), tmp_path / "node.log",
+                          node_env(OMP_NUM_THREADS="1"))
+    try:
+        lifecycle = Lifecycle(ros, "/managed/depth_node")
+        image_pub = ros.publisher(Image, "/managed/image")
+        ros.publisher(CameraInfo, "/managed/camera_info")
+        depth = ros.collect(Image, "/managed/depth/image")
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert depth.messages() == [] and image_pub.get_subscription_count() == 0
+
+        assert lifecycle.change(Transition.TRANSITION_CONFIGURE)
+        assert lifecycle.state() == State.PRIMARY_STATE_INACTIVE
+        publishers = lambda: ros.node.count_publishers("/managed/depth/image")  # noqa: E731
+        assert wait_until(lambda: publishers() == 1, 20.0), "configure creates the publishers"
+        assert image_pub.get_subscription_count() == 0, "an inactive node does not listen"
+
+        assert lifecycle.change(Transition.TRANSITION_ACTIVATE)
+        assert lifecycle.state() == State.PRIMARY_STATE_ACTIVE
+        wait_for_subscribers(image_pub)
+        stamp = stamp_at(time.time())
+        msg = image_msg(random_rgb(), stamp)
+        # Best-effort input: publish again until the depth of this stamp arrives.
+        assert wait_until(lambda: depth.with_stamp(stamp) is not None or image_pub.publish(msg), 120.0, 0.5)
+
+        assert lifecycle.change(Transition.TRANSITION_DEACTIVATE)
+        assert lifecycle.state() == State.PRIMARY_STATE_INACTIVE
+        assert wait_until(lambda: image_pub.get_subscription_count() == 0, 20.0), "deactivated: nothing is heard"
+
+        assert lifecycle.change(Transition.TRANSITION_ACTIVATE), "it can be activated again"
+        wait_for_subscribers(image_pub)
+        assert lifecycle.change(Transition.TRANSITION_DEACTIVATE)
+        assert lifecycle.change(Transition.TRANSITION_CLEANUP)
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert wait_until(lambda: publishers() == 0, 20.0), "cleanup releases the publishers"
+
+        assert lifecycle.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert process.wait(60.0) == 0, process.log()
+        assert "Traceback" not in process.log()
+    finally:
+        process.stop()
+
+
+def test_a_missing_checkpoint_fails_configure_and_the_node_stays_up(ros: TestNode, tmp_path: Path) -> None:
+    params = {"checkpoint": "/nonexistent/video_depth_anything_vits.pth", "device": "cpu", "autostart": True}
+    process = NodeProcess(node_command(MODULE, params, {"__ns": "/broken"}), tmp_path / "node.log")
+    try:
+        assert process.wait_for_log("configure failed", 120.0), process.log()  # autostart tried to configure
+        lifecycle = Lifecycle(ros, "/broken/depth_node")
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert not lifecycle.change(Transition.TRANSITION_CONFIGURE), "configure through the service fails too"
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        assert process.running()
+        log = process.log()
+        assert log.count("configure failed") == 2 and "/nonexistent/video_depth_anything_vits.pth" in log, log
+        assert "vda-download-weights" in log and "Traceback" not in log, log
+    finally:
+        assert process.stop() == 0, process.log()

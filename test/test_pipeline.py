@@ -1,0 +1,110 @@
+"""The per-frame pipeline as plain functions: depth values, colour, depth intrinsics and cloud arrays."""
+
+import math
+
+import numpy as np
+import pytest
+
+from vda_ros.colormap import ColorScale
+from vda_ros.pipeline import CameraModel, LiveColorScale, OutputSettings, frame_outputs
+
+K = np.array([[50.0, 0.0, 31.5], [0.0, 52.0, 23.5], [0.0, 0.0, 1.0]])
+P = np.array([[50.0, 0.0, 31.5, 0.0], [0.0, 52.0, 23.5, 0.0], [0.0, 0.0, 1.0, 0.0]])
+
+
+def camera(width: int = 64, height: int = 48, k: np.ndarray = K) -> CameraModel:
+    return CameraModel("cam", width, height, k, P)
+
+
+@pytest.fixture
+def frame() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    prediction = rng.uniform(-0.5, 3.0, (24, 32)).astype(np.float32)
+    return rgb, prediction
+
+
+def test_metric_depth_is_nan_where_invalid_and_the_cloud_is_the_pinhole_backprojection(frame) -> None:
+    rgb, prediction = frame
+    out = frame_outputs(rgb, prediction, metric=True, settings=OutputSettings(), camera=camera(),
+                        color_scale=ColorScale(0.0, 3.0))
+    invalid = prediction <= 0
+    assert np.isnan(out.depth[invalid]).all() and np.array_equal(out.depth[~invalid], prediction[~invalid])
+    # The depth is half the camera's size: the intrinsics are halved (image_proc's resize).
+    assert (out.camera.width, out.camera.height) == (32, 24)
+    fx, fy, cx, cy = out.camera.fx_fy_cx_cy
+    assert (fx, fy, cx, cy) == (25.0, 26.0, 15.75, 11.75)
+    v, u = np.mgrid[0:24, 0:32]
+    z = np.where(invalid, np.nan, prediction.astype(np.float64))
+    expected = np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=-1)
+    np.testing.assert_allclose(out.cloud.xyz, expected, rtol=1e-6, atol=1e-6, equal_nan=True)
+    assert np.array_equal(out.cloud.rgb, rgb)
+    assert out.cloud_state == "publishing"
+    assert out.colored.shape == (24, 32, 3) and not out.colored[invalid].any(), "invalid depth is black"
+
+
+def test_relative_depth_passes_through_and_gets_a_cloud_only_with_a_scale(frame) -> None:
+    rgb, prediction = frame
+    plain = frame_outputs(rgb, prediction, metric=False, settings=OutputSettings(), camera=camera())
+    assert np.array_equal(plain.depth, prediction), "0 and negatives are values of inverse depth, not gaps"
+    assert plain.cloud is None and "relative depth has no scale" in plain.cloud_state
+    assert plain.colored is None, "no colour scale: no colourised depth"
+    scaled = frame_outputs(rgb, prediction, metric=False, camera=camera(),
+                           settings=OutputSettings(relative_scale=2.0, relative_shift=-1.0, points_stride=2,
+                                                   points_rgb=False))
+    denominator = 2.0 * prediction[::2, ::2].astype(np.float64) - 1.0
+    with np.errstate(divide="ignore"):
+        metres = np.where(denominator > 0, 1.0 / denominator, np.nan)
+    np.testing.assert_allclose(scaled.cloud.xyz[..., 2], metres, rtol=1e-6, equal_nan=True)
+    assert scaled.cloud.rgb is None and scaled.cloud.xyz.shape == (12, 16, 3)
+
+
+def test_depth_limits_apply_to_the_cloud_not_to_the_depth(frame) -> None:
+    rgb, prediction = frame
+    out = frame_outputs(rgb, prediction, metric=True, camera=camera(),
+                        settings=OutputSettings(min_depth=1.0, max_depth=2.0))
+    z = out.cloud.xyz[..., 2]
+    kept = (prediction >= 1.0) & (prediction <= 2.0)
+    assert np.isnan(z[~kept]).all() and np.isfinite(z[kept]).all()
+    assert np.isfinite(out.depth).sum() > kept.sum()
+
+
+@pytest.mark.parametrize(
+    ("model", "state"),
+    [
+        (None, "no CameraInfo received"),
+        (camera(k=np.zeros((3, 3))), "is uncalibrated"),
+        (camera(width=0, height=0), "has no image size"),
+        (camera(width=64, height=64), "does not fit"),
+    ],
+)
+def test_unusable_intrinsics_give_depth_but_no_camera_and_no_cloud(frame, model, state) -> None:
+    rgb, prediction = frame
+    out = frame_outputs(rgb, prediction, metric=True, settings=OutputSettings(), camera=model)
+    assert out.camera is None and out.cloud is None and state in out.cloud_state
+    assert (out.problem is None) == (model is None)
+    assert out.depth.shape == prediction.shape
+
+
+def test_an_unwanted_cloud_is_not_computed_and_switched_off_points_say_so(frame) -> None:
+    rgb, prediction = frame
+    lazy = frame_outputs(rgb, prediction, metric=True, settings=OutputSettings(), camera=camera(), want_cloud=False)
+    assert lazy.cloud is None and lazy.camera is not None and lazy.cloud_state == "not computed: no subscriber"
+    off = frame_outputs(rgb, prediction, metric=True, settings=OutputSettings(publish_points=False), camera=camera())
+    assert off.cloud is None and "publish_points is false" in off.cloud_state
+
+
+def test_settings_from_node_values_and_a_live_colour_scale_that_follows_them() -> None:
+    values = {"publish_points": True, "points_stride": 2, "points_rgb": False, "min_depth": 0.5, "max_depth": 0.0,
+              "relative_scale": 0.0, "relative_shift": 0.0, "color_min": 1.0, "color_max": 1.0,
+              "color_smoothing": 0.2}
+    settings = OutputSettings.from_values(values)
+    assert settings.max_depth == math.inf and settings.color_range == (None, None, 0.2)
+    fixed = OutputSettings.from_values({**values, "color_max": 4.0})
+    assert fixed.color_range == (1.0, 4.0, 0.2)
+    live = LiveColorScale()
+    ramp = np.linspace(0.0, 10.0, 100, dtype=np.float32).reshape(10, 10)
+    assert live.scale(fixed).update(ramp) == (1.0, 4.0)
+    automatic = live.scale(settings)
+    assert automatic.update(ramp) == pytest.approx((0.2, 9.8), abs=1e-6)
+    assert live.scale(settings) is automatic, "same settings: the tracked range is kept"
