@@ -41,10 +41,13 @@ setup(
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
         (f"share/{PACKAGE}/config", glob("config/*")),
     ],
-    # Unpinned on purpose: requirements.txt is the one place that pins versions. OpenCV is left
+    # Minimum versions only (requirements.txt pins the tested ones): NumPy 1.21 and Python 3.10 are
+    # Humble's, tested by the humble install variant; the model needs PyTorch 2.0. OpenCV is left
     # out because two distributions provide cv2 (pip's opencv-python[-headless], apt's
     # python3-opencv); naming one would reject the other.
-    install_requires=["setuptools", "numpy", "torch", "tqdm", "rosbags"],
+    install_requires=["setuptools", "numpy>=1.21", "torch>=2.0", "tqdm>=4.57", "rosbags>=0.11"],
+    # What the tests need: colcon test runs pytest (not unittest) only when "test" names it.
+    extras_require={"test": ["pytest", "pytest-timeout", "onnx", "onnxruntime"]},
     zip_safe=True,
     maintainer="vda_ros maintainers",
     maintainer_email="maintainers@users.noreply.b-seed-ae655f45.example",

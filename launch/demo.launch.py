@@ -5,6 +5,8 @@
 video_source plays the file (looped) as image + camera_info in the demo namespace, and
 depth.launch.py runs depth_node (and optionally RViz) on it. Without `ros2 launch`, the same
 pipeline runs with `python -m vda_ros.nodes.demo`, which also records the result to an mp4.
+The Fast DDS large-message profile is set before the first node starts, and the images travel
+reliably: with Jazzy's Fast DDS best-effort full-HD frames between processes are mostly lost.
 """
 
 from launch import LaunchDescription
@@ -15,16 +17,25 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from vda_ros.launch_actions import large_message_profile
+
 FRAME = "camera_optical_frame"
 
 ARGUMENTS = (
     ("video", None, "video file to play as the camera (required)"),
     ("fps", "0.0", "playback rate in Hz; 0: the video's own"),
     ("namespace", "vda_demo", "namespace of the demo's topics"),
+    ("params_file", PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "depth.yaml"]),
+     "depth_node parameters file"),
     ("checkpoint", "", "model checkpoint; empty: the official file in $VDA_CHECKPOINT_DIR or ./checkpoints"),
     ("encoder", "vits", "model size: vits, vitb or vitl"),
     ("metric", "false", "true: metric model (metres, point cloud)"),
     ("device", "auto", "auto, cuda or cpu"),
+    ("precision", "auto", "auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16"),
+    ("input_size", "518", "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU"),
+    ("max_res", "1280", "larger images are shrunk to this longer side before inference; 0: never"),
+    ("reliability", "reliable", "QoS of the camera images, publisher and subscriber: reliable or best_effort"),
+    ("use_sim_time", "false", "use /clock"),
     ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
     ("rviz", "false", "open RViz with config/vda.rviz"),
 )
@@ -32,10 +43,13 @@ ARGUMENTS = (
 
 def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
-    forwarded = ("namespace", "checkpoint", "encoder", "metric", "device", "random_weights", "rviz")
+    forwarded = ("namespace", "params_file", "checkpoint", "encoder", "metric", "device", "precision", "input_size",
+                 "max_res", "use_sim_time", "random_weights", "rviz")
     return LaunchDescription([
         *(DeclareLaunchArgument(name, description=text, **({} if default is None else {"default_value": default}))
           for name, default, text in ARGUMENTS),
+        # Before any node: a process reads the profile once, when it starts (the camera too).
+        large_message_profile(),
         Node(
             package="vda_ros",
             executable="video_source",
@@ -46,6 +60,8 @@ def generate_launch_description() -> LaunchDescription:
                 "fps": ParameterValue(LaunchConfiguration("fps"), value_type=float),
                 "loop": True,
                 "frame_id": FRAME,
+                "reliability": LaunchConfiguration("reliability"),
+                "use_sim_time": LaunchConfiguration("use_sim_time"),
             }],
             output="screen",
         ),
@@ -53,6 +69,10 @@ def generate_launch_description() -> LaunchDescription:
             PythonLaunchDescriptionSource(
                 PathJoinSubstitution([FindPackageShare("vda_ros"), "launch", "depth.launch.py"])
             ),
-            launch_arguments=[*((name, LaunchConfiguration(name)) for name in forwarded), ("camera_frame", FRAME)],
+            launch_arguments=[
+                *((name, LaunchConfiguration(name)) for name in forwarded),
+                ("input_reliability", LaunchConfiguration("reliability")),
+                ("camera_frame", FRAME),
+            ],
         ),
     ])

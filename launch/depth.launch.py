@@ -10,12 +10,14 @@ on top of it, so they win over the file. Purely declarative: nothing here runs b
 """
 
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
-from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from vda_ros.launch_actions import large_message_profile
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
 EXECUTABLE = PythonExpression(
@@ -33,7 +35,12 @@ ARGUMENTS = (
     ("encoder", "vits", "model size: vits, vitb or vitl"),
     ("metric", "false", "true: metric model (metres on depth/image, point cloud)"),
     ("device", "auto", "auto, cuda or cpu"),
+    ("precision", "auto", "auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16"),
+    ("input_size", "518", "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU"),
+    ("max_res", "1280", "larger images are shrunk to this longer side before inference; 0: never"),
     ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
+    ("input_reliability", "best_effort", "QoS of the image subscription: best_effort (hears every camera) or "
+                                         "reliable (a reliable camera loses no large frames, e.g. on Jazzy)"),
     ("use_sim_time", "false", "use /clock (bag playback)"),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
     ("autostart", "false", "with managed:=true: configure and activate at start-up"),
@@ -50,13 +57,7 @@ def generate_launch_description() -> LaunchDescription:
         *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
         # Large best-effort messages between processes need bigger shared-memory segments with
         # Fast DDS; a profile the user already set is kept.
-        SetEnvironmentVariable(
-            "FASTDDS_DEFAULT_PROFILES_FILE",
-            EnvironmentVariable(
-                "FASTDDS_DEFAULT_PROFILES_FILE",
-                default_value=PathJoinSubstitution([CONFIG, "fastdds_large_messages.xml"]),
-            ),
-        ),
+        large_message_profile(),
         Node(
             package="vda_ros",
             executable=EXECUTABLE,
@@ -69,7 +70,11 @@ def generate_launch_description() -> LaunchDescription:
                     "encoder": LaunchConfiguration("encoder"),
                     "metric": LaunchConfiguration("metric"),
                     "device": LaunchConfiguration("device"),
+                    "precision": LaunchConfiguration("precision"),
+                    "input_size": ParameterValue(LaunchConfiguration("input_size"), value_type=int),
+                    "max_res": ParameterValue(LaunchConfiguration("max_res"), value_type=int),
                     "random_weights": LaunchConfiguration("random_weights"),
+                    "input_reliability": LaunchConfiguration("input_reliability"),
                     "use_sim_time": use_sim_time,
                     "autostart": LaunchConfiguration("autostart"),
                 },

@@ -2,8 +2,16 @@
 # Runs the test suite with .venv's Python, installing first when .venv is missing or outdated.
 # Extra arguments go to pytest; without paths it runs test/ (testpaths in pytest.ini), e.g.
 #   scripts/test.sh -x test/test_media.py
+#   scripts/test.sh --variant jazzy test/test_video_source.py   # in .venv-jazzy (scripts/install.sh --variant)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-scripts/install.sh --if-needed
-exec .venv/bin/python -m pytest -q "$@"
+VENV=.venv
+INSTALL_ARGS=(--if-needed)
+if [[ ${1:-} == --variant ]]; then
+    VENV=.venv-${2:?--variant needs a name}
+    INSTALL_ARGS+=(--variant "$2")
+    shift 2
+fi
+scripts/install.sh "${INSTALL_ARGS[@]}"
+exec "$VENV/bin/python" -m pytest -q "$@"

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from installed import installed_executable
 from ros_helpers import wait_until
 from vda_ros.cli import main
 
@@ -101,8 +102,7 @@ def test_missing_default_checkpoint_names_file_and_download(
 
 
 def test_console_script_reports_missing_checkpoint_without_traceback(frames_dir: Path, tmp_path: Path) -> None:
-    script = Path(sys.executable).with_name("vda-video")
-    assert script.exists(), "vda-video is not installed in this environment (run scripts/install.sh)"
+    script = installed_executable("vda-video")
     checkpoint = tmp_path / "nowhere" / "video_depth_anything_vitb.pth"
     result = subprocess.run(
         [str(script), str(frames_dir), "--output-dir", str(tmp_path / "out"), "--encoder", "vitb",

@@ -165,6 +165,14 @@ def test_compressed_images_decode_to_rgb(extension):
     assert np.abs(rgb.astype(int) - smooth).max() <= tolerance
 
 
+def test_compressed_decoding_works_without_imread_color_rgb(monkeypatch):
+    """OpenCV before 4.11 (Humble's 4.5, Jazzy's 4.6) has no IMREAD_COLOR_RGB: decoding must not need it."""
+    monkeypatch.delattr(cv2, "IMREAD_COLOR_RGB", raising=False)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(RGB, cv2.COLOR_RGB2BGR))
+    assert ok
+    np.testing.assert_array_equal(compressed_to_rgb(CompressedImage(format="png", data=encoded.tobytes())), RGB)
+
+
 def test_compressed_grayscale_png_expands_to_three_channels():
     gray = RGB[..., 1]
     ok, encoded = cv2.imencode(".png", gray)

@@ -176,10 +176,11 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_
             "not a JPEG or PNG, or its header is damaged"
         )
     check_pixel_count(*size, max_pixels, f"CompressedImage ({msg.format})")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR_RGB)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     if image is None:
         raise ImageConversionError(f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes)")
-    return image
+    # Decoded as BGR and converted: IMREAD_COLOR_RGB exists only from OpenCV 4.11 (Humble ships 4.5, Jazzy 4.6).
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def _array_to_image(array: np.ndarray, header: Header, encoding: str) -> Image:
@@ -212,9 +213,9 @@ def msg_to_depth(msg: Image) -> np.ndarray:
     """Read a '32FC1' Image into an (H, W) native float32 array, honouring step padding and byte order."""
     if msg.encoding != DEPTH_ENCODING:
         raise ImageConversionError(f"expected a {DEPTH_ENCODING!r} depth image, got encoding {msg.encoding!r}")
-    rows = _pixel_rows(msg, 4)
     stored = np.dtype(">f4" if msg.is_bigendian else "<f4")
-    return rows.view(stored).astype(np.float32)
+    # Packed copy first: NumPy < 1.23 (Humble ships 1.21) cannot view padded (non-contiguous) rows as float32.
+    return _pixel_rows(msg, 4).copy().view(stored).astype(np.float32, copy=False)
 
 
 def _check_color_array(image: np.ndarray) -> None:

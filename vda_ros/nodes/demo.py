@@ -88,6 +88,8 @@ def node_commands(args: argparse.Namespace) -> dict[str, list[str]]:
         "random_weights": args.random_weights,
         "input_size": args.input_size,
         "device": args.device,
+        # video_source publishes reliably; a best-effort reader loses most large frames on Jazzy's Fast DDS.
+        "input_reliability": "reliable",
     }
     if args.checkpoint is not None:
         depth_params["checkpoint"] = args.checkpoint.resolve()
