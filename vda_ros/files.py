@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,3 +22,26 @@ def atomic_output(path: Path) -> Iterator[Path]:
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary folder next to `path`; it becomes `path` only on success.
+
+    For outputs made of many files (one per frame): a reader sees either no folder or the
+    complete one. An existing `path` is replaced (moved aside, then deleted) only once the new
+    folder is complete. Any failure, Ctrl-C included, removes the temporary folder.
+    """
+    temporary = path.with_name(f".{path.name}.partial")
+    previous = path.with_name(f".{path.name}.previous")
+    for leftover in (temporary, previous):  # from a run that was killed outright
+        shutil.rmtree(leftover, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, previous)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)

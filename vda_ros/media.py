@@ -44,6 +44,7 @@ class VideoInfo:
     width/height are those of the frames after downscaling; fps is the rate the kept frames
     represent (the target rate if one was asked for); frame_count is an estimate taken from the
     container's header before decoding, so the real number may differ by a few frames.
+    source_size is (width, height) before downscaling, the size a camera calibration refers to.
     """
 
     name: str
@@ -51,6 +52,7 @@ class VideoInfo:
     width: int
     height: int
     frame_count: int
+    source_size: tuple[int, int] | None = None
 
 
 def read_frames(
@@ -104,7 +106,8 @@ def _read_video(
         count = min(count, max_len)
     fps = target_fps if target_fps > 0 else (source_fps if source_fps > 0 else DEFAULT_FOLDER_FPS)
     size = scaled_size(width, height, max_res)
-    info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count)
+    info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count,
+                     source_size=(width, height))
     return _video_frames(capture, stride, size, max_len), info
 
 
@@ -141,7 +144,8 @@ def _read_folder(
     size = scaled_size(width, height, max_res)
     fps = target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS
     info = VideoInfo(
-        name=folder.resolve().name, fps=float(fps), width=size[0], height=size[1], frame_count=len(files)
+        name=folder.resolve().name, fps=float(fps), width=size[0], height=size[1], frame_count=len(files),
+        source_size=(width, height),
     )
     return _folder_frames(files, first, size), info
 
