@@ -102,7 +102,7 @@ def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Pa
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "point clouds need depth in metres"),
+        ([], "need depth in metres"),
         (["--metric", "--focal-length-x", "-1"], "focal lengths must be positive"),
         (["--metric", "--intrinsics", "K.npy", "--focal-length-x", "300"], "either --intrinsics or --focal-length"),
         (["--metric", "--intrinsics", "missing.npy"], "cannot read intrinsics"),
@@ -117,7 +117,7 @@ def test_bad_point_cloud_options_are_refused_with_the_reason(
     out = tmp_path / "out"
     assert main([str(clip), "--output-dir", str(out), "--save-ply", *extra, *SMALL]) == 2
     err = capsys.readouterr().err
-    assert "vda-video: error: --save-ply" in err and message in err and "Traceback" not in err
+    assert "vda-video: error: point clouds" in err and message in err and "Traceback" not in err
     assert not out.exists()
 
 

@@ -134,13 +134,11 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
     return (engine.step(frame) for frame in frames)
 
 
-def cloud_settings(args: argparse.Namespace) -> CloudSettings | None:
-    """The point-cloud settings --save-ply asks for (None without it); UsageError with the reason."""
-    if not args.save_ply:
-        return None
+def cloud_settings(args: argparse.Namespace) -> CloudSettings:
+    """The point-cloud settings the options give (for --save-ply); UsageError with the reason."""
     focal_lengths = (args.focal_length_x, args.focal_length_y)
     if args.intrinsics is not None and focal_lengths != (None, None):
-        raise UsageError("--save-ply: give either --intrinsics or --focal-length-x/--focal-length-y, not both")
+        raise UsageError("point clouds: give either --intrinsics or --focal-length-x/--focal-length-y, not both")
     try:
         return CloudSettings(
             metric=args.metric,
@@ -151,7 +149,7 @@ def cloud_settings(args: argparse.Namespace) -> CloudSettings | None:
             relative_shift=args.relative_shift,
         )
     except ValueError as error:
-        raise UsageError(f"--save-ply: {error}") from error
+        raise UsageError(f"point clouds: {error}") from error
 
 
 def process(
@@ -169,7 +167,8 @@ def process(
     """
     start = time.perf_counter()
     with (DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs,
-          FrameFileOutputs(args.output_dir, info.name, args.save_exr, cloud_settings(args), info.source_size)
+          FrameFileOutputs(args.output_dir, info.name, args.save_exr,
+                           cloud_settings(args) if args.save_ply else None, info.source_size)
           as frame_files):
         tap = FrameTap(frames) if on_frame is not None or frame_files.needs_frames else None
         depths = depth_stream(args, model, iter(tap) if tap is not None else frames)
@@ -197,7 +196,8 @@ def report(summary: RunSummary, args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
+        if args.save_ply:
+            cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
         frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
         model = build_model(
             random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint

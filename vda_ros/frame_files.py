@@ -70,7 +70,7 @@ class CloudSettings:
         """Reject settings that cannot give a cloud, with the reason (ValueError)."""
         if not self.metric and not self.relative_scale > 0.0:
             raise ValueError(
-                "point clouds need depth in metres: use a metric model (--metric), or give "
+                "need depth in metres: use a metric model (--metric), or give "
                 "--relative-scale (and --relative-shift) to turn relative inverse depth into metres"
             )
         if not (math.isfinite(self.relative_scale) and math.isfinite(self.relative_shift)):
