@@ -28,6 +28,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from vda_ros.app import SAMPLE_CLIP, DepthApp, Settings, Server, build_app_parser, main, serve
 from vda_ros.cli import main as vda_video
+from vda_ros.frame_files import CloudSettings, point_cloud
+from vda_ros.media import read_frames
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
@@ -186,8 +188,14 @@ def test_other_frame_cloud_and_missing_checkpoint_in_the_page(tmp_path: Path, mo
     *_, finished = app.run(str(SAMPLE_CLIP), settings, 0, progress=lambda *a, **k: None)  # type: ignore[arg-type]
     assert finished["status"].startswith("Done: 2 frames")
     cloud, text = app.show_cloud(finished["job"], 5)  # clamped to the last frame
-    assert cloud is not None and cloud.endswith("_frame_00001.ply") and text.startswith("Frame 1:")
-    assert len(PlyData.read(cloud)["vertex"].data) == int(text.split()[2])
+    assert cloud is not None and cloud.endswith("_frame_00001_opengl.ply") and text.startswith("Frame 1:")
+    with np.load(finished["npz_file"]) as archive:
+        depth = archive["depths"][1]
+    frame = list(read_frames(SAMPLE_CLIP, max_res=64, max_len=2)[0])[1]
+    xyz, rgb = point_cloud(depth, frame, CloudSettings(metric=True), (960, 540))
+    vertex = PlyData.read(cloud)["vertex"].data
+    assert np.array_equal(np.stack([vertex["x"], -vertex["y"], -vertex["z"]], axis=-1), xyz)
+    assert np.array_equal(np.stack([vertex["red"], vertex["green"], vertex["blue"]], axis=-1), rgb)
 
     relative = app.run(str(SAMPLE_CLIP), Settings(input_size=70, max_res=64, max_len=1), 0, lambda *a, **k: None)
     *_, done = relative  # type: ignore[arg-type]

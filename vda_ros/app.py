@@ -40,6 +40,7 @@ from vda_ros.cli import RunSummary, UsageError, build_model, build_parser, cloud
 from vda_ros.colormap import ColorScale, colorize  # noqa: E402
 from vda_ros.files import atomic_output  # noqa: E402
 from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply  # noqa: E402
+from vda_ros.geometry import optical_to_opengl  # noqa: E402
 from vda_ros.media import MediaError, read_frames  # noqa: E402
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything  # noqa: E402
 
@@ -138,7 +139,8 @@ class _Run:
     def start(self) -> None:
         self._thread.start()
 
-    def cancel(self) -> None:
+    def stop(self) -> None:
+        """Ask the run to stop at its next frame (if it is still going) and wait for it."""
         self._stop.set()
         self._thread.join()
 
@@ -165,8 +167,7 @@ class _Run:
         except _Cancelled:
             self.events.put(("error", "cancelled"))
         except Exception as error:  # the page must survive anything; the console gets the traceback
-            traceback.print_exc()
-            self.events.put(("error", f"internal error ({type(error).__name__}: {error})"))
+            self.events.put(("error", _internal(error)))
         finally:
             if writer is not None:
                 writer.release()
@@ -192,7 +193,11 @@ def browser_video(mp4: Path, webm: Path) -> Path:
 
 
 def frame_cloud(job: Job, index: int) -> tuple[str | None, str]:
-    """One frame of a finished run as a PLY file, or None and the reason there is no cloud."""
+    """One frame of a finished run as a PLY file for the 3D view, or None and the reason there is none.
+
+    The points are vda-video --save-ply's, turned to the viewer's axes (y up) so the scene
+    shows upright; the file name says so.
+    """
     args = build_parser().parse_args(job.argv)
     try:
         settings = cloud_settings(args)
@@ -204,14 +209,26 @@ def frame_cloud(job: Job, index: int) -> tuple[str | None, str]:
     frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
     frame = next(itertools.islice(frames, index, None))
     xyz, rgb = point_cloud(depth, frame, settings, info.source_size or (info.width, info.height))
-    path = Path(job.npz).with_name(f"{info.name}_frame_{index:05d}.ply")
+    path = Path(job.npz).with_name(f"{info.name}_frame_{index:05d}_opengl.ply")
     with atomic_output(path) as temporary:
-        write_ply(temporary, xyz, rgb)
-    return str(path), f"Frame {index}: {len(xyz)} points (x right, y down, z forward, metres)."
+        write_ply(temporary, optical_to_opengl(xyz), rgb)
+    return str(path), f"Frame {index}: {len(xyz)} points, metres, shown in OpenGL camera axes (x right, y up, z back)."
 
 
 def _error(message: str) -> str:
     return f"**Error:** {message}"
+
+
+def _internal(error: Exception) -> str:
+    """The page's message for a bug rather than a user's mistake; the traceback goes to the console."""
+    traceback.print_exception(error)
+    return f"internal error ({type(error).__name__}: {error}); see the vda-app console"
+
+
+CLEARED: dict[str, Any] = {name: None for name in (
+    "live_source", "live_depth", "source_video", "depth_video", "npz_file", "vis_file", "cloud")}
+CLEARED.update(command="", cloud_status="")
+"""The outputs of a previous run, emptied when a new one starts."""
 
 
 class DepthApp:
@@ -246,11 +263,14 @@ class DepthApp:
         argv = video_argv(video, job_dir, settings, self.random_weights, self.device)
         args = build_parser().parse_args(argv)
         command = "vda-video " + " ".join(argv).replace(str(video), name).replace(str(job_dir), "OUT")
-        yield {"status": f"Loading the model for `{name}`…"}
+        yield {**CLEARED, "status": f"Loading the model for `{name}`…"}
         try:
             model = self.models.get(args)
         except UsageError as error:
             yield {"status": _error(str(error))}
+            return
+        except Exception as error:  # the page must survive anything; the console gets the traceback
+            yield {"status": _error(_internal(error))}
             return
         stem = Path(video).stem
         run = _Run(args, model, job_dir / f"{stem}_src.webm")
@@ -276,10 +296,13 @@ class DepthApp:
                     yield {"status": _error(payload.replace(str(video), name))}
                     return
                 else:
-                    yield self._finished(payload, argv, job_dir, stem, cloud_index)
+                    try:
+                        yield self._finished(payload, argv, job_dir, stem, cloud_index)
+                    except Exception as error:
+                        yield {"status": _error(_internal(error))}
                     return
         finally:
-            run.cancel()
+            run.stop()
 
     def _finished(self, summary: RunSummary, argv: list[str], job_dir: Path, stem: str, cloud_index: int) -> dict[str, Any]:
         """The page once a run is complete: both videos, the downloads and one frame's cloud."""
