@@ -117,7 +117,8 @@ def upload(driver: WebDriver, path: Path) -> None:
     chooser = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video input[type=file]"),
                    "the upload box did not come back")
     chooser[0].send_keys(str(path))  # type: ignore[index]
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video a[download]"), f"{path.name} not uploaded")
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video a[download]")
+         and path.name in d.find_element(By.ID, "input-video").text.replace("\n", ""), f"{path.name} not uploaded")
 
 
 def run_and_wait(driver: WebDriver, before: str) -> str:
