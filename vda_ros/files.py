@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,18 +25,21 @@ def atomic_output(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
+def _hidden_sibling(path: Path) -> Path:
+    """A hidden name beside `path` that no other writer uses (process id and a random tag)."""
+    return path.with_name(f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
+
+
 @contextmanager
 def atomic_directory(path: Path) -> Iterator[Path]:
     """Yield a hidden temporary folder next to `path`; it becomes `path` only on success.
 
     For outputs made of many files (one per frame): a reader sees either no folder or the
     complete one. An existing `path` is replaced (moved aside, then deleted) only once the new
-    folder is complete. Any failure, Ctrl-C included, removes the temporary folder.
+    folder is complete. Any failure, Ctrl-C included, removes the temporary folder. The hidden
+    names carry this process's id, like every temporary of the tools.
     """
-    temporary = path.with_name(f".{path.name}.partial")
-    previous = path.with_name(f".{path.name}.previous")
-    for leftover in (temporary, previous):  # from a run that was killed outright
-        shutil.rmtree(leftover, ignore_errors=True)
+    temporary, previous = _hidden_sibling(path), _hidden_sibling(path)
     temporary.mkdir(parents=True)
     try:
         yield temporary
