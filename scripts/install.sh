@@ -11,6 +11,8 @@
 #
 # PYTHON selects the interpreter that creates the venv (default python3, must be >= 3.10; for a
 # variant naming a Python version, python3.X on PATH or from pyenv).
+# Every form also installs Debian's chromium and chromium-driver (the browser test of vda-app)
+# when they are missing, as root through apt-get; nothing is done when they are present.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -92,6 +94,23 @@ install() {
     install_inputs_hash > "$STAMP"
 }
 
+# The web app's browser test drives a real headless Chromium through chromedriver.
+install_browser() {
+    if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+        return 0
+    fi
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "install.sh: chromium and chromedriver are missing and cannot be installed here (needs root and apt-get);" >&2
+        echo "install.sh: install them (Debian: apt-get install chromium chromium-driver) for the web app's browser test" >&2
+        return 0
+    fi
+    echo "==> installing chromium and chromium-driver (apt-get)"
+    apt-get update -q
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        chromium chromium-driver fonts-dejavu-core
+}
+
+install_browser
 if $IF_NEEDED && is_up_to_date; then
     exit 0
 fi

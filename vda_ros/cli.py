@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,8 @@ import numpy as np
 from tqdm import tqdm
 
 from vda_ros.files import remove_stale_temporaries
+from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, CloudSettings, FrameFileOutputs, load_intrinsics
+from vda_ros.frame_tap import FrameTap
 from vda_ros.interruption import run_tool
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
 from vda_ros.options import OPTIONS, resolve_precision
@@ -89,6 +91,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
+    parser.add_argument(
+        "--save-exr", action="store_true",
+        help="also write NAME_depths_exr/frame_00000.exr, ... (float32 depth in channel Z, one file per frame)",
+    )
+    parser.add_argument(
+        "--save-ply", action="store_true",
+        help="also write NAME_points_ply/frame_00000.ply, ... (binary PLY, xyz in metres + rgb); metric "
+        "models, or relative ones with --relative-scale",
+    )
+    parser.add_argument(
+        "--focal-length-x", type=float, default=None,
+        help=f"point clouds: focal length in pixels of the depth map, principal point at its centre "
+        f"(default {DEFAULT_FOCAL_LENGTH}, as the official tool)",
+    )
+    parser.add_argument("--focal-length-y", type=float, default=None, help=f"see --focal-length-x (default {DEFAULT_FOCAL_LENGTH})")
+    parser.add_argument(
+        "--intrinsics", type=Path, default=None,
+        help="point clouds: .npy file with the 3x3 camera matrix K of the input (before --max-res); "
+        "instead of the focal lengths",
+    )
+    parser.add_argument(
+        "--relative-scale", type=float, default=0.0,
+        help="point clouds from a relative model: metres = 1 / (scale * relative + shift) (default 0: refused)",
+    )
+    parser.add_argument("--relative-shift", type=float, default=0.0, help="see --relative-scale (default 0)")
     return parser
 
 
@@ -103,6 +130,8 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--target-fps must be a positive rate, or -1 for the source rate, got {args.target_fps}")
     if args.max_res < 0:
         raise UsageError(f"--max-res must be a positive size, or 0 for no limit, got {args.max_res}")
+    if args.save_ply:
+        cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
 
 
 def build_model(*, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None) -> VideoDepthAnything:
@@ -128,16 +157,53 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
     return (engine.step(frame) for frame in frames)
 
 
-def process(args: argparse.Namespace, frames: Iterator[np.ndarray], info: VideoInfo, model: VideoDepthAnything) -> RunSummary:
-    """Run the engine over all frames and write the outputs."""
+def cloud_settings(args: argparse.Namespace) -> CloudSettings:
+    """The point-cloud settings the options give (for --save-ply); UsageError with the reason."""
+    focal_lengths = (args.focal_length_x, args.focal_length_y)
+    if args.intrinsics is not None and focal_lengths != (None, None):
+        raise UsageError("point clouds: give either --intrinsics or --focal-length-x/--focal-length-y, not both")
+    try:
+        return CloudSettings(
+            metric=args.metric,
+            focal_length_x=DEFAULT_FOCAL_LENGTH if args.focal_length_x is None else args.focal_length_x,
+            focal_length_y=DEFAULT_FOCAL_LENGTH if args.focal_length_y is None else args.focal_length_y,
+            intrinsics=None if args.intrinsics is None else load_intrinsics(args.intrinsics),
+            relative_scale=args.relative_scale,
+            relative_shift=args.relative_shift,
+        )
+    except ValueError as error:
+        raise UsageError(f"point clouds: {error}") from error
+
+
+def process(
+    args: argparse.Namespace,
+    frames: Iterator[np.ndarray],
+    info: VideoInfo,
+    model: VideoDepthAnything,
+    on_frame: Callable[[np.ndarray, np.ndarray], None] | None = None,
+) -> RunSummary:
+    """Run the engine over all frames and write the outputs.
+
+    on_frame, when given, is called with each (RGB frame, depth map) as soon as the depth is
+    final (the web app shows them while it runs); an exception it raises aborts the run and
+    leaves no output behind.
+    """
     start = time.perf_counter()
-    with DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs:
-        depths = depth_stream(args, model, frames)
+    with (DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs,
+          FrameFileOutputs(args.output_dir, info.name, args.save_exr,
+                           cloud_settings(args) if args.save_ply else None, info.source_size)
+          as frame_files):
+        tap = FrameTap(frames) if on_frame is not None or frame_files.needs_frames else None
+        depths = depth_stream(args, model, iter(tap) if tap is not None else frames)
         for depth in tqdm(depths, total=info.frame_count, unit="frame", desc=info.name):
+            frame = tap.pop() if tap is not None else None
             outputs.add(depth)
+            frame_files.add(frame, depth)
+            if on_frame is not None and frame is not None:
+                on_frame(frame, depth)
         if outputs.count == 0:
             raise UsageError(f"no frames could be read from {args.input}")
-        files = outputs.finish()
+        files = outputs.finish() + frame_files.finish()
         return RunSummary(outputs.count, time.perf_counter() - start, files)
 
 

@@ -90,3 +90,25 @@ def remove_stale_temporaries(directory: Path) -> str | None:
     if not removed:
         return None
     return f"removed {len(removed)} temporary file(s) left in {directory} by an interrupted earlier run: {', '.join(removed)}"
+
+
+@contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Yield a hidden temporary folder next to `path`; it becomes `path` only on success.
+
+    For outputs made of many files (one per frame): a reader sees either no folder or the
+    complete one. An existing `path` is replaced (moved aside, then deleted) only once the new
+    folder is complete. Any failure, Ctrl-C included, removes the temporary folder. The hidden
+    names carry this process's id, like every temporary of the tools.
+    """
+    temporary = unique_temporary_path(path.parent, path.name)
+    previous = unique_temporary_path(path.parent, path.name)
+    temporary.mkdir(parents=True)
+    try:
+        yield temporary
+        if path.exists():
+            os.replace(path, previous)
+        os.replace(temporary, path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)

@@ -155,3 +155,12 @@ def depth_for_publishing(prediction: np.ndarray, metric: bool) -> np.ndarray:
     relative inverse depth is passed through, since 0 there is a value (infinitely far), not a gap.
     """
     return mask_depth_range(prediction) if metric else prediction
+
+
+def optical_to_opengl(xyz: np.ndarray) -> np.ndarray:
+    """Points from the camera optical frame (x right, y down, z forward) to OpenGL camera axes.
+
+    3D viewers (three.js, Babylon.js, MeshLab) expect y up and the camera looking down -z; the
+    same points turned 180 degrees about x then appear upright and unmirrored, as the camera saw them.
+    """
+    return np.asarray(xyz, dtype=np.float32) * np.array([1.0, -1.0, -1.0], dtype=np.float32)

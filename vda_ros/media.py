@@ -44,6 +44,7 @@ class VideoInfo:
     represent (the source rate divided by the frame stride; for an image folder, which has no
     rate, the target rate if one was asked for); frame_count is an estimate taken from the
     container's header before decoding, so the real number may differ by a few frames.
+    source_size is (width, height) before downscaling, the size a camera calibration refers to.
     """
 
     name: str
@@ -51,6 +52,7 @@ class VideoInfo:
     width: int
     height: int
     frame_count: int
+    source_size: tuple[int, int] | None = None
 
 
 def read_frames(
@@ -105,7 +107,8 @@ def _read_video(
     # The rate the kept frames really have: a target above the source rate keeps every frame.
     fps = source_fps / stride if source_fps > 0 else (target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS)
     size = scaled_size(width, height, max_res)
-    info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count)
+    info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count,
+                     source_size=(width, height))
     return _video_frames(capture, stride, size, max_len), info
 
 
@@ -142,7 +145,8 @@ def _read_folder(
     size = scaled_size(width, height, max_res)
     fps = target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS
     info = VideoInfo(
-        name=folder.resolve().name, fps=float(fps), width=size[0], height=size[1], frame_count=len(files)
+        name=folder.resolve().name, fps=float(fps), width=size[0], height=size[1], frame_count=len(files),
+        source_size=(width, height),
     )
     return _folder_frames(files, first, size), info
 
