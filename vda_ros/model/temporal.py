@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .clip_window import ClipWindows
 from .config import NUM_FRAMES, TEMPORAL_HEADS
 
 
@@ -113,12 +114,17 @@ class TemporalAttention(nn.Module):
         n, h, t, d = x.shape
         return x.transpose(1, 2).reshape(n, t, h * d)
 
-    def forward(self, u: Tensor, num_frames: int, cache: KVCache | None = None) -> Tensor:
-        """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C); `cache` selects the streaming path (T = 1)."""
+    def forward(self, u: Tensor, num_frames: int, cache: KVCache | ClipWindows | None = None) -> Tensor:
+        """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C).
+
+        `cache` selects the streaming path (T = 1); ClipWindows the whole-clip streaming forward of training.
+        """
         bt, hw, c = u.shape
         seq = u.view(bt // num_frames, num_frames, hw, c).transpose(1, 2).reshape(-1, num_frames, c)
         pe = self.pos_encoder.pe.to(seq.dtype)
-        if cache is None or cache.window is None:
+        if isinstance(cache, ClipWindows):
+            out = cache.attend(self, seq)
+        elif cache is None or cache.window is None:
             x = seq + pe[:, :num_frames]
             out = F.scaled_dot_product_attention(
                 self._split(self.to_q(x)), self._split(self.to_k(x)), self._split(self.to_v(x))
