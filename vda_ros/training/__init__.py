@@ -4,6 +4,6 @@
 official offline training does (bidirectional 32-frame windows) or exactly as the streaming engine does.
 """
 
-from .losses import LossInputError, VideoDepthLoss
+from .losses import LossInputError, MetricVideoDepthLoss, VideoDepthLoss
 
-__all__ = ["LossInputError", "VideoDepthLoss"]
+__all__ = ["LossInputError", "MetricVideoDepthLoss", "VideoDepthLoss"]

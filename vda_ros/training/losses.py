@@ -165,10 +165,31 @@ class VideoDepthLoss(nn.Module):
             loss = loss + self.alpha * gradient_matching(pred_n, target_n, mask, self.scales)
         return loss
 
+    def stable(self, prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        """Weighted temporal term on (B, T, H, W) clips, after fitting each clip to its target."""
+        scale, shift = fit_clip_scale_shift(prediction, target, mask)
+        aligned = scale[:, None, None, None] * prediction + shift[:, None, None, None]
+        return temporal_gradient_matching(aligned, target, mask, self.trim) * self.stable_scale
+
     def forward(self, prediction: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
         mask = check_loss_inputs(prediction, target, mask)
         spatial = self.spatial(prediction.flatten(0, 1), target.flatten(0, 1), mask.flatten(0, 1))
-        scale, shift = fit_clip_scale_shift(prediction, target, mask)
-        aligned = scale[:, None, None, None] * prediction + shift[:, None, None, None]
-        stable = temporal_gradient_matching(aligned, target, mask, self.trim) * self.stable_scale
+        stable = self.stable(prediction, target, mask)
         return {"spatial_loss": spatial, "stable_loss": stable, "total_loss": spatial + stable}
+
+
+class MetricVideoDepthLoss(VideoDepthLoss):
+    """For metric targets (metres): a scale-sensitive spatial term in place of the scale-invariant one.
+
+    Spatial = SILog, sqrt(mean(d²) − λ·mean(d)²) with d = log target − log prediction over valid pixels
+    (λ = 0.5, the loss Depth Anything V2 fine-tunes its metric models with); the temporal term is the official
+    one. Same call and result keys as VideoDepthLoss.
+    """
+
+    def __init__(self, variance_focus: float = 0.5, stable_scale: float = 10.0) -> None:
+        super().__init__(stable_scale=stable_scale)
+        self.variance_focus = variance_focus
+
+    def spatial(self, prediction: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+        d = torch.log(target[mask].clamp(min=MIN_DEVIATION)) - torch.log(prediction[mask].clamp(min=MIN_DEVIATION))
+        return torch.sqrt((d * d).mean() - self.variance_focus * d.mean() ** 2 + MIN_DEVIATION)
