@@ -48,14 +48,11 @@ def test_streaming_forward_equals_streaming_engine() -> None:
 
 
 def test_gradients_reach_past_frames_only() -> None:
-    """Causality: a loss on frame 3 moves frames 0..3 (through the cached features), never a later frame."""
+    """Causality: a loss on frame 2 moves frames 0..2 (through the cached features), never a later frame."""
     model = random_model("vits")
-    clip = torch.stack([preprocess(frame, (HEIGHT, WIDTH)) for frame in _frames(6)])[None].requires_grad_(True)
-    clip_forward(model, clip, "streaming")[0, 3].sum().backward()
+    clip = torch.stack([preprocess(frame, (HEIGHT, WIDTH)) for frame in _frames(4)])[None].requires_grad_(True)
+    clip_forward(model, clip, "streaming")[0, 2].sum().backward()
     moved = clip.grad.abs().flatten(2).amax(-1)[0]
-    assert bool((moved[:4] > 0).all()) and bool((moved[4:] == 0).all())
-
-
-def test_offline_rejects_long_clips() -> None:
+    assert bool((moved[:3] > 0).all()) and bool((moved[3:] == 0).all())
     with pytest.raises(ValueError, match="at most 32"):
-        clip_forward(random_model("vits"), torch.zeros(1, 33, 3, 14, 14), "offline")
+        clip_forward(model, torch.zeros(1, 33, 3, 14, 14), "offline")
