@@ -13,7 +13,7 @@ from vda_ros import cli
 from vda_ros.model import StreamingDepth, load_model
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
-from vda_ros.training.data import DataError
+from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
 from vda_ros.training.finetune import build_parser, build_trainer, main
 from vda_ros.training.trainer import HISTORY_FILE, STATE_FILE, Trainer, checkpoint_path
 
@@ -143,6 +143,18 @@ def test_data_errors_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "not found" in capsys.readouterr().err
     assert main(["--random-weights", "--output-dir", str(tmp_path)]) == 2
     assert "no training data" in capsys.readouterr().err
+
+
+def test_clips_without_ground_truth_are_redrawn_then_refused() -> None:
+    rgb = [np.zeros((14, 14, 3), np.uint8)] * 3
+    blind = Sequence("blind", rgb, [np.full((14, 14), np.nan, np.float32)] * 3)
+    seeing = Sequence("seeing", rgb, [np.ones((14, 14), np.float32)] * 3)
+    spec = ClipSpec(2, 14, 14)
+    rng = np.random.default_rng(0)
+    assert all(np.isfinite(random_clip([blind, seeing], spec, rng).depth).all() for _ in range(5))
+    assert len(validation_clips([blind, seeing], spec)) == 1
+    with pytest.raises(DataError, match="no valid ground-truth"):
+        random_clip([blind], spec, rng)
 
 
 def test_metric_loss_is_scale_sensitive() -> None:

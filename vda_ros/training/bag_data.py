@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from vda_ros.bag_io import (
@@ -114,10 +115,10 @@ class _Depth:
         return project_points(xyz, fx * scale_x, fy * scale_y, cx * scale_x, cy * scale_y, image_shape[1], image_shape[0])
 
 
-def _camera_info(reader: object, topic: str, path: Path) -> CameraInfo:
+def _camera_info(reader: Reader, topic: str, path: Path) -> CameraInfo:
     """The first calibrated CameraInfo on the topic (intrinsics of a fixed camera do not change)."""
-    connections = [c for c in reader.connections if c.topic == topic]  # type: ignore[attr-defined]
-    for message in read_messages(reader, connections):  # type: ignore[arg-type]
+    connections = [c for c in reader.connections if c.topic == topic]
+    for message in read_messages(reader, connections):
         info = deserialize(message.raw, CameraInfo)
         if camera_info_is_calibrated(info):
             return info
@@ -160,9 +161,9 @@ def bag_sequence(source: BagSource, shorter_side: int) -> Sequence:
                 rgb, depth = working_pair(rgb, convert_depth(depth_raw[pairs[stamp]], rgb.shape[:2]), shorter_side)
                 sequence.rgb.append(rgb)
                 sequence.depth.append(depth)
+    except DataError:
+        raise
     except (BagError, ImageConversionError, ValueError) as error:
-        if isinstance(error, DataError):
-            raise
         raise DataError(f"{path}: {error}") from error
     if not sequence.rgb:
         raise DataError(

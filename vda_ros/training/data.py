@@ -7,7 +7,6 @@ recordings while leaving room for random crops.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +142,20 @@ class Clip:
     depth: np.ndarray
 
 
+MAX_CLIP_DRAWS = 100
+"""Draws of a clip with no valid ground truth at all (sensor blinded, sky only) before giving up."""
+
+
 def random_clip(sequences: list[Sequence], spec: ClipSpec, rng: np.random.Generator, flip: bool = True) -> Clip:
+    """A random clip with some valid ground truth; clips without any are drawn again (from the same generator)."""
+    for _ in range(MAX_CLIP_DRAWS):
+        clip = _draw_clip(sequences, spec, rng, flip)
+        if np.isfinite(clip.depth).any():
+            return clip
+    raise DataError(f"{MAX_CLIP_DRAWS} random clips in a row had no valid ground-truth depth")
+
+
+def _draw_clip(sequences: list[Sequence], spec: ClipSpec, rng: np.random.Generator, flip: bool) -> Clip:
     """A clip from a random position of a random sequence (weighted by length), one random crop and flip for all frames."""
     starts = np.array([len(s) - spec.length + 1 for s in sequences], dtype=np.float64)
     sequence = sequences[rng.choice(len(sequences), p=starts / starts.sum())]
@@ -160,7 +172,10 @@ def random_clip(sequences: list[Sequence], spec: ClipSpec, rng: np.random.Genera
 
 
 def validation_clips(sequences: list[Sequence], spec: ClipSpec) -> list[Clip]:
-    """Consecutive non-overlapping clips of every sequence, centre-cropped: the same set every epoch."""
+    """Consecutive non-overlapping clips of every sequence, centre-cropped: the same set every epoch.
+
+    Clips without any valid ground truth are left out (nothing to measure there).
+    """
     clips = []
     for sequence in sequences:
         h, w = sequence.rgb[0].shape[:2]
@@ -168,24 +183,27 @@ def validation_clips(sequences: list[Sequence], spec: ClipSpec) -> list[Clip]:
         rows, cols = slice(top, top + spec.height), slice(left, left + spec.width)
         for start in range(0, len(sequence) - spec.length + 1, spec.length):
             frames = range(start, start + spec.length)
-            clips.append(
-                Clip(
-                    np.stack([sequence.rgb[i][rows, cols] for i in frames]),
-                    np.stack([sequence.depth[i][rows, cols] for i in frames]),
-                )
-            )
+            depth = np.stack([sequence.depth[i][rows, cols] for i in frames])
+            if np.isfinite(depth).any():
+                clips.append(Clip(np.stack([sequence.rgb[i][rows, cols] for i in frames]), depth))
     return clips
 
 
-def clip_tensors(clips: list[Clip], metric: bool, min_depth: float = 0.0, max_depth: float = math.inf) -> tuple[Tensor, Tensor, Tensor]:
+def clip_tensors(clips: list[Clip], metric: bool) -> tuple[Tensor, Tensor, Tensor]:
     """Network input (B, T, 3, h, w), target (B, T, h, w) and mask (B, T, h, w) of a batch of clips.
 
     Frames go through the inference preprocessing, so training sees exactly what the engines see. Targets
     are metres for metric models and inverse depth (1/m) for relative ones, which predict disparity.
     """
     frames = torch.stack([torch.stack([preprocess(f, f.shape[:2]) for f in clip.rgb]) for clip in clips])
-    depth = np.stack([mask_depth_range(clip.depth, min_depth, max_depth) for clip in clips])
+    depth = np.stack([clip.depth for clip in clips])
     mask = np.isfinite(depth)
     safe = np.where(mask, depth, 1.0)
     target = np.where(mask, safe if metric else 1.0 / safe, 0.0).astype(np.float32)
     return frames, torch.from_numpy(target), torch.from_numpy(mask)
+
+
+def limit_depth(sequences: list[Sequence], min_depth: float, max_depth: float) -> None:
+    """Mark ground truth outside [min_depth, max_depth] invalid (NaN), in place, once for the whole run."""
+    for sequence in sequences:
+        sequence.depth = [mask_depth_range(d, min_depth, max_depth) for d in sequence.depth]

@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         trainer.run(args.save_every or config.steps_per_epoch, progress)
+    except DataError as error:
+        print(f"vda-finetune: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"vda-finetune: interrupted at step {trainer.step}; --resume continues from the last saved step", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -22,7 +22,7 @@ from vda_ros.files import atomic_output
 from vda_ros.model.checkpoint import checkpoint_filename
 from vda_ros.model.device import autocast
 from vda_ros.model.network import VideoDepthAnything
-from vda_ros.training.data import Clip, ClipSpec, Sequence, clip_tensors, random_clip, validation_clips
+from vda_ros.training.data import Clip, ClipSpec, Sequence, clip_tensors, limit_depth, random_clip, validation_clips
 from vda_ros.training.forward import clip_forward
 from vda_ros.training.losses import MetricVideoDepthLoss, VideoDepthLoss
 from vda_ros.training.metrics import clip_errors
@@ -106,6 +106,7 @@ class Trainer:
         device: torch.device,
     ) -> None:
         config.clip_spec.check(train + val)
+        limit_depth(train + val, config.min_depth, config.max_depth)
         self.model = model.to(device).train()
         self.config = config
         self.train_sequences = train
@@ -132,7 +133,7 @@ class Trainer:
         return groups
 
     def _losses(self, clips: list[Clip]) -> dict[str, Tensor]:
-        frames, target, mask = clip_tensors(clips, self.model.metric, self.config.min_depth, self.config.max_depth)
+        frames, target, mask = clip_tensors(clips, self.model.metric)
         with autocast(self.device, self.config.precision):
             prediction = clip_forward(self.model, frames.to(self.device), self.config.mode)
         return self.loss(prediction.float(), target.to(self.device), mask.to(self.device))
@@ -159,12 +160,11 @@ class Trainer:
         """Loss, AbsRel and δ1 over the validation clips with the current weights (in the trained mode)."""
         loss_sum, abs_rel, delta1, frames = 0.0, 0.0, 0.0, 0
         for clip in self.val_clips:
-            frames_in, target, mask = clip_tensors([clip], self.model.metric, self.config.min_depth, self.config.max_depth)
+            frames_in, target, mask = clip_tensors([clip], self.model.metric)
             with autocast(self.device, self.config.precision):
                 prediction = clip_forward(self.model, frames_in.to(self.device), self.config.mode).float()
             loss_sum += float(self.loss(prediction, target.to(self.device), mask.to(self.device))["total_loss"])
-            depth = np.where(mask[0].numpy(), clip.depth, np.nan)
-            a, d, n = clip_errors(prediction[0].cpu().numpy(), depth, self.model.metric)
+            a, d, n = clip_errors(prediction[0].cpu().numpy(), clip.depth, self.model.metric)
             abs_rel, delta1, frames = abs_rel + a, delta1 + d, frames + n
         result = {
             "step": self.step,
