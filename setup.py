@@ -24,6 +24,7 @@ def console_scripts() -> list[str]:
         "vda-demo = vda_ros.nodes.demo:main",
         "vda-export-onnx = vda_ros.model.export:main",
         "vda-app = vda_ros.app:main",
+        "vda-finetune = vda_ros.training.finetune:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")

@@ -164,3 +164,26 @@ def optical_to_opengl(xyz: np.ndarray) -> np.ndarray:
     same points turned 180 degrees about x then appear upright and unmirrored, as the camera saw them.
     """
     return np.asarray(xyz, dtype=np.float32) * np.array([1.0, -1.0, -1.0], dtype=np.float32)
+
+
+def project_points(
+    xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int
+) -> np.ndarray:
+    """Render points in the camera optical frame into a (height, width) float32 depth image (Z, metres).
+
+    The inverse of `backproject`: pixel (round(fx·X/Z + cx), round(fy·Y/Z + cy)); where several points land
+    on one pixel the nearest wins (a LiDAR sees through nothing); pixels without a point, and points
+    behind the camera or non-finite, give NaN.
+    """
+    if not focal_lengths_valid(fx, fy):
+        raise ValueError(f"focal lengths must be finite and at least {MIN_FOCAL_LENGTH} px, got fx={fx} fy={fy}")
+    points = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > 0)]
+    u = np.rint(fx * points[:, 0] / points[:, 2] + cx)
+    v = np.rint(fy * points[:, 1] / points[:, 2] + cy)
+    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
+    pixel = (v[inside] * width + u[inside]).astype(np.int64)
+    depth = np.full(width * height, np.inf)
+    np.minimum.at(depth, pixel, points[inside, 2])
+    depth[np.isinf(depth)] = np.nan
+    return depth.reshape(height, width).astype(np.float32)

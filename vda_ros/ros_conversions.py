@@ -239,6 +239,19 @@ def rgb_to_msg(rgb: np.ndarray, header: Header, encoding: str = "rgb8") -> Image
     return _array_to_image(pixels, header, encoding)
 
 
+def depth_image_to_metres(msg: Image, depth_scale: float = 0.001) -> np.ndarray:
+    """A depth camera's Image as (H, W) float32 metres: 16UC1/mono16 times depth_scale (mm: 0.001), 32FC1 as is.
+
+    Zero, NaN and inf stay as they are; callers decide validity (geometry.mask_depth_range).
+    """
+    if msg.encoding == DEPTH_ENCODING:
+        return msg_to_depth(msg)
+    if msg.encoding not in ("16UC1", "mono16"):
+        raise ImageConversionError(f"expected a 16UC1, mono16 or 32FC1 depth image, got encoding {msg.encoding!r}")
+    stored = np.dtype(">u2" if msg.is_bigendian else "<u2")
+    return _pixel_rows(msg, 2).view(stored).astype(np.float32) * np.float32(depth_scale)
+
+
 def stamp_ns(stamp: Time) -> int:
     """A header stamp as integer nanoseconds, exact (no float rounding) for comparisons and keys."""
     return stamp.sec * 1_000_000_000 + stamp.nanosec

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .clip_window import ClipWindows
 from .config import NUM_FRAMES, TEMPORAL_HEADS
 
 
@@ -124,12 +125,18 @@ class TemporalAttention(nn.Module):
         n, h, t, d = x.shape
         return x.transpose(1, 2).reshape(n, t, h * d)
 
-    def forward(self, u: Tensor, num_frames: int, cache: KVCache | StreamBatch | None = None) -> Tensor:
-        """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C); `cache` selects the streaming path (T = 1)."""
+    def forward(self, u: Tensor, num_frames: int, cache: KVCache | StreamBatch | ClipWindows | None = None) -> Tensor:
+        """Tokens (B·T, hw, C) → attended tokens (B·T, hw, C).
+
+        `cache` selects the streaming path (T = 1; a StreamBatch for several streams at once); ClipWindows the
+        whole-clip streaming forward of training.
+        """
         bt, hw, c = u.shape
         seq = u.view(bt // num_frames, num_frames, hw, c).transpose(1, 2).reshape(-1, num_frames, c)
         pe = self.pos_encoder.pe.to(seq.dtype)
-        if isinstance(cache, StreamBatch):
+        if isinstance(cache, ClipWindows):
+            out = cache.attend(self, seq)
+        elif isinstance(cache, StreamBatch):
             # Rows are stream-major (B·hw): stream i owns rows i·hw ... (i + 1)·hw − 1.
             parts = seq.chunk(len(cache.caches))
             out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches)])

@@ -1,0 +1,166 @@
+"""vda-finetune on a synthetic RGB-D recording: it learns, its checkpoint is official and loads, resuming is exact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rgbd_helpers import render, write_folders, write_rgbd_bag
+from vda_ros import cli
+from vda_ros.model import StreamingDepth, load_model
+from vda_ros.training import MetricVideoDepthLoss
+from vda_ros.training.bag_data import BagSource, bag_sequence
+from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
+from vda_ros.training.finetune import build_parser, build_trainer, main
+from vda_ros.training.trainer import HISTORY_FILE, STATE_FILE, Trainer, checkpoint_path
+
+WIDTH, HEIGHT = 70, 56
+STEPS = 16
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return write_folders(tmp_path_factory.mktemp("rgbd"), 32, WIDTH, HEIGHT)
+
+
+@pytest.fixture(scope="module")
+def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+    """A streaming-mode fine-tune of the head and temporal modules, from random weights, STEPS steps."""
+    rgb_dir, depth_dir = folders
+    args = build_parser().parse_args([
+        "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir), "--random-weights", "--mode", "streaming",
+        "--clip-length", "3", "--input-size", "56", "--val-fraction", "0.2", "--steps-per-epoch", str(STEPS),
+        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone",
+        "--output-dir", str(tmp_path_factory.mktemp("run")),
+    ])
+    trainer = build_trainer(args)
+    trainer.run(save_every=STEPS)
+    return trainer
+
+
+def test_loss_decreases_and_validation_improves(trained: Trainer) -> None:
+    losses = [entry["loss"] for entry in trained.history["train"]]
+    assert len(losses) == STEPS
+    assert np.mean(losses[-4:]) < 0.8 * np.mean(losses[:4]), losses
+    start, end = trained.history["validation"][0], trained.history["validation"][-1]
+    assert (start["step"], end["step"]) == (0, STEPS)
+    assert end["abs_rel"] < start["abs_rel"] and end["loss"] < start["loss"], trained.history["validation"]
+    assert (trained.output_dir / HISTORY_FILE).is_file() and (trained.output_dir / STATE_FILE).is_file()
+
+
+def test_checkpoint_is_official_and_vda_video_gives_the_in_memory_depth(
+    trained: Trainer, folders: tuple[Path, Path], reference_dir: Path, tmp_path: Path
+) -> None:
+    path = checkpoint_path(trained.output_dir, "vits", metric=False)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    expected_keys = [line.split()[0] for line in (reference_dir / "checkpoint_keys_vits.txt").read_text().splitlines()]
+    assert list(state) == expected_keys
+    assert all(v.dtype == torch.float32 and v.device.type == "cpu" for v in state.values())
+    load_model(path, encoder="vits")  # strict keys and shapes
+    assert cli.main([str(folders[0]), "--checkpoint", str(path), "--mode", "stream", "--input-size", "56",
+                     "--max-len", "3", "--save-npz", "--output-dir", str(tmp_path), "--device", "cpu"]) == 0
+    written = np.load(tmp_path / "rgb_depths.npz")["depths"]
+    engine = StreamingDepth(trained.model, input_size=56, precision="fp32")
+    expected = np.stack([engine.step(render(i, WIDTH, HEIGHT)[0]) for i in range(3)])
+    assert np.abs(written - expected).max() <= 1e-5 * (expected.max() - expected.min())
+
+
+def _resume_args(bag: Path, output: Path) -> list[str]:
+    return [
+        "--bag", str(bag), "--image-topic", "/cam/image_raw", "--depth-topic", "/cam/depth", "--random-weights",
+        "--mode", "offline", "--clip-length", "3", "--input-size", "56", "--val-fraction", "0",
+        "--steps-per-epoch", "2", "--save-every", "1", "--lr", "1e-3", "--freeze-backbone", "--no-progress",
+        "--output-dir", str(output),
+    ]
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
+    bag = tmp_path / "rgbd_bag"
+    write_rgbd_bag(bag, 6, WIDTH, HEIGHT)
+    assert main(_resume_args(bag, tmp_path / "whole")) == 0
+
+    interrupted = build_trainer(build_parser().parse_args(_resume_args(bag, tmp_path / "parts")))
+
+    def stop_at_two(_: float) -> None:
+        if interrupted.step == 2:
+            raise KeyboardInterrupt  # after step 2's update, before its save: the saved state is step 1's
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.run(save_every=1, on_step=stop_at_two)
+    assert torch.load(tmp_path / "parts" / STATE_FILE, weights_only=True)["step"] == 1
+    assert main(_resume_args(bag, tmp_path / "parts") + ["--resume"]) == 0
+
+    whole = torch.load(checkpoint_path(tmp_path / "whole", "vits", False), weights_only=True)
+    parts = torch.load(checkpoint_path(tmp_path / "parts", "vits", False), weights_only=True)
+    assert all(torch.equal(whole[k], parts[k]) for k in whole)
+    states = [torch.load(tmp_path / d / STATE_FILE, weights_only=True) for d in ("whole", "parts")]
+    assert states[0]["step"] == states[1]["step"] == 2
+    assert [e["loss"] for e in states[0]["history"]["train"]] == [e["loss"] for e in states[1]["history"]["train"]]
+
+
+def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
+    bag = tmp_path / "bag"
+    write_rgbd_bag(bag, 4, 40, 30)
+    truth = [render(i, 40, 30) for i in range(4)]
+    camera = bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth"), shorter_side=30)
+    assert len(camera) == 4
+    for (rgb, depth), got_rgb, got_depth in zip(truth, camera.rgb, camera.depth):
+        assert np.array_equal(got_rgb, rgb)
+        assert np.abs(got_depth - depth).max() <= 0.0005 + 1e-6
+    lidar = bag_sequence(BagSource(bag, "/cam/image_raw", "/lidar/points"), shorter_side=30)
+    for (_, depth), got in zip(truth, lidar.depth):
+        hit = np.isfinite(got)
+        assert 0.08 < hit.mean() < 0.15  # every 3rd row and column
+        assert np.abs(got[hit] - depth[hit]).max() <= 1e-4
+    with pytest.raises(DataError, match="within 1 ms"):
+        bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth", max_stamp_diff_ns=1_000_000), shorter_side=30)
+    with pytest.raises(DataError, match="no topic /nope"):
+        bag_sequence(BagSource(bag, "/cam/image_raw", "/nope"), shorter_side=30)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--input-size", "50"], "multiple of 14"),
+        (["--clip-length", "40"], "needs --mode streaming"),
+        (["--precision", "fp16", "--device", "cpu"], "CUDA only"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    args = ["--rgb-dir", str(folders[0]), "--depth-dir", str(folders[1]), "--random-weights", "--output-dir", str(tmp_path)]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err
+    assert "vda-finetune: error:" in err and message in err and "Traceback" not in err
+
+
+def test_data_errors_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--bag", str(tmp_path / "missing"), "--random-weights", "--output-dir", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["--random-weights", "--output-dir", str(tmp_path)]) == 2
+    assert "no training data" in capsys.readouterr().err
+
+
+def test_clips_without_ground_truth_are_redrawn_then_refused() -> None:
+    rgb = [np.zeros((14, 14, 3), np.uint8)] * 3
+    blind = Sequence("blind", rgb, [np.full((14, 14), np.nan, np.float32)] * 3)
+    seeing = Sequence("seeing", rgb, [np.ones((14, 14), np.float32)] * 3)
+    spec = ClipSpec(2, 14, 14)
+    rng = np.random.default_rng(0)
+    assert all(np.isfinite(random_clip([blind, seeing], spec, rng).depth).all() for _ in range(5))
+    assert len(validation_clips([blind, seeing], spec)) == 1
+    with pytest.raises(DataError, match="no valid ground-truth"):
+        random_clip([blind], spec, rng)
+
+
+def test_metric_loss_is_scale_sensitive() -> None:
+    target = torch.rand(1, 3, 8, 8) + 1
+    mask = torch.ones(1, 3, 8, 8, dtype=torch.bool)
+    loss = MetricVideoDepthLoss()
+    exact, doubled = loss(target, target, mask), loss(2 * target, target, mask)
+    assert exact["spatial_loss"] < 1e-2
+    assert abs(doubled["spatial_loss"].item() - np.log(2) * np.sqrt(0.5)) < 1e-3

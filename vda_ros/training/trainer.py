@@ -1,0 +1,230 @@
+"""The fine-tuning loop: AdamW over random clips, a learning-rate schedule, validation, and resumable state.
+
+Every random choice of step s comes from a generator seeded with (seed, s), and the optimizer, schedule and
+step are saved with the weights, so a run resumed from a saved step continues exactly as it would have
+without the interruption.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vda_ros.files import atomic_output
+from vda_ros.model.checkpoint import checkpoint_filename
+from vda_ros.model.device import autocast
+from vda_ros.model.network import VideoDepthAnything
+from vda_ros.training.data import Clip, ClipSpec, Sequence, clip_tensors, limit_depth, random_clip, validation_clips
+from vda_ros.training.forward import clip_forward
+from vda_ros.training.losses import MetricVideoDepthLoss, VideoDepthLoss
+from vda_ros.training.metrics import clip_errors
+
+SCHEDULES = ("constant", "cosine", "linear")
+STATE_FILE = "training_state.pt"
+HISTORY_FILE = "history.json"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the numbers of a run; a resumed run must have the same."""
+
+    mode: str = "offline"
+    clip_length: int = 32
+    crop_height: int = 518
+    crop_width: int = 518
+    batch_size: int = 1
+    grad_accum: int = 1
+    lr: float = 1e-5
+    backbone_lr_scale: float = 0.1
+    weight_decay: float = 0.01
+    schedule: str = "cosine"
+    warmup_steps: int = 0
+    steps_per_epoch: int = 100
+    epochs: int = 1
+    freeze_backbone: bool = False
+    flip: bool = True
+    precision: str = "fp32"
+    min_depth: float = 0.0
+    max_depth: float = math.inf
+    seed: int = 0
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.epochs
+
+    @property
+    def clip_spec(self) -> ClipSpec:
+        return ClipSpec(self.clip_length, self.crop_height, self.crop_width)
+
+
+def checkpoint_path(output_dir: Path, encoder: str, metric: bool) -> Path:
+    """Where the fine-tuned weights go: the official file name, prefixed, so the family stays visible."""
+    return output_dir / f"finetuned_{checkpoint_filename(encoder, metric)}"
+
+
+def official_state_dict(model: VideoDepthAnything) -> dict[str, Tensor]:
+    """The weights as the official checkpoints store them: every key (pe buffers too), float32, on the CPU."""
+    return {k: v.detach().to("cpu", torch.float32).contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _save(obj: object, path: Path) -> None:
+    with atomic_output(path) as temporary:
+        torch.save(obj, temporary)
+
+
+def learning_rate_factor(step: int, config: TrainConfig) -> float:
+    """Linear warm-up over warmup_steps, then constant, cosine or linear decay to 0 at the last step."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    if config.schedule == "constant":
+        return 1.0
+    span = max(1, config.total_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    if config.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    return 1.0 - progress
+
+
+class Trainer:
+    """One fine-tuning run of a model on training and validation sequences, writing into output_dir."""
+
+    def __init__(
+        self,
+        model: VideoDepthAnything,
+        config: TrainConfig,
+        train: list[Sequence],
+        val: list[Sequence],
+        output_dir: Path,
+        device: torch.device,
+    ) -> None:
+        config.clip_spec.check(train + val)
+        limit_depth(train + val, config.min_depth, config.max_depth)
+        self.model = model.to(device).train()
+        self.config = config
+        self.train_sequences = train
+        self.val_clips = validation_clips(val, config.clip_spec)
+        self.output_dir = output_dir
+        self.device = device
+        self.loss = MetricVideoDepthLoss() if model.metric else VideoDepthLoss()
+        self.optimizer = torch.optim.AdamW(
+            self._parameter_groups(), lr=config.lr, weight_decay=config.weight_decay, fused=True
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: learning_rate_factor(s, config))
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.precision == "fp16")
+        self.step = 0
+        self.history: dict[str, list[dict[str, float]]] = {"train": [], "validation": []}
+
+    def _parameter_groups(self) -> list[dict[str, Any]]:
+        """Head and temporal modules at lr; the backbone at lr × backbone_lr_scale, or frozen."""
+        backbone = list(self.model.pretrained.parameters())
+        for parameter in backbone:
+            parameter.requires_grad_(not self.config.freeze_backbone)
+        groups: list[dict[str, Any]] = [{"params": list(self.model.head.parameters()), "lr": self.config.lr}]
+        if not self.config.freeze_backbone:
+            groups.append({"params": backbone, "lr": self.config.lr * self.config.backbone_lr_scale})
+        return groups
+
+    def _losses(self, clips: list[Clip]) -> dict[str, Tensor]:
+        frames, target, mask = clip_tensors(clips, self.model.metric)
+        with autocast(self.device, self.config.precision):
+            prediction = clip_forward(self.model, frames.to(self.device), self.config.mode)
+        return self.loss(prediction.float(), target.to(self.device), mask.to(self.device))
+
+    def train_step(self) -> float:
+        """One optimizer step over grad_accum × batch_size random clips; returns the mean total loss."""
+        self.optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(self.config.grad_accum):
+            rng = np.random.default_rng([self.config.seed, self.step, micro])
+            clips = [random_clip(self.train_sequences, self.config.clip_spec, rng, self.config.flip) for _ in range(self.config.batch_size)]
+            loss = self._losses(clips)["total_loss"] / self.config.grad_accum
+            self.scaler.scale(loss).backward()
+            total += float(loss.detach())
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        self.history["train"].append({"step": self.step, "loss": total, "lr": self.scheduler.get_last_lr()[0]})
+        return total
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss, AbsRel and δ1 over the validation clips with the current weights (in the trained mode)."""
+        loss_sum, abs_rel, delta1, frames = 0.0, 0.0, 0.0, 0
+        for clip in self.val_clips:
+            frames_in, target, mask = clip_tensors([clip], self.model.metric)
+            with autocast(self.device, self.config.precision):
+                prediction = clip_forward(self.model, frames_in.to(self.device), self.config.mode).float()
+            loss_sum += float(self.loss(prediction, target.to(self.device), mask.to(self.device))["total_loss"])
+            a, d, n = clip_errors(prediction[0].cpu().numpy(), clip.depth, self.model.metric)
+            abs_rel, delta1, frames = abs_rel + a, delta1 + d, frames + n
+        result = {
+            "step": self.step,
+            "loss": loss_sum / max(1, len(self.val_clips)),
+            "abs_rel": abs_rel / max(1, frames),
+            "delta1": delta1 / max(1, frames),
+        }
+        self.history["validation"].append(result)
+        return result
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "config": asdict(self.config),
+            "model": official_state_dict(self.model),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "history": self.history,
+        }
+
+    def save(self) -> Path:
+        """Write the weights (official format), then the resumable state, then the history, each atomically."""
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        weights = checkpoint_path(self.output_dir, self.model.encoder, self.model.metric)
+        _save(official_state_dict(self.model), weights)
+        _save(self.state(), self.output_dir / STATE_FILE)
+        with atomic_output(self.output_dir / HISTORY_FILE) as temporary:
+            temporary.write_text(json.dumps(self.history, indent=1))
+        return weights
+
+    def resume(self) -> None:
+        """Continue from output_dir's saved state; its configuration must equal this run's."""
+        path = self.output_dir / STATE_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        differences = [
+            f"{k} {state['config'].get(k)!r} (saved) vs {v!r}"
+            for k, v in asdict(self.config).items()
+            if state["config"].get(k) != v
+        ]
+        if differences:
+            raise ValueError("cannot resume with other settings than the saved run: " + "; ".join(differences))
+        self.model.load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.history = state["history"]
+
+    def run(self, save_every: int, on_step: Callable[[float], None] | None = None) -> None:
+        """Train to the last step, validating after every epoch (and before the first) and saving every save_every steps."""
+        if self.step == 0 and self.val_clips:
+            self.validate()
+        while self.step < self.config.total_steps:
+            loss = self.train_step()
+            if on_step is not None:
+                on_step(loss)
+            if self.step % self.config.steps_per_epoch == 0 and self.val_clips:
+                self.validate()
+            if self.step % save_every == 0 or self.step == self.config.total_steps:
+                self.save()
