@@ -147,3 +147,41 @@ def depth_for_publishing(prediction: np.ndarray, metric: bool) -> np.ndarray:
     relative inverse depth is passed through, since 0 there is a value (infinitely far), not a gap.
     """
     return mask_depth_range(prediction) if metric else prediction
+
+
+def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """The 3x3 rotation of a quaternion in ROS order (x, y, z, w), normalised first; a zero quaternion is refused."""
+    norm = math.sqrt(x * x + y * y + z * z + w * w)
+    if not norm > 0.0:
+        raise ValueError("the rotation quaternion is zero")
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def transform_points(xyz: np.ndarray, translation: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """Points (N, 3) moved by the rigid transform p' = rotation @ p + translation (float64)."""
+    return np.asarray(xyz, dtype=np.float64) @ np.asarray(rotation, dtype=np.float64).T + np.asarray(translation)
+
+
+def project_points(
+    xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project points (N, 3) of the camera optical frame to pixels: (rows, cols, depth) of those that land inside.
+
+    The inverse of backproject: u = fx X / Z + cx, v = fy Y / Z + cy, rounded to the nearest pixel;
+    points behind the camera, non-finite ones and those outside width x height are left out.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    z = xyz[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        front = np.isfinite(xyz).all(axis=1) & (z > 0)
+        cols = np.rint(fx * xyz[front, 0] / z[front] + cx)
+        rows = np.rint(fy * xyz[front, 1] / z[front] + cy)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    return rows[inside].astype(np.intp), cols[inside].astype(np.intp), z[front][inside]
