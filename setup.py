@@ -12,6 +12,7 @@ NODE_ENTRY_POINTS = {
     "depth_node": "vda_ros.nodes.depth_node:main",
     "video_source": "vda_ros.nodes.video_source:main",
     "process_bag": "vda_ros.nodes.process_bag:main",
+    "depth_align": "vda_ros.nodes.depth_align:main",
 }
 
 
@@ -22,6 +23,7 @@ def console_scripts() -> list[str]:
         "vda-download-weights = vda_ros.weights:main",
         "vda-demo = vda_ros.nodes.demo:main",
         "vda-export-onnx = vda_ros.model.export:main",
+        "vda-eval = vda_ros.eval_cli:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")

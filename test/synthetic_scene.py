@@ -171,8 +171,3 @@ def lidar_points(image: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
     return np.stack(((u - cx) / fx * z, (v - cy) / fy * z, z), axis=1)
 
-
-def abs_rel(depth: np.ndarray, truth: np.ndarray) -> float:
-    """Mean |depth - truth| / truth over pixels where both are valid (a NaN prediction counts as invalid)."""
-    valid = np.isfinite(depth) & (truth > 0)
-    return float(np.mean(np.abs(depth[valid] - truth[valid]) / truth[valid]))

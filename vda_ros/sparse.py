@@ -105,10 +105,11 @@ class StampedHistory(Generic[Item]):
     """The latest measurements by stamp (ns), for pairing each depth frame with the one nearest in time.
 
     LiDAR and camera are not synchronised: the nearest measurement within max_offset is used, looking
-    both ways, because a measurement may arrive before or after its frame. Bounded to `capacity` items.
+    both ways, because a measurement may arrive before or after its frame. Bounded to `capacity` items
+    (None: unbounded, for a whole recording).
     """
 
-    def __init__(self, capacity: int = 32) -> None:
+    def __init__(self, capacity: int | None = 32) -> None:
         self._items: deque[tuple[int, Item]] = deque(maxlen=capacity)
 
     def add(self, stamp_ns: int, item: Item) -> None:
