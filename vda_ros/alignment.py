@@ -30,7 +30,8 @@ from enum import Enum
 
 import numpy as np
 
-from vda_ros.geometry import inverse_depth_to_metric
+from vda_ros.geometry import inverse_depth_to_metric, mask_depth_range
+from vda_ros.sparse import SparseSamples
 
 FIT_METHODS = ("robust", "least_squares")
 """robust: RANSAC + refinement (the default); least_squares: one plain fit over every sample, for comparison."""
@@ -325,3 +326,47 @@ class TemporalAligner:
             self._current, self._jumps = new, []
             return ""
         return f"fit jumps {jump:.0%} from the running alignment (rejected)"
+
+
+@dataclass(frozen=True)
+class AlignerSettings:
+    """Everything a stream of depth frames is aligned with (the depth_align node's and the bag tool's options)."""
+
+    metric_input: bool = False
+    fit: FitSettings = FitSettings()
+    temporal: TemporalSettings = TemporalSettings()
+    min_depth: float = 0.0
+    max_depth: float = 0.0
+    """Metres; aligned depth outside [min_depth, max_depth] is NaN (max_depth 0: no limit)."""
+
+
+class DepthAligner:
+    """One stream of predictions in, metric depth out: the per-frame fit and the temporal filter together.
+
+    Time going backwards (a bag played again, a simulator reset) starts a new stream.
+    """
+
+    def __init__(self, settings: AlignerSettings) -> None:
+        self._settings = settings
+        self._temporal = TemporalAligner(settings.temporal)
+        self._last_stamp = -math.inf
+
+    def align(self, stamp: float, prediction: np.ndarray, samples: SparseSamples | None) -> tuple[np.ndarray | None, AlignmentStatus]:
+        """Metric depth for the prediction at `stamp` (seconds), NaN where invalid, or None without an alignment.
+
+        samples are the sparse measurements paired with this frame (None: none within the time offset).
+        """
+        settings = self._settings
+        if stamp < self._last_stamp:
+            self._temporal.reset()
+        self._last_stamp = stamp
+        fit = x = None
+        if samples is not None:
+            values = samples.values_at(prediction)
+            fit = fit_alignment(values, samples.depth, settings.metric_input, settings.fit)
+            x = as_inverse_depth(values, settings.metric_input)
+        status = self._temporal.update(stamp, fit, x)
+        if status.alignment is None:
+            return None, status
+        depth = mask_depth_range(status.alignment.apply(prediction), settings.min_depth, settings.max_depth or math.inf)
+        return depth, status

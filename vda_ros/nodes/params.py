@@ -18,7 +18,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-ParameterValue = bool | int | float | str
+ParameterValue = bool | int | float | str | list[float]
 Validator = Callable[[Mapping[str, ParameterValue]], str | None]
 """Checks a would-be set of all values together; returns why it is rejected, or None."""
 
