@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ruamel.yaml import YAML
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -18,6 +19,8 @@ from test_alignment import frame_abs_rel
 from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings
 from vda_ros.geometry import backproject
 from vda_ros.nodes.child_nodes import node_command
+from vda_ros.nodes.depth_align import PARAMETERS
+from vda_ros.nodes.params import defaults
 from vda_ros.ros_conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud, stamp_ns
 from vda_ros.sparse import samples_from_depth_image
 
@@ -26,6 +29,7 @@ START_S = 1_700_000_000
 PERIOD_NS = 100_000_000
 FRAME_ID = "cam_optical"
 WAIT = 60.0
+PARAMS_FILE = Path(__file__).resolve().parent.parent / "config" / "depth_align.yaml"
 RELIABLE = {"input_reliability": "reliable", "input_queue_depth": 50, "diagnostics_period": 0.2}
 
 
@@ -103,7 +107,7 @@ def sparse_image_message(image: np.ndarray | None, index: int) -> Image | None:
 def test_metric_depth_meets_the_bound_on_every_frame_and_least_squares_fails_it(ros, sequence, tmp_path: Path):
     scene, prediction, sparse = sequence
     messages = [sparse_image_message(image, i) for i, image in enumerate(sparse)]
-    command = node_command(MODULE, RELIABLE, {"__ns": "/cam_a"})
+    command = node_command(MODULE, RELIABLE, {"__ns": "/cam_a"}, params_file=PARAMS_FILE)
     with NodeProcess(command, tmp_path / "align.log") as process:
         outputs, cloud, diagnostics = stream(ros, "/cam_a", scene, prediction, messages, scene.frames)
         assert process.running(), process.log()
@@ -156,3 +160,9 @@ def test_bad_extrinsic_parameters_stop_the_node_with_a_message(tmp_path: Path):
     with NodeProcess(node_command(MODULE, params), tmp_path / "align.log") as process:
         assert process.wait(WAIT) == 1
         assert "non-zero quaternion" in process.log()
+
+
+def test_the_parameters_file_holds_every_default():
+    with open(PARAMS_FILE) as stream:
+        values = YAML(typ="safe").load(stream)["depth_align"]["ros__parameters"]
+    assert values == defaults(PARAMETERS)
