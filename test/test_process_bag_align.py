@@ -27,7 +27,8 @@ T = TYPESTORE.types
 START_NS = 1_700_000_000 * 10**9
 PERIOD_NS = 100_000_000
 LOOK_AHEAD = 8
-TOPICS = {"image": "/cam/image_raw", "info": "/cam/camera_info", "sparse": "/cam/sparse_depth", "truth": "/cam/gt_depth"}
+TOPICS = {"image": "/cam/image_raw", "info": "/cam/camera_info", "sparse": "/cam/sparse_depth", "truth": "/cam/gt_depth",
+          "pose": "/cam/pose"}
 
 
 def _header(stamp: int):
@@ -40,6 +41,16 @@ def _depth_image(depth: np.ndarray, stamp: int):
     return T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width, encoding="32FC1",
                                       is_bigendian=0, step=4 * width,
                                       data=np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).ravel())
+
+
+def _pose(matrix: np.ndarray, stamp: int):
+    """A PoseStamped of a camera-to-world matrix (the scene's rotations are about one axis: w > 0 throughout)."""
+    r = matrix[:3, :3]
+    w = np.sqrt(max(1.0 + np.trace(r), 0.0)) / 2
+    x, y, z = (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)
+    pose = T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](*matrix[:3, 3]),
+                                       orientation=T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w))
+    return T["geometry_msgs/msg/PoseStamped"](header=_header(stamp), pose=pose)
 
 
 def write_scene_bag(path: Path, scene, sparse) -> None:
@@ -67,6 +78,7 @@ def write_scene_bag(path: Path, scene, sparse) -> None:
             if sparse[index] is not None:  # the LiDAR's scan is recorded a little after the image, stamped 10 ms later
                 put("sparse", stamp + 2_000_000, _depth_image(sparse[index], stamp + 10_000_000))
             put("truth", stamp + 3_000_000, _depth_image(scene.depth[index], stamp))
+            put("pose", stamp + 4_000_000, _pose(scene.poses[index], stamp))
 
 
 class ReplayEngine:
@@ -114,6 +126,14 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     assert f"{result['abs_rel']:.4f}" in capsys.readouterr().out
     expected = evaluate(depths, scene.depth, "none", max_depth=20.0)
     assert result["abs_rel"] == pytest.approx(expected.abs_rel, rel=1e-9)
+
+    # TAE from the recorded poses and the depth's CameraInfo equals TAE on the arrays
+    assert eval_main(["--bag", str(output), "--pred-topic", "/cam/depth/image", "--gt-topic", TOPICS["truth"],
+                      "--align", "none", "--max-depth", "20", "--odom-topic", TOPICS["pose"],
+                      "--camera-info-topic", "/cam/depth/camera_info", "--json", str(report)]) == 0
+    with_tae = json.loads(report.read_text())
+    arrays = evaluate(depths, scene.depth, "none", max_depth=20.0, poses=scene.poses, intrinsics=scene.intrinsics)
+    assert with_tae["tae"] == pytest.approx(arrays.tae, rel=1e-6) and with_tae["tae"] < 5.0
 
 
 def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):
