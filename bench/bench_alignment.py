@@ -20,10 +20,10 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT / "test"))  # the generator the tests use, not a second copy of it
 
-from synthetic_scene import lidar_depth_images, make_scene, relative_prediction  # noqa: E402
+from synthetic_scene import frame_abs_rel, synthetic_sequence  # noqa: E402
 
 from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings, TemporalSettings  # noqa: E402
-from vda_ros.evaluation import aligned_depth, frame_metrics  # noqa: E402
+from vda_ros.evaluation import aligned_depth  # noqa: E402
 from vda_ros.sparse import samples_from_depth_image  # noqa: E402
 
 PER_FRAME = TemporalSettings(smoothing=1.0, max_jump=1e9)
@@ -31,9 +31,7 @@ PER_FRAME = TemporalSettings(smoothing=1.0, max_jump=1e9)
 
 
 def frame_errors(depth: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    mask = truth > 0
-    abs_rel, _, _ = frame_metrics(np.nan_to_num(depth, nan=0.0), truth, mask)
-    return abs_rel
+    return np.array([frame_abs_rel(d, t) for d, t in zip(depth, truth)])
 
 
 def streamed(prediction, sparse, truth, method: str, temporal: TemporalSettings) -> tuple[np.ndarray, float]:
@@ -52,8 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=40)
     args = parser.parse_args()
-    scene = make_scene(args.frames)
-    prediction, sparse = relative_prediction(scene), lidar_depth_images(scene)
+    scene, prediction, sparse = synthetic_sequence(args.frames)
     truth = scene.depth.astype(np.float64)
     # Raw relative depth read with one fixed alignment, fitted once to the first frame's dense true depth.
     first = truth[:1] > 0

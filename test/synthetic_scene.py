@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vda_ros.evaluation import frame_metrics
+
 WIDTH, HEIGHT = 128, 96
 FOCAL = 100.0
 ROOM = (np.array([-3.0, -1.2, -2.0]), np.array([3.0, 1.5, 8.0]))
@@ -171,3 +173,15 @@ def lidar_points(image: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
     return np.stack(((u - cx) / fx * z, (v - cy) / fy * z, z), axis=1)
 
+
+
+def synthetic_sequence(frames: int = 40) -> tuple[Scene, np.ndarray, list[np.ndarray | None]]:
+    """The scene, its relative prediction and its LiDAR-like sparse images: what the alignment tests use."""
+    scene = make_scene(frames)
+    return scene, relative_prediction(scene), lidar_depth_images(scene)
+
+
+def frame_abs_rel(depth: np.ndarray, truth: np.ndarray) -> float:
+    """The benchmark's AbsRel of one frame over all valid true pixels (a NaN output counts as an error)."""
+    abs_rel, _, _ = frame_metrics(np.nan_to_num(depth[np.newaxis], nan=0.0), truth[np.newaxis], (truth > 0)[np.newaxis])
+    return float(abs_rel[0])

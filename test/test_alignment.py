@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthetic_scene import (
-    CORRUPTED_FRAMES,
-    DROPPED_FRAMES,
-    lidar_depth_images,
-    lidar_points,
-    make_scene,
-    relative_prediction,
-)
+from synthetic_scene import CORRUPTED_FRAMES, DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
 from vda_ros.alignment import Alignment, FitSettings, TemporalAligner, TemporalSettings, TrackState, fit_alignment
-from vda_ros.evaluation import frame_metrics
 from vda_ros.geometry import quaternion_matrix
 from vda_ros.sparse import Extrinsic, StampedHistory, samples_from_depth_image, samples_from_points
 
@@ -23,14 +15,7 @@ PERIOD = 0.1
 
 @pytest.fixture(scope="module")
 def sequence():
-    scene = make_scene()
-    return scene, relative_prediction(scene), lidar_depth_images(scene)
-
-
-def frame_abs_rel(depth: np.ndarray, truth: np.ndarray) -> float:
-    """The benchmark's per-frame AbsRel over all valid true pixels (a NaN output counts as an error)."""
-    abs_rel, _, _ = frame_metrics(np.nan_to_num(depth[np.newaxis], nan=0.0), truth[np.newaxis], (truth > 0)[np.newaxis])
-    return float(abs_rel[0])
+    return synthetic_sequence()
 
 
 def run_sequence(scene, prediction, sparse, method: str, temporal: bool) -> tuple[np.ndarray, list[TrackState]]:

@@ -14,8 +14,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
 from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
-from synthetic_scene import DROPPED_FRAMES, lidar_depth_images, lidar_points, make_scene, relative_prediction
-from test_alignment import frame_abs_rel
+from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
 from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings
 from vda_ros.geometry import backproject
 from vda_ros.nodes.child_nodes import node_command
@@ -42,8 +41,7 @@ def ros() -> Iterator[TestNode]:
 
 @pytest.fixture(scope="module")
 def sequence():
-    scene = make_scene()
-    return scene, relative_prediction(scene), lidar_depth_images(scene)
+    return synthetic_sequence()
 
 
 def header(index: int) -> Header:

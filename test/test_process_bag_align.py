@@ -18,7 +18,7 @@ import pytest
 from bag_helpers import FRAME_ID, TYPESTORE, read_bag, stamp_ns
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from synthetic_scene import lidar_depth_images, make_scene, relative_prediction
+from synthetic_scene import synthetic_sequence
 from vda_ros.eval_cli import main as eval_main
 from vda_ros.evaluation import evaluate
 from vda_ros.nodes import process_bag
@@ -98,8 +98,7 @@ class ReplayEngine:
 
 @pytest.fixture(scope="module")
 def scene_bag(tmp_path_factory):
-    scene = make_scene()
-    prediction, sparse = relative_prediction(scene), lidar_depth_images(scene)
+    scene, prediction, sparse = synthetic_sequence()
     path = tmp_path_factory.mktemp("align") / "scene"
     write_scene_bag(path, scene, sparse)
     return path, scene, prediction

@@ -123,7 +123,7 @@ def _weighted_fit(x: np.ndarray, z: np.ndarray, metric_input: bool) -> tuple[flo
     solution, _, rank, _ = np.linalg.lstsq(design, np.ones(len(design)), rcond=None)
     if rank < design.shape[1]:
         return None
-    return float(solution[0]), float(solution[1]) if not metric_input else 0.0
+    return float(solution[0]), (0.0 if metric_input else float(solution[1]))
 
 
 def _relative_residuals(scale: np.ndarray, shift: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -209,7 +209,7 @@ def _plain_least_squares(x: np.ndarray, z: np.ndarray, metric_input: bool) -> tu
     solution, _, rank, _ = np.linalg.lstsq(design, 1.0 / z, rcond=None)
     if rank < design.shape[1]:
         return None
-    return float(solution[0]), float(solution[1]) if not metric_input else 0.0
+    return float(solution[0]), (0.0 if metric_input else float(solution[1]))
 
 
 class TrackState(str, Enum):
