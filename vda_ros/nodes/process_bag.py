@@ -79,7 +79,6 @@ from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
 from vda_ros.colormap import colorize, robust_range
 from vda_ros.geometry import backproject, depth_for_publishing
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, select_device
-from vda_ros.nodes.bag_alignment import SPARSE_TYPES, BagAlignment
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -92,6 +91,7 @@ from vda_ros.ros_conversions import (
     points_to_cloud,
     stamp_ns,
 )
+from vda_ros.nodes.bag_alignment import SPARSE_TYPES, BagAlignment
 
 PROG = "vda-process-bag"
 NODE_NAME = "process_bag"
