@@ -139,3 +139,26 @@ def test_stamped_history_pairs_the_nearest_within_the_offset():
 def test_alignment_apply_gives_nan_where_no_positive_depth():
     depth = Alignment(scale=2.0, shift=-0.5, metric_input=False).apply(np.array([[1.0, 0.1]], dtype=np.float32))
     assert depth[0, 0] == pytest.approx(1 / 1.5) and np.isnan(depth[0, 1])
+
+
+def test_quaternion_of_a_lidar_mounted_x_forward_z_up_maps_its_axes_onto_the_optical_frame():
+    rotation = quaternion_matrix(0.5, -0.5, 0.5, 0.5)  # the README's example
+    np.testing.assert_allclose(rotation @ [1, 0, 0], [0, 0, 1], atol=1e-12)  # forward -> optical z
+    np.testing.assert_allclose(rotation @ [0, 1, 0], [-1, 0, 0], atol=1e-12)  # left -> optical -x
+    np.testing.assert_allclose(rotation @ [0, 0, 1], [0, -1, 0], atol=1e-12)  # up -> optical -y
+
+
+def test_millimetre_and_metre_depth_images_read_as_metres_with_nan_for_no_return():
+    from sensor_msgs.msg import Image
+
+    from vda_ros.ros_conversions import ImageConversionError, depth_to_msg, msg_to_metres
+
+    millimetres = np.array([[0, 1500], [65535, 250]], dtype=">u2")
+    padded = np.zeros((2, 3), dtype=">u2")
+    padded[:, :2] = millimetres
+    msg = Image(height=2, width=2, encoding="16UC1", is_bigendian=1, step=6, data=padded.tobytes())
+    np.testing.assert_allclose(msg_to_metres(msg), [[np.nan, 1.5], [65.535, 0.25]], rtol=1e-6)
+    metres = msg_to_metres(depth_to_msg(np.array([[0.0, np.inf], [2.0, np.nan]], dtype=np.float32), Image().header))
+    assert np.isnan(metres[0]).all() and metres[1, 0] == 2.0 and np.isnan(metres[1, 1])
+    with pytest.raises(ImageConversionError, match="16UC1"):
+        msg_to_metres(Image(height=1, width=1, encoding="mono8", step=1, data=b"\x00"))
