@@ -13,6 +13,7 @@ NODE_ENTRY_POINTS = {
     "managed_depth_node": "vda_ros.nodes.managed_depth_node:main",
     "video_source": "vda_ros.nodes.video_source:main",
     "process_bag": "vda_ros.nodes.process_bag:main",
+    "depth_align": "vda_ros.nodes.depth_align:main",
 }
 
 
@@ -25,6 +26,7 @@ def console_scripts() -> list[str]:
         "vda-export-onnx = vda_ros.model.export:main",
         "vda-app = vda_ros.app:main",
         "vda-finetune = vda_ros.training.finetune:main",
+        "vda-eval = vda_ros.eval_cli:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")

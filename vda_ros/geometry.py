@@ -166,24 +166,56 @@ def optical_to_opengl(xyz: np.ndarray) -> np.ndarray:
     return np.asarray(xyz, dtype=np.float32) * np.array([1.0, -1.0, -1.0], dtype=np.float32)
 
 
+def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """The 3x3 rotation of a quaternion in ROS order (x, y, z, w), normalised first; a zero quaternion is refused."""
+    norm = math.sqrt(x * x + y * y + z * z + w * w)
+    if not norm > 0.0:
+        raise ValueError("the rotation quaternion is zero")
+    x, y, z, w = x / norm, y / norm, z / norm, w / norm
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def transform_points(xyz: np.ndarray, translation: np.ndarray, rotation: np.ndarray) -> np.ndarray:
+    """Points (N, 3) moved by the rigid transform p' = rotation @ p + translation (float64)."""
+    return np.asarray(xyz, dtype=np.float64) @ np.asarray(rotation, dtype=np.float64).T + np.asarray(translation)
+
+
 def project_points(
     xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int
-) -> np.ndarray:
-    """Render points in the camera optical frame into a (height, width) float32 depth image (Z, metres).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Project points (N, 3) of the camera optical frame to pixels: (rows, cols, depth) of those that land inside.
 
-    The inverse of `backproject`: pixel (round(fx·X/Z + cx), round(fy·Y/Z + cy)); where several points land
-    on one pixel the nearest wins (a LiDAR sees through nothing); pixels without a point, and points
-    behind the camera or non-finite, give NaN.
+    The inverse of backproject: u = fx X / Z + cx, v = fy Y / Z + cy, rounded to the nearest pixel;
+    points behind the camera, non-finite ones and those outside width x height are left out.
     """
     if not focal_lengths_valid(fx, fy):
         raise ValueError(f"focal lengths must be finite and at least {MIN_FOCAL_LENGTH} px, got fx={fx} fy={fy}")
-    points = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
-    points = points[np.isfinite(points).all(axis=1) & (points[:, 2] > 0)]
-    u = np.rint(fx * points[:, 0] / points[:, 2] + cx)
-    v = np.rint(fy * points[:, 1] / points[:, 2] + cy)
-    inside = (u >= 0) & (u < width) & (v >= 0) & (v < height)
-    pixel = (v[inside] * width + u[inside]).astype(np.int64)
+    xyz = np.asarray(xyz, dtype=np.float64).reshape(-1, 3)
+    z = xyz[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        front = np.isfinite(xyz).all(axis=1) & (z > 0)
+        cols = np.rint(fx * xyz[front, 0] / z[front] + cx)
+        rows = np.rint(fy * xyz[front, 1] / z[front] + cy)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+    return rows[inside].astype(np.intp), cols[inside].astype(np.intp), z[front][inside]
+
+
+def render_depth(
+    xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int
+) -> np.ndarray:
+    """Render points of the camera optical frame into a (height, width) float32 depth image (Z, metres).
+
+    Each point goes to its project_points pixel; where several land on one pixel the nearest wins (a
+    LiDAR sees through nothing); pixels without a point are NaN.
+    """
+    rows, cols, z = project_points(xyz, fx, fy, cx, cy, width, height)
     depth = np.full(width * height, np.inf)
-    np.minimum.at(depth, pixel, points[inside, 2])
+    np.minimum.at(depth, rows * width + cols, z)
     depth[np.isinf(depth)] = np.nan
     return depth.reshape(height, width).astype(np.float32)

@@ -218,6 +218,30 @@ def msg_to_depth(msg: Image) -> np.ndarray:
     return _pixel_rows(msg, 4).copy().view(stored).astype(np.float32, copy=False)
 
 
+MILLIMETRE_DEPTH_ENCODING = "16UC1"
+"""Depth cameras (RealSense, Kinect, OAK) publish millimetres as 16-bit integers, 0 for no return."""
+
+
+def msg_to_metres(msg: Image) -> np.ndarray:
+    """Read a depth Image in metres ('32FC1') or millimetres ('16UC1') as (H, W) float32 metres, NaN for no return.
+
+    Both conventions of REP 118 mark a missing return: 0 (16UC1 and many 32FC1 drivers) and NaN or inf.
+    """
+    if msg.encoding == MILLIMETRE_DEPTH_ENCODING:
+        stored = np.dtype(">u2" if msg.is_bigendian else "<u2")
+        metres = _pixel_rows(msg, 2).view(stored).astype(np.float32) * np.float32(1e-3)
+    elif msg.encoding == DEPTH_ENCODING:
+        metres = msg_to_depth(msg)
+    else:
+        raise ImageConversionError(
+            f"expected a depth image in {DEPTH_ENCODING!r} (metres) or {MILLIMETRE_DEPTH_ENCODING!r} (millimetres), "
+            f"got encoding {msg.encoding!r}"
+        )
+    with np.errstate(invalid="ignore"):
+        metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
+    return metres
+
+
 def _check_color_array(image: np.ndarray) -> None:
     """Reject arrays that are not (H, W, 3) uint8, which every 8-bit colour encoding here needs."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -20,8 +20,9 @@ from rclpy.parameter import Parameter
 
 from vda_ros.options import SharedOption
 
-ParameterValue = bool | int | float | str | tuple[str, ...]
-"""A tuple default declares a string array (ROS cannot infer an empty array's type)."""
+ParameterValue = bool | int | float | str | tuple[str, ...] | list[float]
+"""A tuple default declares a string array (ROS cannot infer an empty array's type); a list of floats a double
+array. Array values are read back as tuples."""
 Validator = Callable[[Mapping[str, ParameterValue]], str | None]
 """Checks a would-be set of all values together; returns why it is rejected, or None."""
 

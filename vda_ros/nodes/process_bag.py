@@ -90,6 +90,7 @@ from vda_ros.ros_conversions import (
     points_to_cloud,
     stamp_ns,
 )
+from vda_ros.nodes.bag_alignment import SPARSE_TYPES, BagAlignment
 
 PROG = "vda-process-bag"
 NODE_NAME = "process_bag"
@@ -163,6 +164,11 @@ class Options:
     color_min: float = field(default=0.0, metadata=_shared("color_min"))
     color_max: float = field(default=0.0, metadata=_shared("color_max"))
     overwrite: bool = field(default=False, metadata=_option("replace an existing output"))
+    align_topic: str = field(
+        default="",
+        metadata=_option("sparse metric topic (depth Image registered to the camera, or PointCloud2 in its optical "
+                         "frame): align the depth to it and write metric depth/image and points"),
+    )
 
     def check(self) -> None:
         """Reject values neither surface can catch alone (ROS parameters have no choices or arity)."""
@@ -329,6 +335,8 @@ class Plan:
     storage: str
     outputs: OutputTopics
     points: bool
+    align_type: str | None = None
+    """Message type of options.align_topic, when depth is aligned to it."""
 
 
 def _listing(topics: Iterable[str]) -> str:
@@ -378,14 +386,17 @@ def make_plan(reader: Reader, input_path: Path, options: Options) -> Plan:
     image_topic = choose_image_topic(types, options.image_topic)
     namespace = topic_namespace(image_topic, types[image_topic])
     camera_info_topic = choose_camera_info_topic(types, namespace, options.camera_info_topic)
+    align_type = types[_given_topic(types, options.align_topic, SPARSE_TYPES)] if options.align_topic else None
+    metres = options.metric or align_type is not None
     return Plan(
         image_topic=image_topic,
         image_type=types[image_topic],
         camera_info_topic=camera_info_topic,
         frame_count=message_count(reader, image_topic),
         storage=options.storage or storage_of(input_path),
-        outputs=OutputTopics.under(namespace, options.metric),
-        points=options.metric and options.publish_points and camera_info_topic is not None,
+        outputs=OutputTopics.under(namespace, metres),
+        points=metres and options.publish_points and camera_info_topic is not None,
+        align_type=align_type,
     )
 
 
@@ -453,7 +464,10 @@ class BagPipeline:
         self._frame_size: tuple[int, ...] | None = None
         self.warnings: list[str] = []
         self._outputs = self._add_outputs()
-        read = {plan.image_topic, plan.camera_info_topic}
+        self._alignment = (
+            BagAlignment(options.align_topic, plan.align_type, options.metric) if plan.align_type is not None else None
+        )
+        read = {plan.image_topic, plan.camera_info_topic, options.align_topic}
         self.connections = connections if options.copy_input else [c for c in connections if c.topic in read]
         self._copies = self._add_copies(connections) if options.copy_input else {}
 
@@ -494,6 +508,8 @@ class BagPipeline:
                 yield self._receive_image(message)
             elif message.connection.topic == self._plan.camera_info_topic:
                 self._infos.add(deserialize(message.raw, CameraInfo))
+            elif self._alignment is not None and message.connection.topic == self._alignment.topic:
+                self._alignment.add(message.raw)
 
     def _receive_image(self, message: RecordedMessage) -> np.ndarray:
         """Decode one image and queue what its outputs will need."""
@@ -516,8 +532,13 @@ class BagPipeline:
         """Write every output of the oldest waiting image, whose depth this is."""
         source = self._pending.popleft()
         outputs = self._plan.outputs
+        if self._alignment is not None:
+            aligned = self._alignment.align(stamp_ns(source.header.stamp), depth, self._peek_info(source, depth))
+            if aligned is None:
+                return
+            depth = aligned
         info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
-        out = frame_outputs(source.rgb, depth, metric=self._metric, settings=self._settings,
+        out = frame_outputs(source.rgb, depth, metric=self._metric or self._alignment is not None, settings=self._settings,
                             camera=camera_model(info) if info is not None else None, color_scale=color_scale,
                             want_cloud=self._plan.points)
         self._put(outputs.depth, source, depth_to_msg(out.depth, source.header))
@@ -534,6 +555,14 @@ class BagPipeline:
                        f"images: {out.cloud_state}")
             return
         self._put(outputs.points, source, points_to_cloud(out.cloud.xyz, source.header, out.cloud.rgb))
+
+    def _peek_info(self, source: SourceFrame, depth: np.ndarray) -> CameraInfo | None:
+        """The CameraInfo of this frame's depth image, for projecting a point-cloud align topic."""
+        info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
+        return None if info is None else depth_camera_info(info, source.header, depth.shape[1], depth.shape[0])
+
+    def alignment_warning(self) -> str | None:
+        return None if self._alignment is None else self._alignment.warning()
 
     def _put(self, topic: str, source: SourceFrame, message: Any) -> None:
         self._writer.write(self._outputs[topic], source.timestamp, serialize(message))
@@ -601,7 +630,7 @@ def process(options: Options) -> Summary:
                     progress.update()
             frames_written = writer.counts[plan.outputs.depth]
             if frames_written == 0:
-                raise BagError(f"{input_path} has no message on {plan.image_topic}")
+                raise BagError(pipeline.alignment_warning() or f"{input_path} has no message on {plan.image_topic}")
     return Summary(
         frames=frames_written,
         seconds=time.perf_counter() - start,
@@ -609,7 +638,7 @@ def process(options: Options) -> Summary:
         storage=plan.storage,
         version=options.bag_version,
         counts=writer.counts,
-        warnings=pipeline.warnings,
+        warnings=pipeline.warnings + list(filter(None, [pipeline.alignment_warning()])),
         random_weights=options.random_weights,
     )
 

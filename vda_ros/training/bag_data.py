@@ -26,7 +26,7 @@ from vda_ros.bag_io import (
     read_messages,
     topic_types,
 )
-from vda_ros.geometry import mask_depth_range, project_points
+from vda_ros.geometry import mask_depth_range, render_depth
 from vda_ros.ros_conversions import (
     ImageConversionError,
     camera_info_is_calibrated,
@@ -112,7 +112,7 @@ class _Depth:
             xyz = xyz @ self.source.lidar_to_camera[:3, :3].T + self.source.lidar_to_camera[:3, 3]
         fx, fy, cx, cy = intrinsics(self.info)
         scale_x, scale_y = image_shape[1] / self.info.width, image_shape[0] / self.info.height
-        return project_points(xyz, fx * scale_x, fy * scale_y, cx * scale_x, cy * scale_y, image_shape[1], image_shape[0])
+        return render_depth(xyz, fx * scale_x, fy * scale_y, cx * scale_x, cy * scale_y, image_shape[1], image_shape[0])
 
 
 def _camera_info(reader: Reader, topic: str, path: Path) -> CameraInfo:

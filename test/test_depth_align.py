@@ -1,0 +1,166 @@
+"""depth_align over real DDS: a synthetic relative-depth stream and LiDAR-like sparse depth in, metric depth out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ruamel.yaml import YAML
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
+from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
+from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings
+from vda_ros.geometry import backproject
+from vda_ros.nodes.child_nodes import node_command
+from vda_ros.nodes.depth_align import PARAMETERS
+from vda_ros.nodes.params import defaults
+from vda_ros.ros_conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud, stamp_ns
+from vda_ros.sparse import samples_from_depth_image
+
+MODULE = "vda_ros.nodes.depth_align"
+START_S = 1_700_000_000
+PERIOD_NS = 100_000_000
+FRAME_ID = "cam_optical"
+WAIT = 60.0
+PARAMS_FILE = Path(__file__).resolve().parent.parent / "config" / "depth_align.yaml"
+RELIABLE = {"input_reliability": "reliable", "input_queue_depth": 50, "diagnostics_period": 0.2}
+
+
+@pytest.fixture(scope="module")
+def ros() -> Iterator[TestNode]:
+    node = TestNode("depth_align_test")
+    yield node
+    node.close()
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    return synthetic_sequence()
+
+
+def header(index: int) -> Header:
+    stamp_ns_value = START_S * 10**9 + index * PERIOD_NS
+    return Header(stamp=Time(sec=stamp_ns_value // 10**9, nanosec=stamp_ns_value % 10**9), frame_id=FRAME_ID)
+
+
+def camera_info(scene) -> CameraInfo:
+    k = scene.intrinsics
+    p = np.hstack((k, np.zeros((3, 1))))
+    height, width = scene.depth.shape[1:]
+    return CameraInfo(header=header(0), width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5,
+                      k=k.ravel(), r=np.eye(3).ravel(), p=p.ravel())
+
+
+def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, frames: int):
+    """Publish the stream frame by frame, each sparse message one frame ahead; return the outputs by frame."""
+    depth_pub = ros.publisher(Image, f"{namespace}/depth/relative", depth=50)
+    info_pub = ros.publisher(CameraInfo, f"{namespace}/depth/camera_info")
+    sparse_type = type(next(m for m in sparse_messages if m is not None))
+    sparse_topic = "sparse_points" if sparse_type is PointCloud2 else "sparse_depth"
+    sparse_pub = ros.publisher(sparse_type, f"{namespace}/{sparse_topic}", depth=50)
+    depth_out = ros.collect(Image, f"{namespace}/depth/image", depth=100)
+    points_out = ros.collect(PointCloud2, f"{namespace}/points", depth=100)
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
+    for publisher in (depth_pub, info_pub, sparse_pub):
+        wait_for_subscribers(publisher)
+    info_pub.publish(camera_info(scene))
+    sparse_pub.publish(sparse_messages[0])
+    name = f"{namespace.strip('/')}/depth_align: alignment"
+
+    def sparse_received() -> bool:
+        values = diagnostic_values(diagnostics, f"/{name}")
+        return values is not None and int(values["sparse messages"]) >= 1
+
+    assert wait_until(sparse_received, WAIT), "the node never reported the first sparse message"
+    outputs = []
+    for index in range(frames):
+        ahead = index + 1
+        if ahead < frames and sparse_messages[ahead] is not None:
+            sparse_pub.publish(sparse_messages[ahead])
+        frame_header = header(index)
+        depth_pub.publish(depth_to_msg(prediction[index], frame_header))
+        assert wait_until(lambda: depth_out.with_stamp(frame_header.stamp) is not None, WAIT), f"no depth for frame {index}"
+        outputs.append(msg_to_depth(depth_out.with_stamp(frame_header.stamp)))
+    last = header(frames - 1).stamp
+    assert wait_until(lambda: points_out.with_stamp(last) is not None, WAIT), "no cloud for the last frame"
+
+    def all_reported() -> bool:
+        values = diagnostic_values(diagnostics, f"/{name}")
+        return values is not None and int(values["published"]) == frames
+
+    assert wait_until(all_reported, WAIT), diagnostic_values(diagnostics, f"/{name}")
+    return outputs, points_out.with_stamp(last), diagnostic_values(diagnostics, f"/{name}")
+
+
+def sparse_image_message(image: np.ndarray | None, index: int) -> Image | None:
+    return None if image is None else depth_to_msg(image, header(index))
+
+
+def test_metric_depth_meets_the_bound_on_every_frame_and_least_squares_fails_it(ros, sequence, tmp_path: Path):
+    scene, prediction, sparse = sequence
+    messages = [sparse_image_message(image, i) for i, image in enumerate(sparse)]
+    command = node_command(MODULE, RELIABLE, {"__ns": "/cam_a"}, params_file=PARAMS_FILE)
+    with NodeProcess(command, tmp_path / "align.log") as process:
+        outputs, cloud, diagnostics = stream(ros, "/cam_a", scene, prediction, messages, scene.frames)
+        assert process.running(), process.log()
+    errors = np.array([frame_abs_rel(depth, truth) for depth, truth in zip(outputs, scene.depth)])
+    assert np.median(errors) <= 0.04, errors
+    assert errors.max() <= 0.08, errors
+    assert max(errors[i] for i in DROPPED_FRAMES) <= 0.08  # frames without sparse data got the held alignment
+    # the cloud is the published depth back-projected through depth/camera_info
+    k = scene.intrinsics
+    expected = backproject(outputs[-1], k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    np.testing.assert_allclose(cloud_to_xyz(cloud), expected, rtol=1e-6, equal_nan=True)
+    assert diagnostics["state"] in ("tracking", "holding") and int(diagnostics["inliers"]) > 100
+    assert int(diagnostics["without sparse data"]) == len(DROPPED_FRAMES)
+    assert float(diagnostics["residual"]) < 0.03
+
+    # The same pairing with a plain least-squares fit: the outliers break it, far beyond the bound.
+    plain = DepthAligner(AlignerSettings(fit=FitSettings(method="least_squares")))
+    plain_errors = []
+    for index in range(scene.frames):
+        samples = None if sparse[index] is None else samples_from_depth_image(sparse[index], prediction[index].shape)
+        depth, _ = plain.align(index * PERIOD_NS / 1e9, prediction[index], samples)
+        plain_errors.append(frame_abs_rel(depth, scene.depth[index]))
+    assert np.median(plain_errors) > 0.08
+
+
+def test_points_with_an_extrinsic_give_what_the_alignment_module_gives(ros, sequence, tmp_path: Path):
+    scene, prediction, sparse = sequence
+    frames = 8
+    translation = [0.1, -0.05, 0.02]  # the LiDAR sits 10 cm right of the camera, axes as the camera's
+    messages = []
+    for index in range(frames):
+        if sparse[index] is None:
+            messages.append(None)
+            continue
+        in_lidar = (lidar_points(sparse[index], scene.intrinsics) - translation).astype(np.float32)
+        messages.append(points_to_cloud(in_lidar, header(index)))
+    params = {**RELIABLE, "sparse_source": "points", "sparse_translation": translation}
+    with NodeProcess(node_command(MODULE, params, {"__ns": "/cam_b"}), tmp_path / "align.log") as process:
+        outputs, _, _ = stream(ros, "/cam_b", scene, prediction, messages, frames)
+        assert process.running(), process.log()
+    reference = DepthAligner(AlignerSettings())
+    for index in range(frames):
+        samples = None if sparse[index] is None else samples_from_depth_image(sparse[index], prediction[index].shape)
+        expected, _ = reference.align(index * PERIOD_NS / 1e9, prediction[index], samples)
+        np.testing.assert_allclose(outputs[index], expected, rtol=1e-4, equal_nan=True)
+
+
+def test_bad_extrinsic_parameters_stop_the_node_with_a_message(tmp_path: Path):
+    params = {"sparse_source": "points", "sparse_rotation": [0.0, 0.0, 0.0, 0.0]}
+    with NodeProcess(node_command(MODULE, params), tmp_path / "align.log") as process:
+        assert process.wait(WAIT) == 1
+        assert "non-zero quaternion" in process.log()
+
+
+def test_the_parameters_file_holds_every_default():
+    with open(PARAMS_FILE) as stream:
+        values = YAML(typ="safe").load(stream)["depth_align"]["ros__parameters"]
+    assert values == defaults(PARAMETERS)

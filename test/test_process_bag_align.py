@@ -1,0 +1,149 @@
+"""vda-process-bag --align-topic on a generated bag with LiDAR-like sparse depth, scored by vda-eval --bag.
+
+The bag holds the synthetic scene's camera images, CameraInfo, a half-resolution sparse depth topic and
+the true depth (as a depth camera would record it). The network's depth is meaningless with random
+weights, so the engine is replaced by one replaying the synthetic relative prediction with the offline
+engine's look-ahead (a window of frames read before the first depth comes out); everything else is the
+real tool: bag reading, pairing, alignment, writing, and vda-eval reading the written bag.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from bag_helpers import FRAME_ID, TYPESTORE, read_bag, stamp_ns
+from rosbags.rosbag2 import StoragePlugin, Writer
+
+from synthetic_scene import synthetic_sequence
+from vda_ros.eval_cli import main as eval_main
+from vda_ros.evaluation import evaluate
+from vda_ros.nodes import process_bag
+
+T = TYPESTORE.types
+START_NS = 1_700_000_000 * 10**9
+PERIOD_NS = 100_000_000
+LOOK_AHEAD = 8
+TOPICS = {"image": "/cam/image_raw", "info": "/cam/camera_info", "sparse": "/cam/sparse_depth", "truth": "/cam/gt_depth",
+          "pose": "/cam/pose"}
+
+
+def _header(stamp: int):
+    return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9),
+                                    frame_id=FRAME_ID)
+
+
+def _depth_image(depth: np.ndarray, stamp: int):
+    height, width = depth.shape
+    return T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width, encoding="32FC1",
+                                      is_bigendian=0, step=4 * width,
+                                      data=np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).ravel())
+
+
+def _pose(matrix: np.ndarray, stamp: int):
+    """A PoseStamped of a camera-to-world matrix (the scene's rotations are about one axis: w > 0 throughout)."""
+    r = matrix[:3, :3]
+    w = np.sqrt(max(1.0 + np.trace(r), 0.0)) / 2
+    x, y, z = (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)
+    pose = T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](*matrix[:3, 3]),
+                                       orientation=T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w))
+    return T["geometry_msgs/msg/PoseStamped"](header=_header(stamp), pose=pose)
+
+
+def write_scene_bag(path: Path, scene, sparse) -> None:
+    k = scene.intrinsics
+    height, width = scene.depth.shape[1:]
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {}
+
+        def put(key: str, timestamp: int, message) -> None:
+            if key not in connections:
+                connections[key] = writer.add_connection(TOPICS[key], message.__msgtype__, typestore=TYPESTORE)
+            writer.write(connections[key], timestamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
+
+        for index in range(scene.frames):
+            stamp = START_NS + index * PERIOD_NS
+            rgb = scene.rgb[index]
+            put("image", stamp, T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width,
+                                                          encoding="rgb8", is_bigendian=0, step=3 * width,
+                                                          data=rgb.ravel()))
+            roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
+            put("info", stamp + 1, T["sensor_msgs/msg/CameraInfo"](
+                header=_header(stamp), height=height, width=width, distortion_model="plumb_bob", d=np.zeros(5),
+                k=k.ravel(), r=np.eye(3).ravel(), p=np.hstack((k, np.zeros((3, 1)))).ravel(), binning_x=0,
+                binning_y=0, roi=roi))
+            if sparse[index] is not None:  # the LiDAR's scan is recorded a little after the image, stamped 10 ms later
+                put("sparse", stamp + 2_000_000, _depth_image(sparse[index], stamp + 10_000_000))
+            put("truth", stamp + 3_000_000, _depth_image(scene.depth[index], stamp))
+            put("pose", stamp + 4_000_000, _pose(scene.poses[index], stamp))
+
+
+class ReplayEngine:
+    """Stands in for OfflineDepth: yields the synthetic prediction of each frame read, LOOK_AHEAD frames late."""
+
+    def __init__(self, predictions: np.ndarray) -> None:
+        self._predictions = predictions
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        read = 0
+        for _ in frames:
+            read += 1
+            if read > LOOK_AHEAD:
+                yield self._predictions[read - 1 - LOOK_AHEAD]
+        yield from self._predictions[max(read - LOOK_AHEAD, 0) : read]
+
+
+@pytest.fixture(scope="module")
+def scene_bag(tmp_path_factory):
+    scene, prediction, sparse = synthetic_sequence()
+    path = tmp_path_factory.mktemp("align") / "scene"
+    write_scene_bag(path, scene, sparse)
+    return path, scene, prediction
+
+
+def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_bag, tmp_path, monkeypatch, capsys):
+    path, scene, prediction = scene_bag
+    monkeypatch.setattr(process_bag, "build_engine", lambda options: ReplayEngine(prediction))
+    output = tmp_path / "aligned"
+    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
+                             TOPICS["sparse"], "--copy-input"]) == 0
+    written = read_bag(output)
+    depth_msgs = written["/cam/depth/image"]
+    assert len(depth_msgs) == scene.frames and len(written["/cam/points"]) == scene.frames
+    assert "/cam/depth/relative" not in written
+    assert [stamp_ns(m.header) for _, m in depth_msgs] == [START_NS + i * PERIOD_NS for i in range(scene.frames)]
+    depths = np.stack([np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width) for _, m in depth_msgs])
+
+    report = tmp_path / "eval.json"
+    assert eval_main(["--bag", str(output), "--pred-topic", "/cam/depth/image", "--gt-topic", TOPICS["truth"],
+                      "--align", "none", "--max-depth", "20", "--json", str(report)]) == 0
+    result = json.loads(report.read_text())
+    assert result["frames"] == scene.frames and result["abs_rel"] <= 0.04
+    assert f"{result['abs_rel']:.4f}" in capsys.readouterr().out
+    expected = evaluate(depths, scene.depth, "none", max_depth=20.0)
+    assert result["abs_rel"] == pytest.approx(expected.abs_rel, rel=1e-9)
+
+    # TAE from the recorded poses and the depth's CameraInfo equals TAE on the arrays
+    assert eval_main(["--bag", str(output), "--pred-topic", "/cam/depth/image", "--gt-topic", TOPICS["truth"],
+                      "--align", "none", "--max-depth", "20", "--odom-topic", TOPICS["pose"],
+                      "--camera-info-topic", "/cam/depth/camera_info", "--json", str(report)]) == 0
+    with_tae = json.loads(report.read_text())
+    arrays = evaluate(depths, scene.depth, "none", max_depth=20.0, poses=scene.poses, intrinsics=scene.intrinsics)
+    assert with_tae["tae"] == pytest.approx(arrays.tae, rel=1e-6) and with_tae["tae"] < 5.0
+
+
+def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):
+    path, _, _ = scene_bag
+    assert process_bag.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
+                             TOPICS["info"], "--random-weights"]) == 2
+    err = capsys.readouterr().err
+    assert "has type sensor_msgs/msg/CameraInfo" in err and not (tmp_path / "out").exists()
+
+
+def test_vda_eval_bag_errors_name_the_topic(scene_bag, capsys):
+    path, _, _ = scene_bag
+    assert eval_main(["--bag", str(path), "--pred-topic", "/cam/nothing", "--gt-topic", TOPICS["truth"]]) == 2
+    assert "prediction topic /cam/nothing is not in the bag" in capsys.readouterr().err
