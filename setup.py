@@ -22,6 +22,7 @@ def console_scripts() -> list[str]:
         "vda-download-weights = vda_ros.weights:main",
         "vda-demo = vda_ros.nodes.demo:main",
         "vda-export-onnx = vda_ros.model.export:main",
+        "vda-process-bags = vda_ros.fleet.cli:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")
@@ -44,6 +45,8 @@ setup(
     # out because two distributions provide cv2 (pip's opencv-python[-headless], apt's
     # python3-opencv); naming one would reject the other.
     install_requires=["setuptools", "numpy", "torch", "tqdm", "rosbags"],
+    # vda-process-bags runs on Ray; the client extra lets it reach a cluster at ray://host:port.
+    extras_require={"fleet": ["ray[client]"]},
     zip_safe=True,
     maintainer="vda_ros maintainers",
     maintainer_email="maintainers@users.noreply.b-seed-ae655f45.example",

@@ -134,6 +134,31 @@ def write_test_bag(
     return bag
 
 
+def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] = ("/left", "/right")) -> Path:
+    """A bag with one rgb8 image topic and one calibrated CameraInfo per camera namespace, cameras interleaved.
+
+    Camera k sees the synthetic sequence shifted by k frames, so the cameras' depths differ.
+    """
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {}
+        for namespace in namespaces:
+            for name, msgtype in (("image_raw", "sensor_msgs/msg/Image"), ("camera_info", "sensor_msgs/msg/CameraInfo")):
+                connections[f"{namespace}/{name}"] = writer.add_connection(
+                    f"{namespace}/{name}", msgtype, typestore=TYPESTORE
+                )
+        for index in range(frames):
+            for camera, namespace in enumerate(namespaces):
+                record = START_NS + index * PERIOD_NS + camera * 1000
+                stamp = record - CAMERA_LATENCY_NS
+                rgb = synthetic_frame(index + camera)
+                height, width = rgb.shape[:2]
+                for name, message in (("image_raw", _image(rgb, stamp, "rgb8")), ("camera_info", camera_info(stamp, width, height))):
+                    writer.write(
+                        connections[f"{namespace}/{name}"], record, TYPESTORE.serialize_cdr(message, message.__msgtype__)
+                    )
+    return path
+
+
 def read_bag(path: Path) -> dict[str, list[tuple[int, Any]]]:
     """Topic → [(record time, message deserialised by rosbags)] in record order."""
     topics: dict[str, list[tuple[int, Any]]] = {}

@@ -20,6 +20,7 @@ Compatibility of what is written:
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -176,6 +177,21 @@ def check_output_free(output: Path, overwrite: bool) -> None:
         raise BagError(f"output {output} exists; pass --overwrite to replace it")
 
 
+_STAGING_SUFFIX = ".partial"
+
+
+def staging_directories(output: Path) -> list[Path]:
+    """The hidden directories staged_output has made for `output` and not yet removed.
+
+    Only a process killed while writing (SIGKILL, a lost machine) leaves one behind; whoever
+    retries its work (vda-process-bags) removes them. mkdtemp's random part has no dot, which tells
+    `name`'s directories from those of `name.more`.
+    """
+    prefix = f".{output.name}."
+    candidates = output.parent.glob(f"{glob.escape(prefix)}*{_STAGING_SUFFIX}")
+    return sorted(path for path in candidates if "." not in path.name[len(prefix) : -len(_STAGING_SUFFIX)])
+
+
 @contextmanager
 def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
     """Yield the path to write the new bag to; it appears as `output` only if the block completes.
@@ -188,7 +204,7 @@ def staged_output(output: Path, overwrite: bool) -> Iterator[Path]:
     check_output_free(output, overwrite)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", suffix=_STAGING_SUFFIX, dir=output.parent))
     except OSError as error:
         raise BagError(f"cannot create output {output}: {error}") from error
     try:

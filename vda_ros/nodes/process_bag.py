@@ -180,8 +180,8 @@ class Options:
             raise UsageError(f"color_range must be two numbers MIN < MAX, got {list(self.color_range)}")
 
 
-def _options_from(values: dict[str, Any]) -> Options:
-    """Options from either surface's values (lists and None for the colour range included)."""
+def options_from(values: dict[str, Any]) -> Options:
+    """Options from either surface's values (lists and None for the colour range included); missing ones default."""
     values["color_range"] = tuple(values["color_range"] or ())
     return Options(**values)
 
@@ -209,9 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="As a ROS node: ros2 run vda_ros process_bag --ros-args -p input:=IN -p output:=OUT ... "
         "(every option is a parameter of the same name with underscores; color_range is a list of two doubles).",
     )
-    for option in fields(Options):
-        _add_argument(parser, option)
+    add_arguments(parser)
     return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Add the flag of every Options field but those excluded: vda-process-bags shares them this way."""
+    for option in fields(Options):
+        if option.name not in exclude:
+            _add_argument(parser, option)
 
 
 def _declare(node: Node, option: Field[Any]) -> Any:
@@ -225,7 +231,7 @@ def options_from_ros(argv: list[str]) -> Options:
     """Options from ROS parameters (`--ros-args -p name:=value`), through a node that lives only to read them.
 
     rclpy's signal handlers stay off: no node spins here, and Ctrl-C must reach the processing loop
-    through the tool's own handler (see _interruptible).
+    through the tool's own handler (see interruptible).
     """
     extra = remove_ros_args(args=argv)
     if extra:
@@ -236,7 +242,7 @@ def options_from_ros(argv: list[str]) -> Options:
     try:
         node = Node(NODE_NAME)
         try:
-            return _options_from({option.name: _declare(node, option) for option in fields(Options)})
+            return options_from({option.name: _declare(node, option) for option in fields(Options)})
         except ParameterException as error:
             raise UsageError(f"bad parameter: {error}") from error
         finally:
@@ -249,7 +255,7 @@ def parse_options(argv: list[str]) -> Options:
     """Options from the command line, or from ROS parameters when run as a node."""
     if "--ros-args" in argv:
         return options_from_ros(argv)
-    return _options_from(vars(build_parser().parse_args(argv)))
+    return options_from(vars(build_parser().parse_args(argv)))
 
 
 def topic_namespace(image_topic: str, image_type: str) -> str:
@@ -525,8 +531,12 @@ class Summary:
     random_weights: bool
 
 
-def process(options: Options) -> Summary:
-    """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag."""
+def process(options: Options, engine: OfflineDepth | None = None) -> Summary:
+    """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag.
+
+    engine: a loaded engine to reuse (vda-process-bags' workers keep one for many bags); by default
+    it is built from the options.
+    """
     options.check()
     input_path, output_path = Path(options.input), Path(options.output)
     if output_path.resolve() == input_path.resolve():
@@ -534,7 +544,7 @@ def process(options: Options) -> Summary:
     check_output_free(output_path, options.overwrite)
     with open_bag(input_path) as reader:
         plan = make_plan(reader, input_path, options)
-        engine = build_engine(options)
+        engine = build_engine(options) if engine is None else engine
         start = time.perf_counter()
         with staged_output(output_path, options.overwrite) as bag_path, BagWriter(
             bag_path, plan.storage, options.bag_version
@@ -591,7 +601,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def _interruptible() -> Iterator[None]:
+def interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into Interrupted while the tool runs, so both clean up.
 
     SIGINT needs it too: a child started in the background by a non-interactive shell inherits an
@@ -613,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     case but 0, no output exists.
     """
     argv = sys.argv[1:] if argv is None else argv
-    with _interruptible():
+    with interruptible():
         try:
             summary = process(parse_options(argv))
         except (UsageError, BagError) as error:
