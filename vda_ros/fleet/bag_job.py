@@ -12,25 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from vda_ros.nodes.process_bag import (
-    Interrupted,
     Options,
     Summary,
     add_arguments,
     build_engine,
     choose_image_topic,
-    interruptible,
     options_from,
     process,
 )
 
 __all__ = [
-    "Interrupted",
     "Options",
     "Summary",
     "add_shared_arguments",
     "build_engine",
     "choose_image_topic",
-    "interruptible",
     "options_for",
     "process",
     "shared_options",

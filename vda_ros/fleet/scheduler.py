@@ -13,9 +13,12 @@ half-written, and reports the unfinished units as interrupted: only complete out
 from __future__ import annotations
 
 import shutil
+import signal
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -24,13 +27,39 @@ from tqdm import tqdm
 
 from vda_ros.bag_io import staging_directories
 from vda_ros.cli import UsageError
-from vda_ros.fleet.bag_job import Interrupted, Options, interruptible, options_for
+from vda_ros.fleet.bag_job import Options, options_for
 from vda_ros.fleet.summary import DONE, FAILED, INTERRUPTED, NOT_RUN, Outcome
 from vda_ros.fleet.units import Unit
 from vda_ros.fleet.worker import BagResult, BagWorker, WorkerInfo
 
 KILL_WAIT_S = 60.0
 """How long an interrupted run waits for Ray to confirm that its killed workers are gone."""
+POLL_S = 0.5
+"""Longest wait for Ray before a stop request is looked at."""
+
+
+class StopRequest:
+    """SIGINT or SIGTERM, recorded rather than raised while the scheduler waits on Ray.
+
+    An exception raised by a signal handler inside ray.wait leaves Ray's C++ core in an error state
+    (a SystemError), so the handlers only note the signal and the scheduler, which waits at most
+    POLL_S at a time, stops at its next look.
+    """
+
+    def __init__(self) -> None:
+        self.signal = ""
+
+    def _record(self, signum: int, frame: object) -> None:
+        self.signal = signal.Signals(signum).name
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        previous = {signum: signal.signal(signum, self._record) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 @dataclass(frozen=True)
@@ -95,26 +124,29 @@ class Scheduler:
         total = sum(job.unit.frames for job in jobs)
         with tqdm(total=total, unit="frame", desc="bags", smoothing=0, file=sys.stderr) as self._progress:
             self._show()
+            stop = StopRequest()
             try:
-                with interruptible():
+                with stop.installed():
                     for _ in range(min(self._resources.workers, len(jobs))):
                         self._start_worker()
-                    self._loop()
-            except (Interrupted, KeyboardInterrupt) as interruption:
-                self._log(f"interrupted ({interruption or 'SIGINT'}): stopping the workers")
-                self._stop()
+                    self._loop(stop)
+                    if stop.signal:
+                        self._log(f"interrupted ({stop.signal}): stopping the workers")
+                        self._stop()
             finally:
                 self._kill_all()
         return [self.outcomes[job.unit.name] for job in jobs]
 
-    def _loop(self) -> None:
-        while self._pending or self._busy:
+    def _loop(self, stop: StopRequest) -> None:
+        while (self._pending or self._busy) and not stop.signal:
             while self._idle and self._pending:
                 self._dispatch(self._idle.pop(0), self._pending.popleft())
             if not self._busy and not self._starting:
                 self._fail_pending("no worker could be started")
                 return
-            ready, _ = self._ray.wait([*self._starting, *self._busy], num_returns=1)
+            ready, _ = self._ray.wait([*self._starting, *self._busy], num_returns=1, timeout=POLL_S)
+            if not ready:
+                continue
             if ready[0] in self._starting:
                 self._worker_started(ready[0])
             else:

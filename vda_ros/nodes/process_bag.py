@@ -231,7 +231,7 @@ def options_from_ros(argv: list[str]) -> Options:
     """Options from ROS parameters (`--ros-args -p name:=value`), through a node that lives only to read them.
 
     rclpy's signal handlers stay off: no node spins here, and Ctrl-C must reach the processing loop
-    through the tool's own handler (see interruptible).
+    through the tool's own handler (see _interruptible).
     """
     extra = remove_ros_args(args=argv)
     if extra:
@@ -601,7 +601,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def interruptible() -> Iterator[None]:
+def _interruptible() -> Iterator[None]:
     """Turn SIGINT and SIGTERM into Interrupted while the tool runs, so both clean up.
 
     SIGINT needs it too: a child started in the background by a non-interactive shell inherits an
@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     case but 0, no output exists.
     """
     argv = sys.argv[1:] if argv is None else argv
-    with interruptible():
+    with _interruptible():
         try:
             summary = process(parse_options(argv))
         except (UsageError, BagError) as error:
