@@ -139,23 +139,22 @@ def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] 
 
     Camera k sees the synthetic sequence shifted by k frames, so the cameras' depths differ.
     """
-    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
-        connections = {}
-        for namespace in namespaces:
-            for name, msgtype in (("image_raw", "sensor_msgs/msg/Image"), ("camera_info", "sensor_msgs/msg/CameraInfo")):
-                connections[f"{namespace}/{name}"] = writer.add_connection(
-                    f"{namespace}/{name}", msgtype, typestore=TYPESTORE
-                )
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:  # type: ignore[arg-type]
+        connections: dict[str, Any] = {}
+
+        def put(topic: str, timestamp: int, message: Any) -> None:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, message.__msgtype__, typestore=TYPESTORE)
+            writer.write(connections[topic], timestamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
+
         for index in range(frames):
             for camera, namespace in enumerate(namespaces):
                 record = START_NS + index * PERIOD_NS + camera * 1000
                 stamp = record - CAMERA_LATENCY_NS
                 rgb = synthetic_frame(index + camera)
                 height, width = rgb.shape[:2]
-                for name, message in (("image_raw", _image(rgb, stamp, "rgb8")), ("camera_info", camera_info(stamp, width, height))):
-                    writer.write(
-                        connections[f"{namespace}/{name}"], record, TYPESTORE.serialize_cdr(message, message.__msgtype__)
-                    )
+                put(f"{namespace}/image_raw", record, _image(rgb, stamp, "rgb8"))
+                put(f"{namespace}/camera_info", record, camera_info(stamp, width, height))
     return path
 
 

@@ -165,7 +165,8 @@ def test_five_bags_on_two_workers_with_a_worker_killed_mid_bag(tmp_path: Path, c
     inputs = tmp_path / "recordings"
     long = write_test_bag(inputs / "long", synthetic_frames(60)).path
     cams = write_multi_camera_bag(inputs / "site" / "two_cams", 8)
-    short = write_test_bag(inputs / "short", synthetic_frames(5), storage="sqlite3", image_format="jpeg", info=None).path
+    short = write_test_bag(inputs / "short", synthetic_frames(5), storage="sqlite3", image_format="jpeg", info=None)
+    short = short.path
     write_test_bag(inputs / "bad_frame", synthetic_frames(6), bad_frame=3)
     corrupt = write_test_bag(inputs / "corrupt", synthetic_frames(4)).path
     storage = next(corrupt.glob("*.mcap"))

@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-dir", type=Path, required=True,
                         help="where the output bags go: DIR/<bag name>, or DIR/<path below a searched folder>")
     parser.add_argument("--each-image-topic", action="store_true",
-                        help="one unit of work per image topic, written to DIR/<bag name>/<topic with dots for slashes>")
+                        help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>")
     parser.add_argument("--address", default="",
                         help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run)")
     parser.add_argument("--workers", type=int, default=0,
@@ -126,10 +126,11 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
     )
     jobs, outcomes = triage(units, shared)
     start = time.perf_counter()
-    workers, interrupted = 0, False
+    ray_start, workers, interrupted = 0.0, 0, False
     if jobs:
         ray = import_ray()
         connect(ray, args.address)
+        ray_start = time.perf_counter() - start
         try:
             plan = resources(ray, args, shared)
             scheduler = Scheduler(ray, shared, plan, args.max_retries)
@@ -137,7 +138,7 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
             workers, interrupted = plan.workers, scheduler.interrupted
         finally:
             ray.shutdown()
-    totals = RunTotals(time.perf_counter() - start, workers, interrupted)
+    totals = RunTotals(time.perf_counter() - start, ray_start, workers, interrupted)
     return [outcomes[unit.name] for unit in units], totals, shared
 
 
@@ -154,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     summary_path = args.output_dir / SUMMARY_FILE
-    write_json(summary_path, outcomes, totals, {k: v for k, v in asdict(shared).items() if k not in ("input", "output")})
+    options = {name: value for name, value in asdict(shared).items() if name not in ("input", "output")}
+    write_json(summary_path, outcomes, totals, options)
     print(table(outcomes, totals))
     print(f"summary: {summary_path}")
     failed = [o for o in outcomes if o.status not in SUCCEEDED]

@@ -115,26 +115,29 @@ class Scheduler:
         self._busy: dict[Any, tuple[_Worker, Job]] = {}
         self._pending: deque[Job] = deque()
         self._attempts: dict[str, int] = {}
+        self._progress = tqdm(disable=True)
         self.outcomes: dict[str, Outcome] = {}
         self.interrupted = False
 
     def run(self, jobs: list[Job]) -> list[Outcome]:
         """Process every job; returns their outcomes in the order given. self.interrupted tells a stopped run."""
         self._pending = deque(sorted(jobs, key=lambda job: -job.unit.frames))
-        total = sum(job.unit.frames for job in jobs)
-        with tqdm(total=total, unit="frame", desc="bags", smoothing=0, file=sys.stderr) as self._progress:
-            self._show()
-            stop = StopRequest()
-            try:
-                with stop.installed():
-                    for _ in range(min(self._resources.workers, len(jobs))):
-                        self._start_worker()
-                    self._loop(stop)
-                    if stop.signal:
-                        self._log(f"interrupted ({stop.signal}): stopping the workers")
-                        self._stop()
-            finally:
-                self._kill_all()
+        # Unsmoothed: frames arrive a bag at a time, so only the average since the start gives an honest rate.
+        self._progress = tqdm(total=sum(job.unit.frames for job in jobs), unit="frame", desc="bags", smoothing=0,
+                              file=sys.stderr)
+        self._show()
+        stop = StopRequest()
+        try:
+            with stop.installed():
+                for _ in range(min(self._resources.workers, len(jobs))):
+                    self._start_worker()
+                self._loop(stop)
+                if stop.signal:
+                    self._log(f"interrupted ({stop.signal}): stopping the workers")
+                    self._stop()
+        finally:
+            self._kill_all()
+            self._progress.close()
         return [self.outcomes[job.unit.name] for job in jobs]
 
     def _loop(self, stop: StopRequest) -> None:

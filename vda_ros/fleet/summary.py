@@ -51,11 +51,19 @@ class Outcome:
 @dataclass(frozen=True)
 class RunTotals:
     wall_seconds: float
+    """From the start of Ray (or the cluster connection) to the last unit, model loading included."""
+    ray_start_seconds: float
     workers: int
     interrupted: bool
 
     def frames(self, outcomes: list[Outcome]) -> int:
+        """Frames processed by this run (not those of outputs that were already complete)."""
         return sum(o.frames for o in outcomes if o.status == DONE)
+
+    def rate(self, outcomes: list[Outcome]) -> float:
+        """Frames per second over the whole run, after Ray's start."""
+        seconds = self.wall_seconds - self.ray_start_seconds
+        return self.frames(outcomes) / seconds if seconds > 0 else 0.0
 
 
 def table(outcomes: list[Outcome], totals: RunTotals) -> str:
@@ -69,13 +77,15 @@ def table(outcomes: list[Outcome], totals: RunTotals) -> str:
         for o in outcomes
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in [header, *rows]]
-    counts = {status: sum(o.status == status for o in outcomes) for status in (DONE, COMPLETE, FAILED, INTERRUPTED, NOT_RUN)}
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+             for row in [header, *rows]]
+    statuses = (DONE, COMPLETE, FAILED, INTERRUPTED, NOT_RUN)
+    counts = {status: sum(o.status == status for o in outcomes) for status in statuses}
     frames = totals.frames(outcomes)
-    rate = frames / totals.wall_seconds if totals.wall_seconds > 0 else 0.0
     lines.append(
         f"{len(outcomes)} bags: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-        + f"; {frames} frames in {totals.wall_seconds:.1f} s on {totals.workers} workers ({rate:.2f} frames/s)"
+        + f"; {frames} frames in {totals.wall_seconds:.1f} s on {totals.workers} workers"
+        + f" ({totals.rate(outcomes):.2f} frames/s; Ray start {totals.ray_start_seconds:.1f} s)"
     )
     lines += [f"warning: {o.name}: {text}" for o in outcomes for text in o.warnings]
     return "\n".join(line.rstrip() for line in lines)
@@ -83,7 +93,6 @@ def table(outcomes: list[Outcome], totals: RunTotals) -> str:
 
 def write_json(path: Path, outcomes: list[Outcome], totals: RunTotals, options: dict[str, Any]) -> None:
     """The summary as JSON (written atomically): the run, its options, and every unit's outcome."""
-    frames = totals.frames(outcomes)
     document = {
         "tool": "vda-process-bags",
         "vda_ros": __version__,
@@ -91,9 +100,10 @@ def write_json(path: Path, outcomes: list[Outcome], totals: RunTotals, options: 
         "interrupted": totals.interrupted,
         "succeeded": all(o.status in SUCCEEDED for o in outcomes),
         "wall_seconds": round(totals.wall_seconds, 3),
+        "ray_start_seconds": round(totals.ray_start_seconds, 3),
         "workers": totals.workers,
-        "frames": frames,
-        "frames_per_second": round(frames / totals.wall_seconds, 3) if totals.wall_seconds > 0 else None,
+        "frames": totals.frames(outcomes),
+        "frames_per_second": round(totals.rate(outcomes), 3),
         "options": options,
         "bags": [asdict(o) for o in outcomes],
     }

@@ -47,7 +47,8 @@ def find_bags(inputs: list[Path], exclude: Path) -> list[tuple[Path, Path]]:
             raise UsageError(f"input not found: {given}")
         if given.is_file():
             if given.suffix not in BAG_FILE_SUFFIXES:
-                raise UsageError(f"{given} is not a bag (expected a directory, or a {' or '.join(BAG_FILE_SUFFIXES)} file)")
+                suffixes = " or ".join(BAG_FILE_SUFFIXES)
+                raise UsageError(f"{given} is not a bag (expected a directory, or a {suffixes} file)")
             found.setdefault(given.resolve(), Path(given.stem))
         elif (given / BAG_METADATA).is_file():
             found.setdefault(given.resolve(), Path(given.resolve().name))
@@ -116,4 +117,7 @@ def _check_distinct(units: list[Unit]) -> None:
     for unit in units:
         other = seen.setdefault(unit.output, unit.bag)
         if other != unit.bag:
-            raise UsageError(f"{other} and {unit.bag} would both be written to {unit.output}; rename one, or process them in separate runs")
+            raise UsageError(
+                f"{other} and {unit.bag} would both be written to {unit.output}; "
+                "rename one, or process them in separate runs"
+            )
