@@ -27,6 +27,7 @@ def console_scripts() -> list[str]:
         "vda-app = vda_ros.app:main",
         "vda-finetune = vda_ros.training.finetune:main",
         "vda-eval = vda_ros.eval_cli:main",
+        "vda-process-bags = vda_ros.fleet.cli:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")
@@ -50,8 +51,12 @@ setup(
     # out because two distributions provide cv2 (pip's opencv-python[-headless], apt's
     # python3-opencv); naming one would reject the other.
     install_requires=["setuptools", "numpy>=1.21", "torch>=2.0", "tqdm>=4.57", "rosbags>=0.11"],
-    # What the tests need: colcon test runs pytest (not unittest) only when "test" names it.
-    extras_require={"test": ["pytest", "pytest-timeout", "onnx", "onnxruntime"]},
+    extras_require={
+        # What the tests need: colcon test runs pytest (not unittest) only when "test" names it.
+        "test": ["pytest", "pytest-timeout", "onnx", "onnxruntime"],
+        # vda-process-bags runs on Ray; the client extra lets it reach a cluster at ray://host:port.
+        "fleet": ["ray[client]"],
+    },
     zip_safe=True,
     maintainer="vda_ros maintainers",
     maintainer_email="maintainers@users.noreply.b-seed-ae655f45.example",

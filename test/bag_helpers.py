@@ -134,6 +134,30 @@ def write_test_bag(
     return bag
 
 
+def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] = ("/left", "/right")) -> Path:
+    """A bag with one rgb8 image topic and one calibrated CameraInfo per camera namespace, cameras interleaved.
+
+    Camera k sees the synthetic sequence shifted by k frames, so the cameras' depths differ.
+    """
+    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:  # type: ignore[arg-type]
+        connections: dict[str, Any] = {}
+
+        def put(topic: str, timestamp: int, message: Any) -> None:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, message.__msgtype__, typestore=TYPESTORE)
+            writer.write(connections[topic], timestamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
+
+        for index in range(frames):
+            for camera, namespace in enumerate(namespaces):
+                record = START_NS + index * PERIOD_NS + camera * 1000
+                stamp = record - CAMERA_LATENCY_NS
+                rgb = synthetic_frame(index + camera)
+                height, width = rgb.shape[:2]
+                put(f"{namespace}/image_raw", record, _image(rgb, stamp, "rgb8"))
+                put(f"{namespace}/camera_info", record, camera_info(stamp, width, height))
+    return path
+
+
 def read_bag(path: Path) -> dict[str, list[tuple[int, Any]]]:
     """Topic → [(record time, message deserialised by rosbags)] in record order."""
     topics: dict[str, list[tuple[int, Any]]] = {}

@@ -35,6 +35,7 @@ from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vda_ros import cli
+from vda_ros.files import host_tag
 from vda_ros.interruption import EXIT_INTERRUPTED
 from vda_ros.nodes import process_bag
 from vda_ros.nodes.process_bag import CameraInfoHistory, Options, OutputTopics, parse_options, topic_namespace
@@ -284,15 +285,18 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next_run(
     bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
     finished = subprocess.Popen([sys.executable, "-c", "pass"])
     finished.wait()  # a pid whose process is gone, as a killed run's
-    stale = tmp_path / f".out.partial-{finished.pid}-0123abcd"
+    host = host_tag()
+    stale = tmp_path / f".out.partial-{finished.pid}-0123abcd@{host}"
     (stale / "out").mkdir(parents=True)
     (stale / "out" / "out_0.mcap").write_bytes(b"half a bag")
-    live = tmp_path / f".other.partial-{os.getpid()}-0123abcd"  # a run still going on: not touched
+    live = tmp_path / f".other.partial-{os.getpid()}-0123abcd@{host}"  # a run still going on: not touched
     live.mkdir()
+    elsewhere = tmp_path / f".more.partial-{finished.pid}-0123abcd@another_machine"  # a pid there means nothing here
+    elsewhere.mkdir()
     assert run(bag.path, tmp_path / "out") == 0
     assert f"removed 1 temporary file(s) left in {tmp_path} by an interrupted earlier run: {stale.name}" in \
         capsys.readouterr().err
-    assert leftovers(tmp_path) == [live.name, "in", "out"]
+    assert leftovers(tmp_path) == [elsewhere.name, live.name, "in", "out"]
 
 
 @pytest.mark.parametrize("image_format", ["rgb8", "png"])

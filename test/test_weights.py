@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from ros_helpers import wait_until
+from vda_ros.files import host_tag
 from vda_ros.weights import HUB_URL, OfficialCheckpoint, main, selected_checkpoints
 
 FAKE = b"not really a checkpoint, but bytes to hash\n" * 1000
@@ -206,7 +207,7 @@ def _download_in_background(hub: FakeHub, directory: Path) -> tuple[subprocess.P
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
-    partial = directory / f".metric_video_depth_anything_vits.partial-{child.pid}.pth"
+    partial = directory / f".metric_video_depth_anything_vits.partial-{child.pid}@{host_tag()}.pth"
     try:  # the server holds back the second half, so the child is mid-download while its partial file exists
         assert wait_until(lambda: child.poll() is not None or partial.exists(), 60.0) and partial.exists(), \
             child.stderr.read() if child.poll() is not None else "no partial file appeared"

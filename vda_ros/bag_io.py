@@ -46,7 +46,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 from ruamel.yaml import YAML
 
-from vda_ros.files import unique_temporary_path
+from vda_ros.files import temporaries_of, unique_temporary_path
 
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 _STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
@@ -197,6 +197,15 @@ def check_output_free(output: Path, overwrite: bool) -> None:
         raise BagError(f"output {output} exists; pass --overwrite to replace it")
     if output.is_symlink() or not (output / "metadata.yaml").is_file():
         raise BagError(f"output {output} is {_describe(output)}; --overwrite only replaces a rosbag2 bag")
+
+
+def staging_directories(output: Path) -> list[Path]:
+    """The hidden directories staged_output has made for `output` and not yet removed, whoever made them.
+
+    Only a process killed while writing (SIGKILL, a lost machine) leaves one behind; whoever
+    retries its work knowing the writer is gone (vda-process-bags) removes them.
+    """
+    return [path for path in temporaries_of(output) if path.is_dir()]
 
 
 @contextmanager

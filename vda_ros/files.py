@@ -1,10 +1,13 @@
 """Writing files so that a reader never finds a half-written one under the final name.
 
 Every tool writes to a hidden temporary beside its output and renames it into place when it is
-complete. The temporary's name carries the writer's process id (`.NAME.partial-PID.SUFFIX`,
-`.NAME.partial-PID-XXXX` for folders and spools), so that a later run in the same place can
-tell what a killed run (SIGKILL, power loss: no chance to clean up) left behind from what a
-run still in progress is writing, and remove only the former (`remove_stale_temporaries`).
+complete. The temporary's name carries the writer's process id and host
+(`.NAME.partial-PID@HOST.SUFFIX`, `.NAME.partial-PID-XXXX@HOST` for folders and spools), so that a
+later run in the same place can tell what a killed run (SIGKILL, power loss: no chance to clean
+up) left behind from what a run still in progress is writing, and remove only the former
+(`remove_stale_temporaries`). The host matters where outputs sit on a file system that several
+machines share (NFS): a process id says nothing about another machine's processes, so only this
+machine's temporaries are ever judged.
 """
 
 from __future__ import annotations
@@ -13,12 +16,25 @@ import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_TEMPORARY = re.compile(r"^\.(?P<base>.+)\.partial-(?P<pid>\d+)(?:-[0-9a-f]+)?(?P<suffix>\.[A-Za-z0-9]+)?$")
-"""The names temporary_path and unique_temporary_path give; the pid is the writing process's."""
+_TEMPORARY = re.compile(
+    r"^\.(?P<base>.+)\.partial-(?P<pid>\d+)(?:-[0-9a-f]+)?@(?P<host>[A-Za-z0-9_]+)(?P<suffix>\.[A-Za-z0-9]+)?$"
+)
+"""The names temporary_path and unique_temporary_path give: the writing process's pid and host."""
+
+
+def host_tag() -> str:
+    """This machine's name as it appears in temporaries (letters, digits and underscores only)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "localhost"
+
+
+def owner_tag() -> str:
+    """`PID@HOST` of this process, the owner mark of its temporaries."""
+    return f"{os.getpid()}@{host_tag()}"
 
 
 def temporary_path(path: Path) -> Path:
@@ -26,12 +42,12 @@ def temporary_path(path: Path) -> Path:
 
     The suffix is kept last, because writers such as cv2.VideoWriter choose the container from it.
     """
-    return path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    return path.with_name(f".{path.stem}.partial-{owner_tag()}{path.suffix}")
 
 
 def unique_temporary_path(directory: Path, base: str, suffix: str = "") -> Path:
     """A hidden temporary name in `directory` that no other writer uses, even in this process."""
-    return directory / f".{base}.partial-{os.getpid()}-{secrets.token_hex(4)}{suffix}"
+    return directory / f".{base}.partial-{os.getpid()}-{secrets.token_hex(4)}@{host_tag()}{suffix}"
 
 
 @contextmanager
@@ -62,19 +78,31 @@ def _process_alive(pid: int) -> bool:
 
 
 def stale_temporaries(directory: Path) -> list[Path]:
-    """The temporaries in `directory` whose writing process no longer exists, in name order.
+    """This machine's temporaries in `directory` whose writing process no longer exists, in name order.
 
     A pid that has since been reused by another process keeps its temporary: leaving a file
-    behind is the safe mistake, deleting a live run's output is not.
+    behind is the safe mistake, deleting a live run's output is not. Other machines' temporaries
+    are never listed (see the module docstring).
     """
     if not directory.is_dir():
         return []
+    host = host_tag()
     found = []
     for entry in sorted(directory.iterdir()):
         match = _TEMPORARY.match(entry.name)
-        if match and not _process_alive(int(match["pid"])):
+        if match and match["host"] == host and not _process_alive(int(match["pid"])):
             found.append(entry)
     return found
+
+
+def temporaries_of(path: Path) -> list[Path]:
+    """Every temporary standing for `path`, of any process and host (for a caller that knows its writer died)."""
+    if not path.parent.is_dir():
+        return []
+    return sorted(
+        entry for entry in path.parent.iterdir()
+        if (match := _TEMPORARY.match(entry.name)) and match["base"] + (match["suffix"] or "") == path.name
+    )
 
 
 def remove_stale_temporaries(directory: Path) -> str | None:

@@ -195,7 +195,7 @@ class Options:
         return (self.color_min, self.color_max) if self.color_max > self.color_min else ()
 
 
-def _options_from(values: dict[str, Any]) -> Options:
+def options_from(values: dict[str, Any]) -> Options:
     """Options from either surface's values, with the deprecated spellings mapped (and warned about)."""
     used = []
     stride = values.pop("point_stride", None)
@@ -246,14 +246,20 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="As a ROS node: ros2 run vda_ros process_bag --ros-args -p input:=IN -p output:=OUT ... "
         "(every option is a parameter of the same name with underscores).",
     )
-    for option in fields(Options):
-        _add_argument(parser, option)
+    add_arguments(parser)
     old = parser.add_argument_group("deprecated spellings (still accepted)")
     old.add_argument("--point-stride", type=int, default=0, help=deprecation_note("point_stride"))
     old.add_argument("--no-points", action="store_true", help=deprecation_note("no_points"))
     old.add_argument("--color-range", nargs=2, type=float, metavar=("MIN", "MAX"), default=None,
                      help=deprecation_note("color_range"))
     return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Add the flag of every Options field but those excluded: vda-process-bags shares them this way."""
+    for option in fields(Options):
+        if option.name not in exclude:
+            _add_argument(parser, option)
 
 
 def _declare(node: Node, name: str, default: Any, help_text: str) -> Any:
@@ -279,7 +285,7 @@ def options_from_ros(argv: list[str]) -> Options:
             values = {o.name: _declare(node, o.name, o.default, o.metadata["help"]) for o in fields(Options)}
             values.update({name: _declare(node, name, default, deprecation_note(name))
                            for name, default in DEPRECATED_PARAMETERS.items()})
-            return _options_from(values)
+            return options_from(values)
         except ParameterException as error:
             raise UsageError(f"bad parameter: {error}") from error
         finally:
@@ -292,7 +298,7 @@ def parse_options(argv: list[str]) -> Options:
     """Options from the command line, or from ROS parameters when run as a node."""
     if "--ros-args" in argv:
         return options_from_ros(argv)
-    return _options_from(vars(build_parser().parse_args(argv)))
+    return options_from(vars(build_parser().parse_args(argv)))
 
 
 def topic_namespace(image_topic: str, image_type: str) -> str:
@@ -603,8 +609,12 @@ def check_separate(input_path: Path, output_path: Path) -> None:
         raise UsageError(f"the output {output_path} is inside the input bag {input_path}; choose an output beside it")
 
 
-def process(options: Options) -> Summary:
-    """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag."""
+def process(options: Options, engine: OfflineDepth | None = None) -> Summary:
+    """Run the whole tool: check, plan, stream the bag through the engine, and publish the new bag.
+
+    engine: a loaded engine to reuse (vda-process-bags' workers keep one for many bags); by default
+    it is built from the options.
+    """
     options.check()
     input_path, output_path = Path(options.input), Path(options.output)
     check_separate(input_path, output_path)
@@ -614,7 +624,7 @@ def process(options: Options) -> Summary:
         print(f"{PROG}: {cleaned}", file=sys.stderr)
     with open_bag(input_path) as reader:
         plan = make_plan(reader, input_path, options)
-        engine = build_engine(options)
+        engine = build_engine(options) if engine is None else engine
         start = time.perf_counter()
         with staged_output(output_path, options.overwrite) as bag_path, BagWriter(
             bag_path, plan.storage, options.bag_version
