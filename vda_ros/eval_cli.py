@@ -21,9 +21,9 @@ from vda_ros.cli import UsageError
 from vda_ros.eval_bag import read_bag_sequence
 from vda_ros.evaluation import ALIGN_MODES, Crop, EvaluationError, Metrics, evaluate
 from vda_ros.files import atomic_output
+from vda_ros.interruption import EXIT_USAGE
 
 PROG = "vda-eval"
-EXIT_USAGE = 2
 """Unusable input or options: the status every vda tool (and argparse) uses for the user's mistakes."""
 NPZ_KEY = "depths"
 FRAME_SUFFIXES = (".png", ".npy")

@@ -281,6 +281,11 @@ def stamp_ns(stamp: Time) -> int:
     return stamp.sec * 1_000_000_000 + stamp.nanosec
 
 
+def camera_info_is_calibrated(info: CameraInfo) -> bool:
+    """True when K holds usable intrinsics (see CameraModel.calibrated); uncalibrated drivers publish an all-zero K."""
+    return camera_model(info).calibrated
+
+
 def intrinsics(info: CameraInfo) -> tuple[float, float, float, float]:
     """Return (fx, fy, cx, cy) from CameraInfo.K (row-major 3x3)."""
     k = info.k

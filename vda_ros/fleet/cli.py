@@ -15,7 +15,8 @@ from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
-from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
+from vda_ros.cli import UsageError
+from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.fleet.bag_job import Options, add_shared_arguments, options_for, shared_options
 from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.scheduler import Job, Resources, Scheduler

@@ -17,7 +17,8 @@ import torch
 from tqdm import tqdm
 
 from vda_ros.bag_io import BagError
-from vda_ros.cli import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, build_model
+from vda_ros.cli import UsageError, build_model
+from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.model import ENCODERS, DEFAULT_ENCODER, select_device
 from vda_ros.model.config import NUM_FRAMES, PATCH_SIZE
 from vda_ros.model.device import PRECISIONS
