@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import shutil
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def test_interrupted_run_leaves_no_frame_folder(clip: Path, tmp_path: Path, monk
 
     def interrupt_on_second_frame(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
         if written:
-            raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while the second frame is written
         real_write_ply(path, xyz, rgb)
         written.append(path)
 
