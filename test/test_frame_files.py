@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
