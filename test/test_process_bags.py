@@ -325,7 +325,7 @@ def test_usage_errors_exit_2_before_any_work(
 
 def test_every_single_bag_option_is_shared() -> None:
     """vda-process-bag's options (but its two paths) are vda-process-bags' options, parsed to the same values."""
-    flags = ["--metric", "--color-range", "1", "2", "--bag-version", "9", "--point-stride", "3", "--copy-input",
+    flags = ["--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9", "--points-stride", "3", "--copy-input",
              "--input-size", "70", "--storage", "sqlite3", "--camera-info-topic", "/c/info", "--overwrite"]
     single = process_bag.parse_options(["in", "out", *flags])
     fleet = shared_options(cli.build_parser().parse_args(["in", "--output-dir", "o", *flags]))

@@ -218,24 +218,27 @@ def msg_to_depth(msg: Image) -> np.ndarray:
     return _pixel_rows(msg, 4).copy().view(stored).astype(np.float32, copy=False)
 
 
-MILLIMETRE_DEPTH_ENCODING = "16UC1"
+MILLIMETRE_DEPTH_ENCODINGS = ("16UC1", "mono16")
 """Depth cameras (RealSense, Kinect, OAK) publish millimetres as 16-bit integers, 0 for no return."""
 
 
-def msg_to_metres(msg: Image) -> np.ndarray:
-    """Read a depth Image in metres ('32FC1') or millimetres ('16UC1') as (H, W) float32 metres, NaN for no return.
+def msg_to_metres(msg: Image, depth_scale: float = 0.001) -> np.ndarray:
+    """Read a depth camera's Image as (H, W) float32 metres, NaN for no return.
 
-    Both conventions of REP 118 mark a missing return: 0 (16UC1 and many 32FC1 drivers) and NaN or inf.
+    '32FC1' is metres; '16UC1' (and 'mono16', which some drivers use for it) is integer units of
+    depth_scale metres (REP 118: millimetres, 0.001). Both conventions of REP 118 mark a missing
+    return: 0 (16UC1 and many 32FC1 drivers) and NaN or inf.
     """
-    if msg.encoding == MILLIMETRE_DEPTH_ENCODING:
+    if msg.encoding in MILLIMETRE_DEPTH_ENCODINGS:
         stored = np.dtype(">u2" if msg.is_bigendian else "<u2")
-        metres = _pixel_rows(msg, 2).view(stored).astype(np.float32) * np.float32(1e-3)
+        # Packed copy first: NumPy < 1.23 cannot view padded (non-contiguous) rows as another dtype.
+        metres = _pixel_rows(msg, 2).copy().view(stored).astype(np.float32) * np.float32(depth_scale)
     elif msg.encoding == DEPTH_ENCODING:
         metres = msg_to_depth(msg)
     else:
         raise ImageConversionError(
-            f"expected a depth image in {DEPTH_ENCODING!r} (metres) or {MILLIMETRE_DEPTH_ENCODING!r} (millimetres), "
-            f"got encoding {msg.encoding!r}"
+            f"expected a depth image in {DEPTH_ENCODING!r} (metres) or {'/'.join(MILLIMETRE_DEPTH_ENCODINGS)!r} "
+            f"(millimetres), got encoding {msg.encoding!r}"
         )
     with np.errstate(invalid="ignore"):
         metres[~(np.isfinite(metres) & (metres > 0))] = np.nan
@@ -261,19 +264,6 @@ def rgb_to_msg(rgb: np.ndarray, header: Header, encoding: str = "rgb8") -> Image
         raise ValueError(f"unsupported output encoding {encoding!r}; supported: {', '.join(_OUTPUT_COLOR_ENCODINGS)}")
     pixels = rgb if encoding == "rgb8" else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     return _array_to_image(pixels, header, encoding)
-
-
-def depth_image_to_metres(msg: Image, depth_scale: float = 0.001) -> np.ndarray:
-    """A depth camera's Image as (H, W) float32 metres: 16UC1/mono16 times depth_scale (mm: 0.001), 32FC1 as is.
-
-    Zero, NaN and inf stay as they are; callers decide validity (geometry.mask_depth_range).
-    """
-    if msg.encoding == DEPTH_ENCODING:
-        return msg_to_depth(msg)
-    if msg.encoding not in ("16UC1", "mono16"):
-        raise ImageConversionError(f"expected a 16UC1, mono16 or 32FC1 depth image, got encoding {msg.encoding!r}")
-    stored = np.dtype(">u2" if msg.is_bigendian else "<u2")
-    return _pixel_rows(msg, 2).view(stored).astype(np.float32) * np.float32(depth_scale)
 
 
 def stamp_ns(stamp: Time) -> int:

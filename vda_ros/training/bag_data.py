@@ -32,7 +32,7 @@ from vda_ros.ros_conversions import (
     camera_info_is_calibrated,
     cloud_to_xyz,
     compressed_to_rgb,
-    depth_image_to_metres,
+    msg_to_metres,
     image_to_rgb,
     intrinsics,
     stamp_ns,
@@ -105,7 +105,7 @@ class _Depth:
 
     def __call__(self, raw: bytes, image_shape: tuple[int, int]) -> np.ndarray:
         if not self.cloud:
-            return mask_depth_range(depth_image_to_metres(deserialize(raw, Image), self.source.depth_scale))
+            return mask_depth_range(msg_to_metres(deserialize(raw, Image), self.source.depth_scale))
         assert self.info is not None
         xyz = cloud_to_xyz(deserialize(raw, PointCloud2)).reshape(-1, 3).astype(np.float64)
         if self.source.lidar_to_camera is not None:

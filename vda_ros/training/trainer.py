@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vda_ros.evaluation import evaluate
 from vda_ros.files import atomic_output
 from vda_ros.model.checkpoint import checkpoint_filename
 from vda_ros.model.device import autocast
@@ -25,7 +26,6 @@ from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training.data import Clip, ClipSpec, Sequence, clip_tensors, limit_depth, random_clip, validation_clips
 from vda_ros.training.forward import clip_forward
 from vda_ros.training.losses import MetricVideoDepthLoss, VideoDepthLoss
-from vda_ros.training.metrics import clip_errors
 
 SCHEDULES = ("constant", "cosine", "linear")
 STATE_FILE = "training_state.pt"
@@ -164,8 +164,13 @@ class Trainer:
             with autocast(self.device, self.config.precision):
                 prediction = clip_forward(self.model, frames_in.to(self.device), self.config.mode).float()
             loss_sum += float(self.loss(prediction, target.to(self.device), mask.to(self.device))["total_loss"])
-            a, d, n = clip_errors(prediction[0].cpu().numpy(), clip.depth, self.model.metric)
-            abs_rel, delta1, frames = abs_rel + a, delta1 + d, frames + n
+            if np.isfinite(clip.depth).any():  # vda-eval's metrics and alignment, the clip as a sequence
+                scores = evaluate(prediction[0].cpu().numpy(), clip.depth,
+                                  align="none" if self.model.metric else "affine-disparity",
+                                  max_depth=float(np.nextafter(np.nanmax(clip.depth), np.inf)))
+                abs_rel += scores.abs_rel * scores.frames
+                delta1 += scores.delta1 * scores.frames
+                frames += scores.frames
         result = {
             "step": self.step,
             "loss": loss_sum / max(1, len(self.val_clips)),
