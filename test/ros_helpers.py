@@ -28,7 +28,6 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from rclpy.subscription import MessageInfo
 
 from vda_ros.nodes.child_nodes import stop_all
 
@@ -112,7 +111,9 @@ class Collector(Generic[M]):
         self._items: list[tuple[M, float]] = []
         self._published: list[float] = []
 
-    def __call__(self, msg: M, info: MessageInfo) -> None:
+    def __call__(self, msg: M, info: Mapping[str, Any]) -> None:
+        """rclpy's two-argument callback: the message and its rmw message info (rclpy.subscription.MessageInfo
+        from Kilted on; Jazzy passes the same dict without naming its type)."""
         with self._lock:
             self._items.append((msg, time.time()))
             self._published.append(info["source_timestamp"] / 1e9)
