@@ -152,3 +152,22 @@ def test_atomic_directory_replaces_only_when_complete(tmp_path: Path) -> None:
         (partial / "new.txt").write_text("new")
     assert [p.name for p in tmp_path.iterdir()] == ["frames"]
     assert [p.name for p in target.iterdir()] == ["new.txt"]
+
+
+def test_a_missing_writer_library_is_named_before_anything_runs(
+    clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vda-video imports OpenEXR only for --save-exr: without it that option is refused with what to install."""
+    real_import = frame_files.importlib.import_module
+
+    def without_openexr(name: str) -> object:
+        if name == "OpenEXR":
+            raise ModuleNotFoundError("No module named 'OpenEXR'")
+        return real_import(name)
+
+    monkeypatch.setattr(frame_files.importlib, "import_module", without_openexr)
+    out = tmp_path / "out"
+    assert main([str(clip), "--output-dir", str(out), "--save-exr", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "vda-video: error: --save-exr needs the Python package OpenEXR: pip install OpenEXR" in err, err
+    assert not out.exists()

@@ -17,7 +17,15 @@ import numpy as np
 from tqdm import tqdm
 
 from vda_ros.files import remove_stale_temporaries
-from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, CloudSettings, FrameFileOutputs, load_intrinsics
+from vda_ros.frame_files import (
+    DEFAULT_FOCAL_LENGTH,
+    WRITER_LIBRARIES,
+    CloudSettings,
+    FrameFileOutputs,
+    MissingLibraryError,
+    load_intrinsics,
+    writer_library,
+)
 from vda_ros.frame_tap import FrameTap
 from vda_ros.interruption import run_tool
 from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
@@ -132,6 +140,12 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--max-res must be a positive size, or 0 for no limit, got {args.max_res}")
     if args.save_ply:
         cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
+    for option in WRITER_LIBRARIES:
+        if getattr(args, option):
+            try:
+                writer_library(option)
+            except MissingLibraryError as error:
+                raise UsageError(str(error)) from error
 
 
 def build_model(*, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None) -> VideoDepthAnything:

@@ -15,9 +15,10 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import importlib
+from types import ModuleType
+
 import numpy as np
-import OpenEXR
-from plyfile import PlyData, PlyElement
 
 from vda_ros.files import atomic_directory
 from vda_ros.geometry import Size, backproject, inverse_depth_to_metric, scale_intrinsics
@@ -30,8 +31,28 @@ FRAME_FILE_PATTERN = "frame_{:05d}{}"
 _PLY_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")])
 
 
+WRITER_LIBRARIES = {"save_exr": ("OpenEXR", "OpenEXR"), "save_ply": ("plyfile", "plyfile")}
+"""Option → (module, pip package) it writes with. Imported only when asked for: vda-video without these
+outputs, and everything else that imports vda_ros.cli, works without them (a ROS workspace may not have them)."""
+
+
+class MissingLibraryError(RuntimeError):
+    """An output was asked for whose library is not installed; the message says what to install."""
+
+
+def writer_library(option: str) -> ModuleType:
+    """The library the option's files are written with; MissingLibraryError naming the package if absent."""
+    module, package = WRITER_LIBRARIES[option]
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        flag = "--" + option.replace("_", "-")
+        raise MissingLibraryError(f"{flag} needs the Python package {package}: pip install {package}") from error
+
+
 def write_exr(path: Path, depth: np.ndarray) -> None:
     """One (H, W) map as a scanline EXR with a single float32 channel 'Z' (lossless ZIP)."""
+    OpenEXR = writer_library("save_exr")  # noqa: N806 (the module's own name)
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     pixels = np.ascontiguousarray(depth, dtype=np.float32)
     with OpenEXR.File(header, {EXR_CHANNEL: pixels}) as exr:
@@ -45,7 +66,8 @@ def write_ply(path: Path, xyz: np.ndarray, rgb: np.ndarray) -> None:
         vertices[name] = xyz[:, axis]
     for channel, name in enumerate(("red", "green", "blue")):
         vertices[name] = rgb[:, channel]
-    PlyData([PlyElement.describe(vertices, "vertex")], text=False, byte_order="<").write(str(path))
+    plyfile = writer_library("save_ply")
+    plyfile.PlyData([plyfile.PlyElement.describe(vertices, "vertex")], text=False, byte_order="<").write(str(path))
 
 
 @dataclass(frozen=True)
