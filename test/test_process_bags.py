@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import ray
 import torch
 from bag_helpers import read_bag, synthetic_frames, write_multi_camera_bag, write_test_bag
 from ros_helpers import node_env, wait_until
@@ -34,8 +35,6 @@ from vda_ros.fleet.manifest import MANIFEST_SUFFIX, OutputState, output_state, w
 from vda_ros.fleet.summary import SUMMARY_FILE
 from vda_ros.fleet.units import find_bags, plan_units
 from vda_ros.nodes import process_bag
-
-ray = pytest.importorskip("ray")  # installed by scripts/install.sh: this never skips in the project's set-up
 
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "56"]
 WORKER = ["--cpus-per-worker", "1"]
