@@ -45,7 +45,7 @@ TIMEOUT_S = 240
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A two-CPU Ray for the module's runs; its address for --address."""
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _node_ip_address="127.0.0.1")
     yield context.address_info["gcs_address"]
     ray.shutdown()
 

@@ -99,7 +99,9 @@ def import_ray() -> ModuleType:
 def connect(ray: ModuleType, address: str) -> None:
     """A local Ray for this run, or the cluster at `address`."""
     try:
-        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING)
+        # A local Ray listens on loopback only: nothing of a one-machine run goes through a network interface.
+        local = {} if address else {"_node_ip_address": "127.0.0.1"}
+        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING, **local)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UsageError(f"cannot connect to the Ray cluster at {address}: {error}") from error
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from vda_ros.bag_io import staging_directories
 from vda_ros.cli import UsageError
 from vda_ros.fleet.bag_job import Options, options_for
+from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.summary import DONE, FAILED, INTERRUPTED, NOT_RUN, Outcome
 from vda_ros.fleet.units import Unit
 from vda_ros.fleet.worker import BagResult, BagWorker, WorkerInfo
@@ -244,9 +245,14 @@ class Scheduler:
                 pass
         for ref, (worker, job) in self._busy.items():
             result = self._finished_result(ref)
+            unit = job.unit
             if result is not None and result.ok:
-                self._finish(job.unit, DONE, frames=result.frames, seconds=result.seconds, worker=worker.describe(),
+                self._finish(unit, DONE, frames=result.frames, seconds=result.seconds, worker=worker.describe(),
                              warnings=result.warnings)
+            elif output_state(options_for(self._shared, unit.bag, unit.output,
+                                          unit.image_topic)) is OutputState.COMPLETE:
+                # Killed after its output and manifest were in place, before its result came back: done all the same.
+                self._finish(unit, DONE, frames=unit.frames, worker=worker.describe())
             else:
                 _remove_staging(job.unit)
                 self._finish(job.unit, INTERRUPTED, worker=worker.describe())
