@@ -7,7 +7,8 @@ both directions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,11 +135,10 @@ def write_test_bag(
     return bag
 
 
-def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] = ("/left", "/right")) -> Path:
-    """A bag with one rgb8 image topic and one calibrated CameraInfo per camera namespace, cameras interleaved.
-
-    Camera k sees the synthetic sequence shifted by k frames, so the cameras' depths differ.
-    """
+@contextmanager
+def message_writer(path: Path) -> Iterator[Callable[[str, int, Any], None]]:
+    """An MCAP bag (format 8) and its put(topic, record time ns, rosbags message): each topic's connection
+    is added when the topic is first written."""
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:  # type: ignore[arg-type]
         connections: dict[str, Any] = {}
 
@@ -147,6 +147,15 @@ def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] 
                 connections[topic] = writer.add_connection(topic, message.__msgtype__, typestore=TYPESTORE)
             writer.write(connections[topic], timestamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
 
+        yield put
+
+
+def write_multi_camera_bag(path: Path, frames: int, namespaces: tuple[str, ...] = ("/left", "/right")) -> Path:
+    """A bag with one rgb8 image topic and one calibrated CameraInfo per camera namespace, cameras interleaved.
+
+    Camera k sees the synthetic sequence shifted by k frames, so the cameras' depths differ.
+    """
+    with message_writer(path) as put:
         for index in range(frames):
             for camera, namespace in enumerate(namespaces):
                 record = START_NS + index * PERIOD_NS + camera * 1000

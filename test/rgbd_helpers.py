@@ -12,8 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from bag_helpers import TYPESTORE, T, camera_info
-from rosbags.rosbag2 import StoragePlugin, Writer
+from bag_helpers import T, camera_info, message_writer
 
 SPHERES = ((np.array([-0.6, 0.2, 3.5]), 0.6), (np.array([0.9, 0.4, 5.0]), 0.7))
 FLOOR_Y, WALL_Z = 1.0, 7.0
@@ -87,14 +86,7 @@ def _cloud(points: np.ndarray, stamp: int) -> object:
 def write_rgbd_bag(path: Path, count: int, width: int, height: int, depth_offset_ns: int = 3_000_000) -> None:
     """/cam/image_raw (rgb8), /cam/depth (16UC1 mm, stamped depth_offset_ns later), /cam/camera_info and
     /lidar/points (every 3rd pixel back-projected, in the camera optical frame)."""
-    with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
-        connections: dict[str, object] = {}
-
-        def put(topic: str, stamp: int, message: object) -> None:
-            if topic not in connections:
-                connections[topic] = writer.add_connection(topic, message.__msgtype__, typestore=TYPESTORE)
-            writer.write(connections[topic], stamp, TYPESTORE.serialize_cdr(message, message.__msgtype__))
-
+    with message_writer(path) as put:
         for i in range(count):
             rgb, depth = render(i, width, height)
             stamp = 1_700_000_000 * 10**9 + i * 33_333_333
