@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Model speed: streaming per-frame latency and offline throughput, optionally beside the official code.
+"""Model speed: streaming per-frame latency and offline throughput per backend, optionally beside the official code.
 
-Prints one table row per (encoder, input size, precision). With `--reference DIR` (a checkout of the official
+Prints one table row per (encoder, input size, backend, precision): the first start's graph build time (in an
+empty cache), streaming latency, the largest error against torch fp32 on the same frames (relative to the
+frame's depth range), and the offline rate where the backend has offline windows. With `--reference DIR` (a checkout of the official
 Video-Depth-Anything repository that you cloned yourself) the official streaming and offline modes run on the
 same weights and frames in the same process, and the speed-ups are printed. Weights are the seeded random
 ones: speed does not depend on their values.
@@ -15,6 +17,7 @@ import importlib
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -23,7 +26,10 @@ import cv2
 import numpy as np
 import torch
 
-from vda_ros.model import ENCODERS, PRECISIONS, OfflineDepth, StreamingDepth, random_model, select_device
+from vda_ros.model import (BACKEND_NAMES, ENCODERS, BackendError, OfflineDepth, StreamingDepth,
+                           random_model, select_device)
+from vda_ros.model.backends import BACKENDS
+from vda_ros.options import PRECISION_CHOICES
 from vda_ros.model.config import ENCODER_CONFIGS
 from vda_ros.model.preprocess import network_size
 
@@ -113,43 +119,49 @@ def peak_memory(device: torch.device) -> str:
     return f"{peak:.0f} MiB"
 
 
-def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int, precision: str,
+def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int, backend: str, precision: str,
               frames: list[np.ndarray], device: torch.device) -> None:
+    """One table row: our engine on `backend`, taking turns frame by frame with torch fp32 (for the error) and,
+    with --reference, the official streaming mode. The graph cache starts empty, so the build is timed."""
     model = random_model(encoder)
     height, width = frames[0].shape[:2]
     net = network_size(height, width, input_size)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    engine = StreamingDepth(model, input_size=input_size, device=device, precision=precision)
-    steps = [engine.step]
-    fp32 = precision == "fp32"
-    if official is not None:
-        ref = official_model(official.stream, encoder, model.state_dict(), device)
-        steps.append(lambda f: ref.infer_video_depth_one(f, input_size=input_size, device=device.type, fp32=fp32))
-    stream, *ref_stream = time_calls(steps, frames, device, args.warmup)
+    with tempfile.TemporaryDirectory(prefix="vda_bench_graphs_") as cache_dir:
+        settings = {"input_size": input_size, "device": device, "cache_dir": Path(cache_dir), "log": lambda line: None}
+        try:
+            engine = StreamingDepth(model, precision=precision, backend=backend, **settings)
+        except BackendError as error:
+            print(f"| {encoder} | {input_size} | {backend} | {precision} | not available here: {error} |", flush=True)
+            return
+        exact = StreamingDepth(random_model(encoder), precision="fp32", **settings)
+        outputs: dict[str, list[np.ndarray]] = {"ours": [], "exact": []}
+        steps = [lambda f: outputs["ours"].append(engine.step(f)), lambda f: outputs["exact"].append(exact.step(f))]
+        fp32 = precision == "fp32"
+        if official is not None:
+            ref = official_model(official.stream, encoder, model.state_dict(), device)
+            steps.append(lambda f: ref.infer_video_depth_one(f, input_size=input_size, device=device.type, fp32=fp32))
+        # Frames 0 and 1 build the two streaming graphs: never time them.
+        stream, _, *ref_stream = time_calls(steps, frames, device, max(args.warmup, 2))
+        build_seconds = engine.backend.cache.build_seconds
     stream_memory = peak_memory(device)
-    offline_fps = float("nan")
+    error = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(outputs["ours"], outputs["exact"]))
+    offline = "-"
     clip = (frames * (args.offline_frames // len(frames) + 1))[: args.offline_frames]
-    if args.offline_frames:
-        offline = OfflineDepth(model, input_size=input_size, device=device, precision=precision)
+    if args.offline_frames and engine.backend.offline:
+        offline_engine = OfflineDepth(model, input_size=input_size, device=device, precision=precision, backend=backend)
         start = time.perf_counter()
-        for _ in offline.run(iter(clip)):
+        for _ in offline_engine.run(iter(clip)):
             pass
         synchronize(device)
-        offline_fps = len(clip) / (time.perf_counter() - start)
-    row = (f"| {encoder} | {input_size} | {net[0]}×{net[1]} | {precision} | {1e3 * statistics.median(stream):.1f} | "
-           f"{1e3 * percentile(stream, 90):.1f} | {1e3 * percentile(stream, 99):.1f} | {1 / statistics.median(stream):.2f} | "
-           f"{offline_fps:.2f} | {stream_memory} |")
+        offline = f"{len(clip) / (time.perf_counter() - start):.2f}"
+    row = (f"| {encoder} | {input_size} | {net[0]}×{net[1]} | {backend} | {engine.precision} | {build_seconds:.1f} s | "
+           f"{1e3 * statistics.median(stream):.1f} | {1e3 * percentile(stream, 90):.1f} | "
+           f"{1 / statistics.median(stream):.2f} | {error:.1e} | {offline} | {stream_memory} |")
     if official is not None:
         ref_median = statistics.median(ref_stream[0])
         row += f" {1e3 * ref_median:.1f} | ×{ref_median / statistics.median(stream):.2f} |"
-        if args.offline_frames:
-            ref_offline = official_model(official.offline, encoder, model.state_dict(), device)
-            start = time.perf_counter()
-            ref_offline.infer_video_depth(np.stack(clip), 30, input_size=input_size, device=device.type, fp32=fp32)
-            synchronize(device)
-            ref_fps = len(clip) / (time.perf_counter() - start)
-            row += f" {ref_fps:.2f} | ×{offline_fps / ref_fps:.2f} |"
     print(row, flush=True)
 
 
@@ -157,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoders", nargs="+", default=["vits"], choices=ENCODERS)
     parser.add_argument("--input-sizes", nargs="+", type=int, default=[518])
-    parser.add_argument("--precisions", nargs="+", default=None, choices=PRECISIONS,
-                        help="default: fp16 on CUDA, fp32 on CPU")
+    parser.add_argument("--backends", nargs="+", default=["torch"], choices=BACKEND_NAMES)
+    parser.add_argument("--precisions", nargs="+", default=None, choices=PRECISION_CHOICES[1:],
+                        help="default: fp16 on CUDA, fp32 on CPU; each backend runs those it offers")
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     parser.add_argument("--size", default="640x480", help="frame size WxH fed to the model (default 640x480)")
     parser.add_argument("--frames", type=int, default=20, help="streaming frames timed per row (after warm-up)")
@@ -179,15 +192,18 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     print(f"device: {device} ({name}); torch {torch.__version__}; frames {width}×{height}; "
           f"{args.frames} timed streaming frames, {args.offline_frames} offline frames")
-    header = "| encoder | input | network | precision | stream median ms | p90 ms | p99 ms | stream fps | offline fps | peak device memory |"
+    header = ("| encoder | input | network | backend | precision | build (first start) | stream median ms | p90 ms | "
+              "stream fps | max error vs torch fp32 | offline fps | peak device memory |")
     if official is not None:
-        header += " official stream ms | stream speed-up |" + (" official offline fps | offline speed-up |" if args.offline_frames else "")
+        header += " official stream ms | stream speed-up |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for encoder in args.encoders:
         for input_size in args.input_sizes:
-            for precision in precisions:
-                bench_row(args, official, encoder, input_size, precision, frames, device)
+            for backend in args.backends:
+                for precision in precisions:
+                    if precision in BACKENDS[backend].precisions:
+                        bench_row(args, official, encoder, input_size, backend, precision, frames, device)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _LOG_DIR = tempfile.mkdtemp(prefix="vda_ros_test_ros_logs_")
+_GRAPH_CACHE = tempfile.mkdtemp(prefix="vda_ros_test_graphs_")
 
 
-def _configure_ros_environment() -> None:
-    """Keep DDS traffic on loopback, away from other test runs, and able to carry big messages."""
+def _configure_test_environment() -> None:
+    """Keep DDS traffic on loopback, away from other test runs, able to carry big messages; graphs in a temp folder."""
     # The older localhost-only switch is ignored by the Kilted wheels; the discovery range is what works.
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     # Runs in parallel (other checkouts, CI) must not discover each other's nodes.
@@ -26,14 +27,17 @@ def _configure_ros_environment() -> None:
         REPO_ROOT / "config" / "fastdds_large_messages.xml"
     )
     os.environ["ROS_LOG_DIR"] = _LOG_DIR
+    # Graphs that backends build go to this run's own folder, never to the user's ~/.cache.
+    os.environ["VDA_ROS_CACHE_DIR"] = _GRAPH_CACHE
 
 
-_configure_ros_environment()
+_configure_test_environment()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove this run's ROS log directory."""
+    """Remove this run's ROS log directory and graph cache."""
     shutil.rmtree(_LOG_DIR, ignore_errors=True)
+    shutil.rmtree(_GRAPH_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
 
+from .backends import BACKEND_NAMES, BackendError
 from .checkpoint import (
     CheckpointError,
     checkpoint_filename,
@@ -17,6 +18,8 @@ from .random_weights import random_model
 from .streaming import BatchedStreamingDepth, StreamingDepth
 
 __all__ = [
+    "BACKEND_NAMES",
+    "BackendError",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "ENCODER_CONFIGS",

@@ -16,6 +16,15 @@ NOMINAL_GRID = 37
 NUM_FRAMES = 32
 """Frames in one temporal window (rows of the sinusoidal positional-encoding table)."""
 
+PAST = NUM_FRAMES - 1
+"""Past frames attended by each new streaming frame (the window is 32 with the current one)."""
+
+RING = 41
+"""Streaming frames besides the first one that must stay cached: the window reaches back to frame t − 41."""
+
+SLOTS = 1 + RING
+"""Cache slots per stream: frame 0's, then a ring of 41."""
+
 TEMPORAL_HEADS = 8
 """Attention heads of every temporal module."""
 

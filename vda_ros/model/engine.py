@@ -1,16 +1,30 @@
-"""What both inference engines share: a network on a device, a precision and a preprocessing path."""
+"""What both inference engines share: a backend running the network, a precision and a preprocessing path."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import torch
 
-from .device import resolve_precision
+from .backends import DEFAULT_BACKEND, create_backend
 from .network import VideoDepthAnything
 from .preprocess import frame_preprocessor
 
 
 class Engine:
-    """Placement of the network and the per-frame input path, decided once at construction."""
+    """Placement of the network and the per-frame input path, decided once at construction.
+
+    Args:
+        model: the network.
+        input_size: network input size (shorter side, multiple of 14).
+        device: auto-selected or named device (cpu, cuda[:N]).
+        precision: fp32, fp16, bf16 or int8 as the backend offers; None for the backend's default.
+        device_preprocess: resize and normalise on the device (default: on CUDA).
+        backend: a name from `vda_ros.model.backends.BACKENDS`.
+        cache_dir: folder for built graphs (None: the default cache folder).
+        log: receives the graph cache's one-line reports.
+    """
 
     def __init__(
         self,
@@ -19,12 +33,15 @@ class Engine:
         device: torch.device | str = "cpu",
         precision: str | None = None,
         device_preprocess: bool | None = None,
+        backend: str = DEFAULT_BACKEND,
+        cache_dir: Path | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
-        self.device = torch.device(device)
-        self.precision = resolve_precision(precision, self.device)
+        self.model = model
+        self.backend = create_backend(backend, model, torch.device(device), precision, cache_dir, log)
+        self.device = self.backend.device
+        self.precision = self.backend.precision
         self.preprocess = frame_preprocessor(self.device, device_preprocess)
-        # Channels-last convolutions skip a layout reorder per call in oneDNN (CPU) and cuDNN (tensor cores).
-        self.model = model.to(self.device, memory_format=torch.channels_last).eval()
         self.input_size = input_size
         self.reset()
 

@@ -1,10 +1,12 @@
-"""ONNX export of the streaming step, with the temporal cache as explicit inputs and outputs.
+"""`vda-export-onnx`: the backends' ONNX graphs written out, for users who build TensorRT engines themselves.
 
-Two graphs with fixed shapes (what TensorRT wants), for one frame size and input size:
+The files are the ones the onnxruntime and openvino backends build and cache (graphs.export_onnx): fixed
+shapes for one frame size and input size, the streaming cache as explicit inputs and outputs.
 - `first.onnx`: image → depth and the 16 cache entries (keys and values of 8 attention blocks) of frame 0;
-- `step.onnx`: image, the slot map and the 16 slot buffers → depth and the 16 entries of the new frame.
-The runtime that calls them (`OnnxStreamingDepth`) owns the slot buffers and writes each new entry into its
-slot, exactly as `StreamingDepth` does inside PyTorch, so both give the same depth.
+- `step.onnx`: image, the slot map and the 16 slot buffers → depth and the 16 entries of the new frame;
+- `window.onnx` (with `--window`): a 32-frame offline window → 32 depth maps.
+A runtime calling them owns the 42 slot buffers per block and writes each returned entry into the new frame's
+slot (frame 0 → slot 0, frame t → 1 + (t − 1) mod 41), as `vda_ros.model.streaming` does.
 """
 
 from __future__ import annotations
@@ -14,138 +16,33 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import Tensor, nn
-
+from .backends.graphs import SLOTS, cache_names, cache_shapes, export_onnx
 from .checkpoint import CheckpointError, default_checkpoint, load_model
 from .config import ENCODERS
 from .network import VideoDepthAnything
-from .preprocess import network_size, preprocess
-from .streaming import PAST, SLOTS, Stream, StreamingDepth
-from .temporal import ExplicitKVCache, StreamWindow
+from .preprocess import network_size
 
-BLOCKS = 8
-"""Temporal attention blocks in every model size (4 modules × 2)."""
-
-OPSET = 17
+FILES = {"first": "first.onnx", "next": "step.onnx", "window": "window.onnx"}
 
 
-def cache_names() -> list[str]:
-    return [f"{kind}{block}" for block in range(BLOCKS) for kind in ("key", "value")]
-
-
-def _entries(cache: ExplicitKVCache) -> tuple[Tensor, ...]:
-    return tuple(t for block in range(BLOCKS) for t in cache.new_entries[block])
-
-
-class FirstStep(nn.Module):
-    """Frame 0: attends to itself alone; returns its depth and cache entries."""
-
-    def __init__(self, model: VideoDepthAnything) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: Tensor) -> tuple[Tensor, ...]:
-        cache = ExplicitKVCache(SLOTS)
-        depth = self.model(image[None], cache)[0]
-        return (depth, *_entries(cache))
-
-
-class NextStep(nn.Module):
-    """Frame t ≥ 1: attends to the slots named by `onehot`; returns its depth and cache entries."""
-
-    def __init__(self, model: VideoDepthAnything) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, image: Tensor, onehot: Tensor, *buffers: Tensor) -> tuple[Tensor, ...]:
-        cache = ExplicitKVCache(
-            SLOTS,
-            keys={b: buffers[2 * b] for b in range(BLOCKS)},
-            values={b: buffers[2 * b + 1] for b in range(BLOCKS)},
-            window=StreamWindow(onehot=onehot, write_slot=0),
-        )
-        depth = self.model(image[None], cache)[0]
-        return (depth, *_entries(cache))
-
-
-def export_streaming_onnx(
-    model: VideoDepthAnything, frame_size: tuple[int, int], input_size: int, output_dir: Path
-) -> dict:
-    """Write first.onnx, step.onnx and export.json (shapes and settings) for frames of (height, width)."""
+def export_streaming_onnx(model: VideoDepthAnything, frame_size: tuple[int, int], input_size: int, output_dir: Path,
+                          window: bool = False) -> dict:
+    """Write first.onnx, step.onnx (and window.onnx) and export.json (shapes, settings) for (height, width) frames."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    model = model.float().eval()
-    height, width = network_size(*frame_size, input_size)
-    image = torch.zeros(1, 3, height, width)
-    with torch.inference_mode():
-        first_outputs = FirstStep(model)(image)
-    entry_shapes = [tuple(t.shape) for t in first_outputs[1:]]
-    buffers = [torch.zeros(s[0], s[1], SLOTS, s[3]) for s in entry_shapes]
-    onehot = torch.zeros(PAST, SLOTS)
-    names = cache_names()
-    common = {"opset_version": OPSET, "dynamo": False, "do_constant_folding": True}
-    torch.onnx.export(FirstStep(model), (image,), str(output_dir / "first.onnx"),
-                      input_names=["image"], output_names=["depth", *[f"new_{n}" for n in names]], **common)
-    torch.onnx.export(NextStep(model), (image, onehot, *buffers), str(output_dir / "step.onnx"),
-                      input_names=["image", "onehot", *names], output_names=["depth", *[f"new_{n}" for n in names]],
-                      **common)
+    net_size = network_size(*frame_size, input_size)
+    for graph in ("first", "next", "window") if window else ("first", "next"):
+        export_onnx(model, graph, net_size, output_dir / FILES[graph])
     info = {
         "encoder": model.encoder,
         "metric": model.metric,
         "frame_size": list(frame_size),
         "input_size": input_size,
-        "network_size": [height, width],
+        "network_size": list(net_size),
         "slots": SLOTS,
-        "cache_shapes": {n: [s[0], s[1], SLOTS, s[3]] for n, s in zip(names, entry_shapes)},
+        "cache_shapes": dict(zip(cache_names(), (list(s) for s in cache_shapes(model, net_size)))),
     }
     (output_dir / "export.json").write_text(json.dumps(info, indent=2))
     return info
-
-
-class OnnxStreamingDepth(StreamingDepth):
-    """The streaming engine running the exported graphs with onnxruntime (same bookkeeping, same depth)."""
-
-    def __init__(self, export_dir: Path, providers: list[str] | None = None) -> None:
-        import onnxruntime
-
-        self.info = json.loads((export_dir / "export.json").read_text())
-        options = {"providers": providers or ["CPUExecutionProvider"]}
-        self.first = onnxruntime.InferenceSession(str(export_dir / "first.onnx"), **options)
-        self.next = onnxruntime.InferenceSession(str(export_dir / "step.onnx"), **options)
-        self.input_size = self.info["input_size"]
-        self.device = torch.device("cpu")
-        self.preprocess = preprocess
-        self._metric = bool(self.info["metric"])
-        self.reset()
-
-    @property
-    def metric(self) -> bool:
-        return self._metric
-
-    def reset(self) -> None:
-        super().reset()
-        self.buffers = {n: np.zeros(s, np.float32) for n, s in self.info["cache_shapes"].items()}
-
-    def step(self, frame: np.ndarray) -> np.ndarray:
-        if tuple(frame.shape[:2]) != tuple(self.info["frame_size"]):
-            raise ValueError(f"this export is for {self.info['frame_size']} frames, got {frame.shape[:2]}")
-        return super().step(frame)
-
-    def _network(self, images: Tensor, streams: list[Stream]) -> Tensor:
-        feeds = {"image": images.numpy()}
-        window = streams[0].cache.window
-        if window is None:
-            outputs = self.first.run(None, feeds)
-            slot = 0
-        else:
-            feeds["onehot"] = window.onehot.numpy()
-            feeds.update(self.buffers)
-            outputs = self.next.run(None, feeds)
-            slot = window.write_slot
-        for name, entry in zip(cache_names(), outputs[1:]):
-            self.buffers[name][:, :, slot] = entry[:, :, 0]
-        return torch.from_numpy(outputs[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,9 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--random-weights", action="store_true", help="seeded random weights (testing only)")
     parser.add_argument("--size", default="640x480", help="camera frame size WxH the engine is built for")
     parser.add_argument("--input-size", type=int, default=518)
+    parser.add_argument("--window", action="store_true", help="also write window.onnx (the offline 32-frame window)")
     parser.add_argument("--output-dir", type=Path, required=True)
     args = parser.parse_args(argv)
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size must be WxH, e.g. 640x480, got {args.size!r}")
     try:
         if args.random_weights:
             from .random_weights import random_model
@@ -170,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     except CheckpointError as error:
         print(f"vda-export-onnx: {error}", file=sys.stderr)
         return 2
-    info = export_streaming_onnx(model, (height, width), args.input_size, args.output_dir)
-    print(f"wrote {args.output_dir}/first.onnx and step.onnx (network {info['network_size'][0]}×{info['network_size'][1]})")
+    info = export_streaming_onnx(model, (height, width), args.input_size, args.output_dir, args.window)
+    written = ", ".join(FILES[graph] for graph in FILES if args.window or graph != "window")
+    print(f"wrote {written} in {args.output_dir} (network {info['network_size'][0]}×{info['network_size'][1]})")
     return 0
 
 

@@ -8,12 +8,13 @@ The output equals the official whole-video algorithm (same windows, keyframes, a
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 
+from .backends import BackendError
 from .config import NUM_FRAMES
-from .device import autocast
 from .engine import Engine
 from .network import VideoDepthAnything
 from .preprocess import check_frame, network_size, to_frame_size
@@ -73,16 +74,19 @@ class OfflineDepth(Engine):
         precision: str | None = None,
         metric: bool | None = None,
         device_preprocess: bool | None = None,
+        **backend: Any,
     ) -> None:
-        super().__init__(model, input_size, device, precision, device_preprocess)
+        """See Engine for the arguments; `metric` overrides the model's family for the alignment (None: keep)."""
+        super().__init__(model, input_size, device, precision, device_preprocess, **backend)
+        if not self.backend.offline:
+            raise BackendError(f"the {self.backend.name} backend runs the streaming step only; run offline "
+                               "windows with the torch, onnxruntime or openvino backend")
         self.metric = model.metric if metric is None else metric
 
     @torch.inference_mode()
     def _infer(self, inputs: list[torch.Tensor], height: int, width: int) -> np.ndarray:
         """One 32-frame window → 32 float32 maps at the frame size."""
-        x = torch.stack(inputs)[None].to(self.device, non_blocking=True)
-        with autocast(self.device, self.precision):
-            depth = self.model(x)[0]
+        depth = self.backend.window(torch.stack(inputs)[None])[0]
         return to_frame_size(depth, height, width).cpu().numpy()
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:

@@ -9,19 +9,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .config import NUM_FRAMES
-from .device import autocast
+from .config import PAST, RING, SLOTS
 from .engine import Engine
 from .preprocess import check_frame, network_size, to_frame_size
-from .temporal import KVCache, StreamBatch, StreamWindow
-
-PAST = NUM_FRAMES - 1
-"""Past frames attended by each new frame (the window is 32 with the current one)."""
-
-RING = 41
-"""Frames besides the first one that must stay cached: the window reaches back to frame t − 41."""
-
-SLOTS = 1 + RING
+from .temporal import KVCache, StreamWindow
 
 SINGLE = 0
 """The stream key of the one-stream engine."""
@@ -143,9 +134,7 @@ class BatchedStreamingDepth(Engine):
 
     def _network(self, images: torch.Tensor, streams: list[Stream]) -> torch.Tensor:
         """Normalised (B, 3, H, W) images of B streams → depth (B, H, W); updates each stream's cache."""
-        cache = streams[0].cache if len(streams) == 1 else StreamBatch([stream.cache for stream in streams])
-        with autocast(self.device, self.precision):
-            return self.model(images.to(self.device, non_blocking=True)[:, None], cache=cache)[:, 0]
+        return self.backend.stream_step(images, [stream.cache for stream in streams])
 
 
 class StreamingDepth(BatchedStreamingDepth):

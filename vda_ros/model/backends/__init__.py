@@ -1,0 +1,56 @@
+"""Inference backends, chosen by name: eager PyTorch, compiled PyTorch, ONNX Runtime, OpenVINO.
+
+Every backend runs the same network behind the same two calls (base.py); the engines keep the streaming and
+offline bookkeeping once, above them. Exported and compiled graphs are built on first use and kept in an
+on-disk cache (cache.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..network import VideoDepthAnything
+from .base import Backend, BackendError
+from .cache import GraphCache, default_cache_dir
+from .compiled_backend import CompiledBackend
+from .onnx_backend import OnnxBackend
+from .openvino_backend import OpenVinoBackend
+from .torch_backend import TorchBackend
+
+BACKENDS: dict[str, type[Backend]] = {
+    backend.name: backend for backend in (TorchBackend, CompiledBackend, OnnxBackend, OpenVinoBackend)
+}
+"""The registry: backend name → class. `torch` is the default and the reference."""
+
+BACKEND_NAMES = tuple(BACKENDS)
+DEFAULT_BACKEND = "torch"
+
+
+def create_backend(
+    name: str,
+    model: VideoDepthAnything,
+    device: torch.device,
+    precision: str | None = None,
+    cache_dir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Backend:
+    """The backend `name` for `model` on `device`.
+
+    Args:
+        name: a key of BACKENDS.
+        model: the network (moved to where the backend runs it).
+        device: the engine's device; graph backends run on the CPU, or CUDA through onnxruntime's providers.
+        precision: one of the backend's `precisions`; None for its default (fp32, or fp16 for torch on CUDA).
+        cache_dir: where built graphs are kept; None for default_cache_dir().
+        log: receives the cache's one-line reports (building, built in N s, loaded, rebuilding).
+    """
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    return BACKENDS[name](model, device, precision, GraphCache(cache_dir, log))
+
+
+__all__ = ["BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKEND", "Backend", "BackendError", "GraphCache",
+           "create_backend", "default_cache_dir"]
