@@ -33,6 +33,7 @@ from vda_ros.options import OPTIONS, resolve_precision
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
+    BackendError,
     CheckpointError,
     FrameSizeError,
     OfflineDepth,
@@ -97,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     OPTIONS["precision"].add_to(parser, help="inference precision (default auto: fp16 on CUDA, fp32 on CPU); "
                                 "--fp32 is --precision fp32")
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
+    OPTIONS["backend"].add_to(parser)
+    OPTIONS["backend_cache"].add_to(parser)
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
     parser.add_argument(
@@ -164,10 +167,15 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
         device = select_device(args.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = resolve_precision(args.precision, args.fp32)
-    if args.mode == "offline":
-        return OfflineDepth(model, input_size=args.input_size, device=device, precision=precision).run(frames)
-    engine = StreamingDepth(model, input_size=args.input_size, device=device, precision=precision)
+    settings = {"input_size": args.input_size, "device": device, "precision": resolve_precision(args.precision, args.fp32),
+                "backend": args.backend, "cache_dir": Path(args.backend_cache) if args.backend_cache else None,
+                "log": lambda line: print(line, file=sys.stderr)}
+    try:
+        if args.mode == "offline":
+            return OfflineDepth(model, **settings).run(frames)
+        engine = StreamingDepth(model, **settings)
+    except BackendError as error:
+        raise UsageError(f"--backend {args.backend}: {error}") from error
     return (engine.step(frame) for frame in frames)
 
 

@@ -14,7 +14,9 @@ from typing import Any
 
 Value = bool | int | float | str
 
-PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16", "int8")
+BACKEND_CHOICES = ("torch", "compile", "onnxruntime", "openvino")
+"""The names of vda_ros.model.backends.BACKENDS (a test keeps the two equal; this module imports no torch)."""
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 """Images above this many pixels are refused: 50 MP is beyond any camera a depth network is fed from, and a
 bigger image would cost gigabytes of memory to decode (a few hundred kilobytes of PNG can expand that far)."""
@@ -49,8 +51,14 @@ class SharedOption:
 
 
 SHARED_OPTIONS: tuple[SharedOption, ...] = (
-    SharedOption("precision", "auto", "Inference precision; auto is fp16 on CUDA and fp32 on CPU.",
-                 choices=PRECISION_CHOICES),
+    SharedOption("precision", "auto", "Inference precision; auto is fp16 on CUDA with the torch backend, else "
+                 "fp32. fp32 gives the official numbers on every backend; bf16 (torch, openvino), int8 "
+                 "(onnxruntime) and fp16 (torch on CUDA) are lossy.", choices=PRECISION_CHOICES),
+    SharedOption("backend", "torch", "What runs the network: torch (eager PyTorch), compile (AOTInductor, "
+                 "streaming only), onnxruntime or openvino. Graphs are built on first use and cached in "
+                 "backend_cache.", choices=BACKEND_CHOICES),
+    SharedOption("backend_cache", "", "Folder of built graphs (exported, compiled); empty: $VDA_ROS_CACHE_DIR, "
+                 "else ~/.cache/vda_ros/graphs."),
     SharedOption("input_size", 518, "Network input size (shorter side, multiple of 14); smaller is faster and "
                  "coarser.", int_range=(56, 2044, 14)),
     SharedOption("max_res", 1280, "Images whose longer side exceeds this are shrunk before inference; depth "

@@ -13,7 +13,8 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -31,6 +32,7 @@ from std_srvs.srv import Trigger
 from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
+    BackendError,
     BatchedStreamingDepth,
     CheckpointError,
     FrameSizeError,
@@ -80,6 +82,8 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("device", "auto", "Inference device; auto takes CUDA when available.",
                   choices=("auto", "cuda", "cpu")),
     ParameterSpec.shared(OPTIONS["precision"]),
+    ParameterSpec.shared(OPTIONS["backend"]),
+    ParameterSpec.shared(OPTIONS["backend_cache"]),
     ParameterSpec.shared(OPTIONS["input_size"]),
     ParameterSpec.shared(OPTIONS["max_res"]),
     ParameterSpec.shared(OPTIONS["max_image_pixels"]),
@@ -128,10 +132,11 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
-def load_engine(values: Mapping[str, ParameterValue]) -> tuple[BatchedStreamingDepth, str]:
+def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]) -> tuple[BatchedStreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
-    Errors the user can fix become StartupError with what to do next.
+    Errors the user can fix become StartupError with what to do next. `log` gets the graph cache's reports
+    (a backend other than torch builds its graphs on the first frame of each size, once per machine).
     """
     encoder, metric = str(values["encoder"]), bool(values["metric"])
     try:
@@ -147,10 +152,16 @@ def load_engine(values: Mapping[str, ParameterValue]) -> tuple[BatchedStreamingD
         device = select_device(str(values["device"]))
     except (RuntimeError, ValueError) as error:
         raise StartupError(str(error)) from error
-    precision = resolve_precision(str(values["precision"]))
-    engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device, precision=precision)
+    try:
+        engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device,
+                                       precision=resolve_precision(str(values["precision"])),
+                                       backend=str(values["backend"]),
+                                       cache_dir=Path(str(values["backend_cache"])) if values["backend_cache"] else None,
+                                       log=log)
+    except BackendError as error:
+        raise StartupError(f"backend {values['backend']}: {error}") from error
     family = "metric" if metric else "relative"
-    return engine, f"{encoder} {family} ({source}), {engine.precision} on {device}"
+    return engine, f"{encoder} {family} ({source}), {engine.backend.describe()} on {engine.device}"
 
 
 class DepthCore:
@@ -177,7 +188,7 @@ class DepthCore:
     def _configure(self: Any) -> None:
         """Load the model and create the publishers and reset services; StartupError if the model cannot load."""
         values = self._params.values
-        self._engine, self._model_name = load_engine(values)
+        self._engine, self._model_name = load_engine(values, self.get_logger().info)
         if values["random_weights"]:
             self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
         self._metric = self._engine.metric
@@ -385,6 +396,7 @@ class DepthCore:
             "model": self._model_name,
             "device": device,
             "precision": self._engine.precision,
+            "backend": self._engine.backend.name,
             "cameras": ", ".join(camera.image_topic for camera in self._cameras.values()),
             "max batch": self._max_batch,
             "batches by size": batches,
