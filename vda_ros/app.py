@@ -46,11 +46,12 @@ from vda_ros.cli import (  # noqa: E402
     process,
 )
 from vda_ros.colormap import ColorScale, colorize  # noqa: E402
+from vda_ros.errors import VdaError  # noqa: E402
 from vda_ros.files import atomic_output  # noqa: E402
 from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply  # noqa: E402
 from vda_ros.geometry import optical_to_opengl  # noqa: E402
-from vda_ros.media import MediaError, read_frames  # noqa: E402
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, VideoDepthAnything  # noqa: E402
+from vda_ros.media import read_frames  # noqa: E402
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything  # noqa: E402
 
 SAMPLE_CLIP = Path(__file__).resolve().parent.parent / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8
@@ -170,7 +171,7 @@ class _Run:
 
             summary = process(self._args, frames, info, self._model, on_frame=on_frame)
             self.events.put(("done", summary))
-        except (UsageError, MediaError, FrameSizeError) as error:
+        except VdaError as error:
             self.events.put(("error", str(error)))
         except _Cancelled:
             self.events.put(("error", "cancelled"))
@@ -339,7 +340,7 @@ class DepthApp:
             return None, "Run a video first."
         try:
             return frame_cloud(job, index)
-        except (UsageError, MediaError, StopIteration) as error:
+        except (VdaError, StopIteration) as error:
             return None, _error(f"cannot make the cloud of frame {index}: {error}")
 
 

@@ -20,6 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
+from vda_ros.errors import VdaError
 from vda_ros.files import atomic_directory
 from vda_ros.geometry import Size, backproject, inverse_depth_to_metric, scale_intrinsics
 
@@ -36,7 +37,7 @@ WRITER_LIBRARIES = {"save_exr": ("OpenEXR", "OpenEXR"), "save_ply": ("plyfile", 
 outputs, and everything else that imports vda_ros.cli, works without them (a ROS workspace may not have them)."""
 
 
-class MissingLibraryError(RuntimeError):
+class MissingLibraryError(VdaError, RuntimeError):
     """An output was asked for whose library is not installed; the message says what to install."""
 
 

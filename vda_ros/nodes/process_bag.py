@@ -72,11 +72,12 @@ from vda_ros.bag_io import (
     storage_of,
     topic_types,
 )
-from vda_ros.cli import UsageError, build_model
+from vda_ros.cli import build_model
 from vda_ros.colormap import ColorScale, robust_range
+from vda_ros.errors import UsageError
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.interruption import run_tool
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, OfflineDepth, input_size_problem, select_device
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, OfflineDepth, input_size_problem, select_device
 from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS, OPTIONS, deprecation_note, resolve_precision
 from vda_ros.pipeline import OutputSettings, frame_outputs
 from vda_ros.ros_conversions import (
@@ -676,8 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     """
     argv = sys.argv[1:] if argv is None else argv
     return run_tool(
-        PROG, lambda: report(process(parse_options(argv))), (UsageError, BagError, FrameSizeError),
-        "no output was written",
+        PROG, lambda: report(process(parse_options(argv))), "no output was written",
     )
 
 
