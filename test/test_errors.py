@@ -47,7 +47,7 @@ def test_every_user_facing_error_is_a_vda_error() -> None:
     errors = _exception_classes()
     assert "vda_ros.media.MediaError" in errors and "vda_ros.model.checkpoint.CheckpointError" in errors
     outside = [name for name in errors if not issubclass(_load(name), VdaError) and name not in INTERNAL]
-    assert not outside, f"derive these from vda_ros.errors.VdaError, or list them in INTERNAL with the reason: {outside}"
+    assert not outside, f"derive these from vda_ros.errors.VdaError, or list them in INTERNAL with why: {outside}"
     assert set(INTERNAL) <= set(errors), "INTERNAL names a class that no longer exists"
 
 
@@ -61,7 +61,8 @@ def test_errors_keep_the_builtin_base_they_had() -> None:
     assert issubclass(CheckpointError, RuntimeError) and issubclass(MediaError, RuntimeError)
 
 
-@pytest.mark.parametrize("error", ["vda_ros.bag_io.BagError", "vda_ros.model.FrameSizeError", "vda_ros.errors.UsageError"])
+@pytest.mark.parametrize("error", ["vda_ros.bag_io.BagError", "vda_ros.model.preprocess.FrameSizeError",
+                                   "vda_ros.errors.UsageError"])
 def test_a_tool_reports_any_vda_error_in_one_line_with_status_2(error: str, capsys: pytest.CaptureFixture[str]) -> None:
     def work() -> str:
         raise _load(error)("the bag /data/run1 is truncated")

@@ -4,7 +4,7 @@ The page is a front end to vda-video, not a second implementation: its settings 
 vda-video command line (cli.build_parser), frames are read by media.read_frames and the run is
 cli.process, so the .npz offered for download is exactly what `vda-video --save-npz` writes for
 the same clip and options (the page shows that command). Point clouds use the same
-frame_files.point_cloud as `vda-video --save-ply`, hence geometry.backproject as the ROS cloud.
+frame_files.point_cloud as `vda-video --save-ply`, hence vda_ros.pipeline as the ROS cloud.
 
 One model per (checkpoint, device) is loaded on first use and kept; requests are served one
 after another (a queue of one), since one model run already uses every core or the GPU.

@@ -21,7 +21,7 @@ from vda_ros.tools.process_bag.bag_alignment import SPARSE_TYPES
 from vda_ros.tools.process_bag.options import Options
 
 IMAGE_DECODERS = {IMAGE_TYPE: (Image, image_to_rgb), COMPRESSED_IMAGE_TYPE: (CompressedImage, compressed_to_rgb)}
-"""Image message type → (rclpy class, conversion to RGB): the image types the tool reads, with the live node's conversions."""
+"""Image message type → (rclpy class, conversion to RGB): the types read, with the live node's conversions."""
 
 
 def topic_namespace(image_topic: str, image_type: str) -> str:
