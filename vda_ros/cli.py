@@ -227,7 +227,7 @@ def report(summary: RunSummary, args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> RunSummary:
-    """Everything vda-video does for checked arguments; a VdaError (UsageError, MediaError, ...) for the user to act on."""
+    """Everything vda-video does for checked arguments; a VdaError (UsageError, MediaError...) for the user."""
     cleaned = remove_stale_temporaries(args.output_dir)
     if cleaned:
         print(f"vda-video: {cleaned}", file=sys.stderr)
