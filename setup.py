@@ -7,12 +7,13 @@ from setuptools import find_packages, setup
 PACKAGE = "vda_ros"
 
 # Executables under two names: the short ROS names that `ros2 run vda_ros <name>` expects
-# and `vda-` names that are unambiguous on a plain PATH (pip installs).
+# and `vda-` names that are unambiguous on a plain PATH (pip installs). process_bag is a tool,
+# not a node, but it takes ROS parameters under `ros2 run` as the nodes do.
 NODE_ENTRY_POINTS = {
     "depth_node": "vda_ros.nodes.depth_node:main",
     "managed_depth_node": "vda_ros.nodes.managed_depth_node:main",
     "video_source": "vda_ros.nodes.video_source:main",
-    "process_bag": "vda_ros.nodes.process_bag:main",
+    "process_bag": "vda_ros.tools.process_bag:main",
     "depth_align": "vda_ros.nodes.depth_align:main",
 }
 
@@ -22,7 +23,7 @@ def console_scripts() -> list[str]:
     scripts = [
         "vda-video = vda_ros.cli:main",
         "vda-download-weights = vda_ros.weights:main",
-        "vda-demo = vda_ros.nodes.demo:main",
+        "vda-demo = vda_ros.tools.demo:main",
         "vda-export-onnx = vda_ros.model.export:main",
         "vda-app = vda_ros.app:main",
         "vda-finetune = vda_ros.training.finetune:main",

@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from vda_ros.nodes.child_nodes import node_command, stop_all  # noqa: E402
-from vda_ros.nodes.demo import ros_environment  # noqa: E402
+from vda_ros.tools.demo import ros_environment  # noqa: E402
 
 # The middleware reads these once at start-up: set them before rclpy creates anything.
 os.environ.update(ros_environment(os.environ))

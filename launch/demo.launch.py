@@ -4,7 +4,7 @@
 
 video_source plays the file (looped) as image + camera_info in the demo namespace, and
 depth.launch.py runs depth_node (and optionally RViz) on it. Without `ros2 launch`, the same
-pipeline runs with `python -m vda_ros.nodes.demo`, which also records the result to an mp4.
+pipeline runs with `vda-demo` (vda_ros.tools.demo), which also records the result to an mp4.
 The Fast DDS large-message profile is set before the first node starts, and the images travel
 reliably: with Jazzy's Fast DDS best-effort full-HD frames between processes are mostly lost.
 """

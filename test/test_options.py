@@ -4,7 +4,7 @@ from dataclasses import fields
 
 from vda_ros import cli
 from vda_ros.nodes.depth_node import PARAMETERS
-from vda_ros.nodes.process_bag import Options
+from vda_ros.tools.process_bag.options import Options
 from vda_ros.options import OPTIONS, resolve_precision
 
 BAG_OPTIONS = {"precision", "publish_points", "points_stride", "color_min", "color_max"}

@@ -21,7 +21,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from synthetic_scene import synthetic_sequence
 from vda_ros.eval_cli import main as eval_main
 from vda_ros.evaluation import evaluate
-from vda_ros.nodes import process_bag
+from vda_ros.tools.process_bag import command
 
 T = TYPESTORE.types
 START_NS = 1_700_000_000 * 10**9
@@ -106,10 +106,10 @@ def scene_bag(tmp_path_factory):
 
 def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_bag, tmp_path, monkeypatch, capsys):
     path, scene, prediction = scene_bag
-    monkeypatch.setattr(process_bag, "build_engine", lambda options: ReplayEngine(prediction))
+    monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
-    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
-                             TOPICS["sparse"], "--copy-input"]) == 0
+    assert command.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
+                         TOPICS["sparse"], "--copy-input"]) == 0
     written = read_bag(output)
     depth_msgs = written["/cam/depth/image"]
     assert len(depth_msgs) == scene.frames and len(written["/cam/points"]) == scene.frames
@@ -137,8 +137,8 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
 
 def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):
     path, _, _ = scene_bag
-    assert process_bag.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
-                             TOPICS["info"], "--random-weights"]) == 2
+    assert command.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
+                         TOPICS["info"], "--random-weights"]) == 2
     err = capsys.readouterr().err
     assert "has type sensor_msgs/msg/CameraInfo" in err and not (tmp_path / "out").exists()
 

@@ -34,7 +34,8 @@ from vda_ros.fleet.bag_job import shared_options
 from vda_ros.fleet.manifest import MANIFEST_SUFFIX, OutputState, output_state, write_manifest
 from vda_ros.fleet.summary import SUMMARY_FILE
 from vda_ros.fleet.units import find_bags, plan_units
-from vda_ros.nodes import process_bag
+from vda_ros.tools.process_bag import command
+from vda_ros.tools.process_bag.options import Options, parse_options
 
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "56"]
 WORKER = ["--cpus-per-worker", "1"]
@@ -59,10 +60,10 @@ def references(runs: list[tuple[Path, Path, str]]) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        shared = process_bag.parse_options(["in", "out", *SMALL])
-        engine = process_bag.build_engine(shared)
+        shared = parse_options(["in", "out", *SMALL])
+        engine = command.build_engine(shared)
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda run: process_bag.process(
+            list(pool.map(lambda run: command.process(
                 replace(shared, input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine), runs))
     finally:
         torch.set_num_threads(threads)
@@ -219,7 +220,7 @@ def test_five_bags_on_two_workers_with_a_worker_killed_mid_bag(tmp_path: Path, c
         assert output_state(_unit_options(bag, out / name, topic)) is OutputState.COMPLETE
 
 
-def _unit_options(bag: Path, output: Path, topic: str = "") -> process_bag.Options:
+def _unit_options(bag: Path, output: Path, topic: str = "") -> Options:
     args = cli.build_parser().parse_args([str(bag), "--output-dir", "unused", *SMALL])
     return replace(shared_options(args), input=str(bag), output=str(output), image_topic=topic)
 
@@ -326,11 +327,11 @@ def test_every_single_bag_option_is_shared() -> None:
     """vda-process-bag's options (but its two paths) are vda-process-bags' options, parsed to the same values."""
     flags = ["--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9", "--points-stride", "3", "--copy-input",
              "--input-size", "70", "--storage", "sqlite3", "--camera-info-topic", "/c/info", "--overwrite"]
-    single = process_bag.parse_options(["in", "out", *flags])
+    single = parse_options(["in", "out", *flags])
     fleet = shared_options(cli.build_parser().parse_args(["in", "--output-dir", "o", *flags]))
     assert fleet == replace(single, input="", output="")
     help_text = cli.build_parser().format_help()
-    for option in process_bag.Options.__dataclass_fields__:
+    for option in Options.__dataclass_fields__:
         if option not in ("input", "output"):
             assert "--" + option.replace("_", "-") in help_text
 

@@ -4,7 +4,7 @@ The page is a front end to vda-video, not a second implementation: its settings 
 vda-video command line (cli.build_parser), frames are read by media.read_frames and the run is
 cli.process, so the .npz offered for download is exactly what `vda-video --save-npz` writes for
 the same clip and options (the page shows that command). Point clouds use the same
-frame_files.point_cloud as `vda-video --save-ply`, hence geometry.backproject as the ROS cloud.
+frame_files.point_cloud as `vda-video --save-ply`, hence vda_ros.pipeline as the ROS cloud.
 
 One model per (checkpoint, device) is loaded on first use and kept; requests are served one
 after another (a queue of one), since one model run already uses every core or the GPU.
@@ -46,11 +46,12 @@ from vda_ros.cli import (  # noqa: E402
     process,
 )
 from vda_ros.colormap import ColorScale, colorize  # noqa: E402
+from vda_ros.errors import VdaError  # noqa: E402
 from vda_ros.files import atomic_output  # noqa: E402
 from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply  # noqa: E402
 from vda_ros.geometry import optical_to_opengl  # noqa: E402
-from vda_ros.media import MediaError, read_frames  # noqa: E402
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, FrameSizeError, VideoDepthAnything  # noqa: E402
+from vda_ros.media import read_frames  # noqa: E402
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything  # noqa: E402
 
 SAMPLE_CLIP = Path(__file__).resolve().parent.parent / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8
@@ -170,7 +171,7 @@ class _Run:
 
             summary = process(self._args, frames, info, self._model, on_frame=on_frame)
             self.events.put(("done", summary))
-        except (UsageError, MediaError, FrameSizeError) as error:
+        except VdaError as error:
             self.events.put(("error", str(error)))
         except _Cancelled:
             self.events.put(("error", "cancelled"))
@@ -339,7 +340,7 @@ class DepthApp:
             return None, "Run a video first."
         try:
             return frame_cloud(job, index)
-        except (UsageError, MediaError, StopIteration) as error:
+        except (VdaError, StopIteration) as error:
             return None, _error(f"cannot make the cloud of frame {index}: {error}")
 
 

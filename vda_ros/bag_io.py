@@ -46,6 +46,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, TypesysError, get_types_from_msg, get_typestore
 from ruamel.yaml import YAML
 
+from vda_ros.errors import VdaError
 from vda_ros.files import temporaries_of, unique_temporary_path
 
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
@@ -77,7 +78,7 @@ _WRITE_ERRORS = (OSError, WriterError, sqlite3.Error)
 """What a failing write raises, by storage: OSError (MCAP, metadata.yaml), sqlite3.Error, rosbags' WriterError."""
 
 
-class BagError(Exception):
+class BagError(VdaError):
     """A bag cannot be read or written; the text names the bag and says why, for the user to act on."""
 
 

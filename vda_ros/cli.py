@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vda_ros.errors import UsageError
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.frame_files import (
     DEFAULT_FOCAL_LENGTH,
@@ -28,14 +29,13 @@ from vda_ros.frame_files import (
 )
 from vda_ros.frame_tap import FrameTap
 from vda_ros.interruption import run_tool
-from vda_ros.media import DepthVideoOutputs, MediaError, VideoInfo, read_frames
+from vda_ros.media import DepthVideoOutputs, VideoInfo, read_frames
 from vda_ros.options import OPTIONS, resolve_precision
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
     BackendError,
     CheckpointError,
-    FrameSizeError,
     OfflineDepth,
     StreamingDepth,
     VideoDepthAnything,
@@ -49,10 +49,6 @@ RANDOM_WEIGHTS_BANNER = """\
 #  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
 #  so every depth map and video written by this run is MEANINGLESS.  #
 ######################################################################"""
-
-
-class UsageError(Exception):
-    """A problem the user can fix (missing file, bad option); reported without a traceback."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +235,7 @@ def report(summary: RunSummary, args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> RunSummary:
-    """Everything vda-video does for checked arguments; UsageError/MediaError/FrameSizeError for the user to act on."""
+    """Everything vda-video does for checked arguments; a VdaError (UsageError, MediaError...) for the user."""
     cleaned = remove_stale_temporaries(args.output_dir)
     if cleaned:
         print(f"vda-video: {cleaned}", file=sys.stderr)
@@ -263,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         check_arguments(args)
         return report(run(args), args)
 
-    return run_tool("vda-video", work, (UsageError, MediaError, FrameSizeError), "no incomplete file was left")
+    return run_tool("vda-video", work, "no incomplete file was left")
 
 
 if __name__ == "__main__":

@@ -16,10 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vda_ros.bag_io import BagError
-from vda_ros.cli import UsageError
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.eval_bag import read_bag_sequence
-from vda_ros.evaluation import ALIGN_MODES, Crop, EvaluationError, Metrics, evaluate
+from vda_ros.evaluation import ALIGN_MODES, Crop, Metrics, evaluate
 from vda_ros.files import atomic_output
 from vda_ros.interruption import EXIT_USAGE
 
@@ -152,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics, notes = run(args)
         if args.json is not None:
             write_json(args.json, {"align": args.align, **metrics.as_dict()})
-    except (UsageError, EvaluationError, BagError) as error:
+    except VdaError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     print(table(metrics, args.align))

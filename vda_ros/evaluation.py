@@ -26,6 +26,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from vda_ros.errors import VdaError
+
 ALIGN_MODES = ("affine-disparity", "scale", "none")
 CLIP = 1e-3
 """The official lower clip of predictions and aligned depths, and its lower bound of valid ground truth."""
@@ -34,7 +36,7 @@ DELTA1_THRESHOLD = 1.25
 ASPECT_TOLERANCE = 0.02
 
 
-class EvaluationError(ValueError):
+class EvaluationError(VdaError, ValueError):
     """Inputs that cannot be evaluated together; the text says what is wrong."""
 
 

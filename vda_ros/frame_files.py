@@ -4,8 +4,8 @@ The counterparts of the official run.py's --save_exr and its point clouds, writt
 libraries (OpenEXR, plyfile) rather than hand-made encoders. Each kind goes to one folder
 (NAME_depths_exr/, NAME_points_ply/) that appears under its final name only once every frame
 is in it (files.atomic_directory), so an interrupted run leaves nothing that looks complete.
-Points come from geometry.backproject, the function the ROS point clouds use.
-No ROS and no torch here.
+Points are vda_ros.pipeline's cloud of the frame, as the ROS point clouds are (same metres, same
+intrinsics scaling, same back-projection). No ROS and no torch here.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ from types import ModuleType
 
 import numpy as np
 
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.files import atomic_directory
-from vda_ros.geometry import Size, backproject, inverse_depth_to_metric, scale_intrinsics
+from vda_ros.geometry import Size
+from vda_ros.pipeline import CameraModel, OutputSettings, frame_outputs
 
 EXR_CHANNEL = "Z"
 """The official tool's channel name for depth (OpenEXR's conventional depth channel)."""
@@ -36,7 +38,7 @@ WRITER_LIBRARIES = {"save_exr": ("OpenEXR", "OpenEXR"), "save_ply": ("plyfile", 
 outputs, and everything else that imports vda_ros.cli, works without them (a ROS workspace may not have them)."""
 
 
-class MissingLibraryError(RuntimeError):
+class MissingLibraryError(VdaError, RuntimeError):
     """An output was asked for whose library is not installed; the message says what to install."""
 
 
@@ -108,18 +110,28 @@ class CloudSettings:
         if k.shape != (3, 3) or not np.isfinite(k).all() or not (k[0, 0] > 0 and k[1, 1] > 0):
             raise ValueError(f"intrinsics must be a finite 3x3 matrix K with fx, fy > 0, got {k.tolist()}")
 
-    def camera(self, depth_size: Size, source_size: Size) -> tuple[float, float, float, float]:
-        """(fx, fy, cx, cy) in pixels of a depth map of depth_size (width, height)."""
-        if self.intrinsics is None:
-            return self.focal_length_x, self.focal_length_y, depth_size[0] / 2, depth_size[1] / 2
-        k = scale_intrinsics(self.intrinsics, source_size, depth_size)
-        return float(k[0, 0]), float(k[1, 1]), float(k[0, 2]), float(k[1, 2])
+    def camera(self, depth_size: Size, source_size: Size) -> CameraModel:
+        """The camera of a depth map of depth_size (width, height): the official one, or `intrinsics` scaled to it.
 
-    def metres(self, depth: np.ndarray) -> np.ndarray:
-        """The model's output as metres along the optical axis."""
-        if self.metric:
-            return depth
-        return inverse_depth_to_metric(depth, self.relative_scale, self.relative_shift)
+        The intrinsics are those of the input as read (source_size), and this tool resized the frames
+        from it, so they describe the depth map exactly once scaled (uneven rounding of the size included).
+        """
+        width, height = depth_size
+        if self.intrinsics is None:
+            fx, fy = self.focal_length_x, self.focal_length_y
+            k = np.array([[fx, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
+            return _camera_model(k, depth_size)
+        return _camera_model(self.intrinsics, source_size).scaled_to(width, height)
+
+    @property
+    def outputs(self) -> OutputSettings:
+        """The pipeline's settings for these clouds: every pixel, and relative depth to metres by the given scale."""
+        return OutputSettings(relative_scale=self.relative_scale, relative_shift=self.relative_shift)
+
+
+def _camera_model(k: np.ndarray, size: Size) -> CameraModel:
+    """A pipeline camera for K of an image of size (width, height); its projection P is K beside a zero column."""
+    return CameraModel("", size[0], size[1], k, np.hstack([k, np.zeros((3, 1))]))
 
 
 def load_intrinsics(path: Path) -> np.ndarray:
@@ -138,13 +150,17 @@ def point_cloud(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The valid points of one frame, (N, 3) float32 xyz in the camera optical frame and (N, 3) uint8 rgb.
 
-    Pixels without a usable depth (NaN after geometry's validity rules) are left out, since a
-    PLY file is an unorganised list of points.
+    The organised cloud is vda_ros.pipeline's for the frame; pixels without a usable depth (NaN
+    under its validity rules) are left out, since a PLY file is an unorganised list of points.
     """
     height, width = depth.shape
     if rgb.shape[:2] != depth.shape:
         raise ValueError(f"frame {rgb.shape[1]}x{rgb.shape[0]} does not match depth {width}x{height}")
-    xyz = backproject(settings.metres(depth), *settings.camera((width, height), source_size))
+    outputs = frame_outputs(rgb, depth, metric=settings.metric, settings=settings.outputs,
+                            camera=settings.camera((width, height), source_size))
+    if outputs.cloud is None:
+        raise UsageError(f"point clouds: {outputs.cloud_state}")
+    xyz = outputs.cloud.xyz
     valid = ~np.isnan(xyz[..., 2])
     return xyz[valid], rgb[valid]
 

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from vda_ros.errors import VdaError
+
 EXIT_USAGE = 2
 """A problem the user can fix: bad option, unusable input or output (argparse uses 2 too)."""
 EXIT_INTERRUPTED = 130
@@ -50,17 +52,17 @@ def interruptible() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def run_tool(prog: str, work: Callable[[], str], user_errors: tuple[type[Exception], ...], clean_state: str) -> int:
+def run_tool(prog: str, work: Callable[[], str], clean_state: str) -> int:
     """Run a command-line tool's work and turn its outcome into an exit status.
 
-    work returns the report printed on success (status 0). An exception of user_errors is the
-    user's to fix: `prog: error: ...` on stderr, status 2, no traceback. SIGINT or SIGTERM: status
-    130 with clean_state, which says what the interrupted run left (e.g. "no output was written").
+    work returns the report printed on success (status 0). A VdaError is the user's to fix:
+    `prog: error: ...` on stderr, status 2, no traceback. SIGINT or SIGTERM: status 130 with
+    clean_state, which says what the interrupted run left (e.g. "no output was written").
     """
     with interruptible():
         try:
             report = work()
-        except user_errors as error:
+        except VdaError as error:
             print(f"{prog}: error: {error}", file=sys.stderr)
             return EXIT_USAGE
         except Interrupted as interruption:

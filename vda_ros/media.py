@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from vda_ros.colormap import colorize
+from vda_ros.errors import VdaError
 from vda_ros.files import atomic_output, unique_temporary_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -32,7 +33,7 @@ DEPTH_DTYPE = np.dtype("<f4")
 NPZ_KEY = "depths"
 
 
-class MediaError(RuntimeError):
+class MediaError(VdaError, RuntimeError):
     """An input cannot be read or an output cannot be written; the message names the file."""
 
 

@@ -17,6 +17,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
+from vda_ros.errors import VdaError
 from vda_ros.geometry import scale_intrinsics, scale_projection
 from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS
 from vda_ros.pipeline import CameraModel
@@ -42,7 +43,7 @@ DEPTH_ENCODING = "32FC1"
 _OUTPUT_COLOR_ENCODINGS = ("rgb8", "bgr8")
 
 
-class ImageConversionError(ValueError):
+class ImageConversionError(VdaError, ValueError):
     """A message could not be turned into an array; the text says what was wrong with it."""
 
 

@@ -33,6 +33,7 @@ from typing import IO, BinaryIO
 from tqdm import tqdm
 
 from vda_ros import __version__
+from vda_ros.errors import VdaError
 from vda_ros.files import atomic_output, remove_stale_temporaries
 from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
 from vda_ros.model import ENCODERS, checkpoint_filename, default_checkpoint_dir
@@ -59,7 +60,7 @@ PUBLISHED_SHA256 = {
 }
 
 
-class DownloadError(RuntimeError):
+class DownloadError(VdaError, RuntimeError):
     """A checkpoint could not be fetched or verified; the message says what, where and why."""
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
-from vda_ros.cli import UsageError
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.fleet.bag_job import Options, add_shared_arguments, options_for, shared_options
 from vda_ros.fleet.manifest import OutputState, output_state
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_arguments(args)
         outcomes, totals, shared = run(args)
-    except UsageError as error:
+    except VdaError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # before the workers started: nothing was written

@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vda_ros.bag_io import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, BagError, message_count, open_bag, topic_types
-from vda_ros.cli import UsageError
+from vda_ros.bag_io import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, open_bag, topic_types
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.fleet.bag_job import choose_image_topic
 
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
@@ -105,7 +105,7 @@ def plan_units(bags: list[tuple[Path, Path]], output_dir: Path, image_topic: str
                     Unit(bag, given, output_dir / out, str(out), message_count(reader, chosen))
                     for given, chosen, out in named
                 ]
-        except (BagError, UsageError) as error:
+        except VdaError as error:
             units.append(Unit(bag, image_topic, output_dir / name, str(name), error=str(error)))
     _check_distinct(units)
     return units

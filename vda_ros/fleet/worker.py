@@ -16,8 +16,7 @@ from pathlib import Path
 
 import torch
 
-from vda_ros.bag_io import BagError
-from vda_ros.cli import UsageError
+from vda_ros.errors import VdaError
 from vda_ros.fleet.bag_job import Options, build_engine, process
 from vda_ros.fleet.manifest import write_manifest
 
@@ -59,7 +58,7 @@ class BagWorker:
         self._error = ""
         try:
             self._engine = build_engine(options)
-        except (UsageError, BagError) as error:
+        except VdaError as error:
             self._error = str(error)
 
     def info(self) -> WorkerInfo:
@@ -72,7 +71,7 @@ class BagWorker:
         try:
             summary = process(options, self._engine)
             write_manifest(options, summary.frames)
-        except (UsageError, BagError) as error:
+        except VdaError as error:
             return BagResult(ok=False, error=str(error))
         except Exception as error:  # noqa: BLE001 - anything else may be this machine's fault: retried
             where = traceback.extract_tb(error.__traceback__)[-1]

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import torch
 
+from vda_ros.errors import VdaError
+
 from .config import ENCODER_CONFIGS, encoder_config
 from .network import VideoDepthAnything
 
 MAX_LISTED_KEYS = 10
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VdaError, RuntimeError):
     """A checkpoint is missing, unreadable, or not a Video Depth Anything model of the requested size."""
 
 

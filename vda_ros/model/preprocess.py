@@ -12,13 +12,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from vda_ros.errors import VdaError
+
 from .config import IMAGENET_MEAN, IMAGENET_STD, PATCH_SIZE
 
 _MEAN64 = np.array(IMAGENET_MEAN, dtype=np.float64)
 _STD64 = np.array(IMAGENET_STD, dtype=np.float64)
 
 
-class FrameSizeError(ValueError):
+class FrameSizeError(VdaError, ValueError):
     """The network cannot take frames of this shape at this input size (the message says what to change)."""
 
 

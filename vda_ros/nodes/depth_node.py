@@ -29,6 +29,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from vda_ros.errors import VdaError
 from vda_ros.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
@@ -120,7 +121,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
-class StartupError(RuntimeError):
+class StartupError(VdaError, RuntimeError):
     """The node cannot run with its parameters (missing checkpoint, unavailable device)."""
 
 

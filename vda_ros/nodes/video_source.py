@@ -19,6 +19,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from vda_ros.errors import VdaError
 from vda_ros.media import scaled_size
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
@@ -54,7 +55,7 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
-class SourceError(RuntimeError):
+class SourceError(VdaError, RuntimeError):
     """The source cannot be opened or read; the message names it."""
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vda_ros.errors import VdaError
 from vda_ros.geometry import mask_depth_range
 from vda_ros.model.preprocess import preprocess
 
@@ -24,7 +25,7 @@ DEFAULT_DEPTH_SCALE = 0.001
 """Metres per unit of integer depth images (16-bit PNG, 16UC1): millimetres, as RealSense and most drivers."""
 
 
-class DataError(ValueError):
+class DataError(VdaError, ValueError):
     """Training data cannot be used; the text names the file, folder or topic and why."""
 
 

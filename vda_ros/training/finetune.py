@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from vda_ros.bag_io import BagError
-from vda_ros.cli import UsageError, build_model
+from vda_ros.cli import build_model
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.model import ENCODERS, DEFAULT_ENCODER, select_device
 from vda_ros.model.config import NUM_FRAMES, PATCH_SIZE
 from vda_ros.model.device import PRECISIONS
 from vda_ros.training.bag_data import BagSource, bag_sequence, transform_from_pose
-from vda_ros.training.data import DEFAULT_DEPTH_SCALE, DataError, Sequence, folder_sequence
+from vda_ros.training.data import DEFAULT_DEPTH_SCALE, Sequence, folder_sequence
 from vda_ros.training.forward import MODES
 from vda_ros.training.trainer import SCHEDULES, TrainConfig, Trainer, checkpoint_path
 
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         trainer = build_trainer(args)
-    except (UsageError, DataError, BagError) as error:
+    except VdaError as error:
         print(f"vda-finetune: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     config = trainer.config
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         trainer.run(args.save_every or config.steps_per_epoch, progress)
-    except DataError as error:
+    except VdaError as error:
         print(f"vda-finetune: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
