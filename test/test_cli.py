@@ -70,6 +70,23 @@ def test_stream_mode_matches_the_official_streaming_output(reference_dir: Path, 
     assert np.abs(depths - reference).max() <= 1e-4 * np.abs(reference).max()
 
 
+def test_backend_option_runs_the_stream_on_onnxruntime_and_reuses_the_graphs(
+    reference_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [str(reference_dir / "frames_a"), "--save-npz", "--mode", "stream", "--random-weights", "--device", "cpu",
+            "--input-size", "280", "--max-len", "2", "--backend", "onnxruntime", "--backend-cache", str(tmp_path / "graphs")]
+    assert main([*argv, "--output-dir", str(tmp_path / "first")]) == 0
+    assert capsys.readouterr().err.count("built onnx graph") == 2
+    assert main([*argv, "--output-dir", str(tmp_path / "second")]) == 0
+    err = capsys.readouterr().err
+    assert "built" not in err and err.count("loaded onnx graph") == 2, err
+    with np.load(tmp_path / "second" / "frames_a_depths.npz") as archive:
+        depths = archive["depths"]
+    with np.load(reference_dir / "vits_seed0_a_stream_280.npz") as archive:
+        reference = archive["depths"][:2]
+    assert np.abs(depths - reference).max() <= 1e-4 * np.abs(reference).max()
+
+
 def test_video_input_in_grayscale(tmp_path: Path, reference_dir: Path) -> None:
     video = tmp_path / "tiny.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (128, 96))
@@ -143,6 +160,8 @@ def test_target_fps_above_the_source_rate_writes_at_the_source_rate(tmp_path: Pa
         (["--input-size", "100"], "got 100"),
         (["--max-len", "0"], "--max-len must be a positive number of frames, or -1 for all, got 0"),
         (["--target-fps", "0"], "--target-fps must be a positive rate"),
+        (["--mode", "offline", "--backend", "compile"], "--backend compile: the compile backend runs the streaming step only"),
+        (["--backend", "openvino", "--precision", "int8"], "the openvino backend offers precision fp32, bf16, not int8"),
     ],
 )
 def test_bad_option_values_are_usage_errors(

@@ -573,8 +573,10 @@ def test_frame_too_elongated_for_the_network_is_bad_input(metric: Rig) -> None:
          ["/nonexistent/video_depth_anything_vits.pth", "vda-download-weights --encoder vits", "random_weights"]),
         ({"metric": True}, ["metric_video_depth_anything_vits.pth", "--metric"]),
         ({"device": "tpu"}, ["'device' is 'tpu'"]),
+        ({"random_weights": True, "backend": "onnxruntime", "precision": "bf16"},
+         ["backend onnxruntime: the onnxruntime backend offers precision fp32, int8, not bf16"]),
     ],
-    ids=["missing-checkpoint", "missing-default-checkpoint", "bad-choice"],
+    ids=["missing-checkpoint", "missing-default-checkpoint", "bad-choice", "precision-the-backend-lacks"],
 )
 def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, params: dict, expected: list[str]) -> None:
     env = node_env(VDA_CHECKPOINT_DIR=str(tmp_path / "no_weights_here"))

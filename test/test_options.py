@@ -7,7 +7,7 @@ from vda_ros.nodes.depth_node import PARAMETERS
 from vda_ros.tools.process_bag.options import Options
 from vda_ros.options import OPTIONS, resolve_precision
 
-BAG_OPTIONS = {"precision", "publish_points", "points_stride", "color_min", "color_max"}
+BAG_OPTIONS = {"precision", "backend", "backend_cache", "publish_points", "points_stride", "color_min", "color_max"}
 """The shared options that make sense for a recording (input_size is also shared; max_res is live/video only)."""
 
 
@@ -19,7 +19,7 @@ def test_shared_options_have_one_name_and_default_everywhere() -> None:
     for name in BAG_OPTIONS | {"input_size"}:
         assert bag[name].default == OPTIONS[name].default, name
     video = {action.dest: action for action in cli.build_parser()._actions}
-    for name in ("precision", "input_size", "max_res"):
+    for name in ("precision", "backend", "backend_cache", "input_size", "max_res"):
         assert OPTIONS[name].flag in video[name].option_strings and video[name].default == OPTIONS[name].default
 
 

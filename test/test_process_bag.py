@@ -368,6 +368,20 @@ def test_topic_choice_errors_list_candidates(
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--backend", "compile"], "backend compile: the compile backend runs the streaming step only"),
+    (["--backend", "onnxruntime", "--precision", "bf16"], "the onnxruntime backend offers precision fp32, int8, not bf16"),
+])
+def test_a_backend_that_cannot_run_the_bag_is_refused_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    bag = _bag_with_topics(tmp_path / "in", {IMAGE_TOPIC: IMAGE})
+    assert run(bag, tmp_path / "out", *extra) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
+    assert leftovers(tmp_path) == ["in"]
+
+
 def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bag = _bag_with_topics(tmp_path / "in", {IMAGE_TOPIC: IMAGE})
     assert run(bag, tmp_path / "out") == 2
@@ -377,11 +391,14 @@ def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.Capture
 
 def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
     expected = Options(input="in", output="out", metric=True, color_min=1.0, color_max=2.0, bag_version=9,
-                       points_stride=3, publish_points=False, precision="fp16")
+                       points_stride=3, publish_points=False, precision="bf16", backend="openvino",
+                       backend_cache="/tmp/graphs")
     from_cli = parse_options(["in", "out", "--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9",
-                              "--points-stride", "3", "--no-publish-points", "--precision", "fp16"])
+                              "--points-stride", "3", "--no-publish-points", "--precision", "bf16",
+                              "--backend", "openvino", "--backend-cache", "/tmp/graphs"])
     parameters = ["input:=in", "output:=out", "metric:=true", "color_min:=1.0", "color_max:=2.0", "bag_version:=9",
-                  "points_stride:=3", "publish_points:=false", "precision:=fp16"]
+                  "points_stride:=3", "publish_points:=false", "precision:=bf16", "backend:=openvino",
+                  "backend_cache:=/tmp/graphs"]
     from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
     assert "deprecated" not in capsys.readouterr().err

@@ -39,6 +39,7 @@ from vda_ros.model import (
     OfflineDepth,
     StreamingDepth,
     VideoDepthAnything,
+    check_backend,
     input_size_problem,
     open_model,
     select_device,
@@ -137,6 +138,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         raise UsageError(f"--target-fps must be a positive rate, or -1 for the source rate, got {args.target_fps}")
     if args.max_res < 0:
         raise UsageError(f"--max-res must be a positive size, or 0 for no limit, got {args.max_res}")
+    try:
+        check_backend(args.backend, resolve_precision(args.precision, args.fp32), offline=args.mode == "offline")
+    except BackendError as error:
+        raise UsageError(f"--backend {args.backend}: {error}") from error
     if args.save_ply:
         cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
     for option in WRITER_LIBRARIES:

@@ -1,6 +1,6 @@
 """Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
 
-from .backends import BACKEND_NAMES, BackendError
+from .backends import BACKEND_NAMES, BackendError, check_backend
 from .checkpoint import (
     CheckpointError,
     checkpoint_filename,
@@ -31,6 +31,7 @@ __all__ = [
     "BatchedStreamingDepth",
     "StreamingDepth",
     "VideoDepthAnything",
+    "check_backend",
     "checkpoint_filename",
     "default_checkpoint",
     "default_checkpoint_dir",

@@ -26,6 +26,9 @@ class Engine:
         log: receives the graph cache's one-line reports.
     """
 
+    offline = False
+    """Whether the engine runs offline windows (its backend must offer them)."""
+
     def __init__(
         self,
         model: VideoDepthAnything,
@@ -38,7 +41,8 @@ class Engine:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
-        self.backend = create_backend(backend, model, torch.device(device), precision, cache_dir, log)
+        self.backend = create_backend(backend, model, torch.device(device), precision, cache_dir, log,
+                                      offline=self.offline)
         self.device = self.backend.device
         self.precision = self.backend.precision
         self.preprocess = frame_preprocessor(self.device, device_preprocess)

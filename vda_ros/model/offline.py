@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backends import BackendError
 from .config import NUM_FRAMES
 from .engine import Engine
 from .network import VideoDepthAnything
@@ -66,6 +65,8 @@ def window_frame_ids(start: int, length: int) -> list[int]:
 class OfflineDepth(Engine):
     """Windowed video depth (more accurate than streaming: each frame sees past and future frames)."""
 
+    offline = True
+
     def __init__(
         self,
         model: VideoDepthAnything,
@@ -78,9 +79,6 @@ class OfflineDepth(Engine):
     ) -> None:
         """See Engine for the arguments; `metric` overrides the model's family for the alignment (None: keep)."""
         super().__init__(model, input_size, device, precision, device_preprocess, **backend)
-        if not self.backend.offline:
-            raise BackendError(f"the {self.backend.name} backend runs the streaming step only; run offline "
-                               "windows with the torch, onnxruntime or openvino backend")
         self.metric = model.metric if metric is None else metric
 
     @torch.inference_mode()

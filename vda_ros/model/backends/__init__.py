@@ -29,6 +29,19 @@ BACKEND_NAMES = tuple(BACKENDS)
 DEFAULT_BACKEND = "torch"
 
 
+def check_backend(name: str, precision: str | None = None, offline: bool = False) -> None:
+    """BackendError unless backend `name` exists and offers `precision` (None: its default) and, if asked, offline
+    windows. Cheap (nothing is loaded), so tools check options with it before they create anything."""
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    backend = BACKENDS[name]
+    if precision is not None and precision not in backend.precisions:
+        raise BackendError(f"the {name} backend offers precision {', '.join(backend.precisions)}, not {precision}")
+    if offline and not backend.offline:
+        raise BackendError(f"the {name} backend runs the streaming step only; run offline windows with the "
+                           + ", ".join(b.name for b in BACKENDS.values() if b.offline) + " backend")
+
+
 def create_backend(
     name: str,
     model: VideoDepthAnything,
@@ -36,8 +49,9 @@ def create_backend(
     precision: str | None = None,
     cache_dir: Path | None = None,
     log: Callable[[str], None] | None = None,
+    offline: bool = False,
 ) -> Backend:
-    """The backend `name` for `model` on `device`.
+    """The backend `name` for `model` on `device`; BackendError if it cannot run so (see check_backend).
 
     Args:
         name: a key of BACKENDS.
@@ -46,11 +60,11 @@ def create_backend(
         precision: one of the backend's `precisions`; None for its default (fp32, or fp16 for torch on CUDA).
         cache_dir: where built graphs are kept; None for default_cache_dir().
         log: receives the cache's one-line reports (building, built in N s, loaded, rebuilding).
+        offline: the backend must offer offline windows too.
     """
-    if name not in BACKENDS:
-        raise BackendError(f"unknown backend {name!r}: expected one of {', '.join(BACKENDS)}")
+    check_backend(name, precision, offline)
     return BACKENDS[name](model, device, precision, GraphCache(cache_dir, log))
 
 
 __all__ = ["BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKEND", "Backend", "BackendError", "GraphCache",
-           "create_backend", "default_cache_dir"]
+           "check_backend", "create_backend", "default_cache_dir"]

@@ -15,6 +15,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from vda_ros.errors import VdaError
+
 from ..config import NUM_FRAMES
 from ..network import VideoDepthAnything
 from ..temporal import KVCache
@@ -22,7 +24,7 @@ from .cache import GraphCache, GraphKey, weights_digest
 from .graphs import BLOCKS
 
 
-class BackendError(Exception):
+class BackendError(VdaError):
     """A backend that cannot run as asked (runtime not installed, precision or device it does not offer)."""
 
 
@@ -38,9 +40,6 @@ class Backend(ABC):
     def __init__(self, model: VideoDepthAnything, device: torch.device, precision: str | None,
                  cache: GraphCache) -> None:
         self.precision = precision or self.default_precision(device)
-        if self.precision not in self.precisions:
-            raise BackendError(f"the {self.name} backend offers precision {', '.join(self.precisions)}, "
-                               f"not {self.precision}")
         self.device = device
         """Where the engine keeps the tensors it hands over (images, slot buffers)."""
         self.cache = cache

@@ -13,7 +13,7 @@ from vda_ros.cli import build_model
 from vda_ros.errors import UsageError
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.interruption import run_tool
-from vda_ros.model import OfflineDepth, select_device
+from vda_ros.model import BackendError, OfflineDepth, select_device
 from vda_ros.options import resolve_precision
 from vda_ros.tools.process_bag.bag_pipeline import BagPipeline, color_range_and_depths
 from vda_ros.tools.process_bag.options import PROG, Options, parse_options
@@ -33,8 +33,13 @@ def build_engine(options: Options) -> OfflineDepth:
         device = select_device(options.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    precision = resolve_precision(options.precision, options.fp32)
-    return OfflineDepth(model, input_size=options.input_size, device=device, precision=precision)
+    try:
+        return OfflineDepth(model, input_size=options.input_size, device=device,
+                            precision=resolve_precision(options.precision, options.fp32), backend=options.backend,
+                            cache_dir=Path(options.backend_cache) if options.backend_cache else None,
+                            log=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
+    except BackendError as error:
+        raise UsageError(f"backend {options.backend}: {error}") from error
 
 
 def process(options: Options, engine: OfflineDepth | None = None) -> Summary:

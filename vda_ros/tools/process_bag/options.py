@@ -22,8 +22,8 @@ from rcl_interfaces.msg import ParameterDescriptor
 
 from vda_ros.bag_io import BAG_VERSIONS, DEFAULT_BAG_VERSION, STORAGES
 from vda_ros.errors import UsageError
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, input_size_problem
-from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS, OPTIONS, deprecation_note
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, BackendError, check_backend, input_size_problem
+from vda_ros.options import DEFAULT_MAX_IMAGE_PIXELS, OPTIONS, deprecation_note, resolve_precision
 
 PROG = "vda-process-bag"
 NODE_NAME = "process_bag"
@@ -74,6 +74,8 @@ class Options:
     device: str = field(default="auto", metadata=_option("auto takes CUDA when available", ("auto", "cuda", "cpu")))
     fp32: bool = field(default=False, metadata=_option("shorthand for --precision fp32 (as vda-video's --fp32)"))
     precision: str = field(default="auto", metadata=_shared("precision"))
+    backend: str = field(default="torch", metadata=_shared("backend"))
+    backend_cache: str = field(default="", metadata=_shared("backend_cache"))
     input_size: int = field(default=518, metadata=_option("network input size, shorter side (default 518)"))
     max_image_pixels: int = field(default=DEFAULT_MAX_IMAGE_PIXELS, metadata=_shared("max_image_pixels"))
     storage: str = field(default="", metadata=_option("output storage (default: the input's)", tuple(STORAGES)))
@@ -107,6 +109,10 @@ class Options:
         problem = input_size_problem(self.input_size)
         if problem:
             raise UsageError(f"input_size: {problem}")
+        try:
+            check_backend(self.backend, resolve_precision(self.precision, self.fp32), offline=True)
+        except BackendError as error:
+            raise UsageError(f"backend {self.backend}: {error}") from error
         if self.max_image_pixels < 0:
             raise UsageError(f"max_image_pixels must be a number of pixels, or 0 for no limit, got {self.max_image_pixels}")
         if self.points_stride < 1:
