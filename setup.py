@@ -57,6 +57,8 @@ setup(
         "test": ["pytest", "pytest-timeout", "onnx", "onnxruntime"],
         # vda-process-bags runs on Ray; the client extra lets it reach a cluster at ray://host:port.
         "fleet": ["ray[client]"],
+        # The onnxruntime and openvino backends (torch and compile need nothing more).
+        "backends": ["onnxruntime", "openvino"],
     },
     zip_safe=True,
     maintainer="vda_ros maintainers",
