@@ -9,6 +9,7 @@ the engine's, shared by every backend, and proven over all 48 frames with PyTorc
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ import pytest
 from test_model_reference import INPUT_SIZE, assert_matches_reference, load_frames
 from vda_ros.model import BACKEND_NAMES, BackendError, BatchedStreamingDepth, OfflineDepth, StreamingDepth, random_model
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
+from vda_ros.model.backends.openvino_backend import _SignalStack
 from vda_ros.options import BACKEND_CHOICES, OPTIONS
 
 STREAM_FRAMES = {"onnxruntime": 48, "openvino": 16, "compile": 16}
@@ -103,6 +105,22 @@ def test_an_entry_its_runtime_cannot_load_is_rebuilt(frames: list[np.ndarray], c
     engine.step(frames[0])
     assert engine.backend.cache.builds == 1
     assert any("cannot be loaded" in line for line in log), log
+
+
+def test_openvino_leaves_the_threads_signal_stack_as_it_was(frames: list[np.ndarray], cache_dir: Path) -> None:
+    """Its compile_model swaps in an alternate signal stack of its own; a later Ctrl-C must not run on it."""
+    libc = ctypes.CDLL(None)
+
+    def signal_stack() -> tuple[int | None, int, int]:
+        stack = _SignalStack()
+        libc.sigaltstack(None, ctypes.byref(stack))
+        return stack.ss_sp, stack.ss_flags, stack.ss_size
+
+    before = signal_stack()
+    engine = streaming("openvino", cache_dir)
+    for frame in frames[:2]:  # both graphs: compiling the step is what swapped it
+        engine.step(frame)
+    assert signal_stack() == before
 
 
 def test_a_damaged_compiled_package_is_refused(frames: list[np.ndarray], cache_dir: Path) -> None:

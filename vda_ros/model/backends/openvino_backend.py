@@ -6,6 +6,10 @@ IR; fp32 sets the hint to f32 explicitly, because OpenVINO would otherwise pick 
 
 from __future__ import annotations
 
+import ctypes
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,33 @@ def _openvino() -> Any:
     except ImportError as error:
         raise BackendError("the openvino backend needs the openvino package (pip install openvino)") from error
     return openvino
+
+
+class _SignalStack(ctypes.Structure):
+    """`stack_t` of sigaltstack(2)."""
+
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]
+
+
+@contextmanager
+def thread_signal_stack_kept() -> Iterator[None]:
+    """Restore the calling thread's alternate signal stack when the block ends.
+
+    OpenVINO's compile_model installs an alternate signal stack of its own on the calling thread (measured with
+    2026.4) and does not put the previous one back. Python delivers every signal on the alternate stack
+    (SA_ONSTACK), so a later Ctrl-C or SIGTERM can run on memory OpenVINO has since freed: a crash instead of
+    the tools' clean exit 130.
+    """
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    previous = _SignalStack()
+    libc.sigaltstack(None, ctypes.byref(previous))
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(previous), None)
 
 
 class OpenVinoBackend(GraphBackend):
@@ -54,7 +85,8 @@ class OpenVinoBackend(GraphBackend):
 
         def load(folder: Path) -> Any:
             config = {"INFERENCE_PRECISION_HINT": HINTS[self.precision], "PERFORMANCE_HINT": "LATENCY"}
-            return self.core.compile_model(str(folder / IR_FILE), "CPU", config)
+            with thread_signal_stack_kept():
+                return self.core.compile_model(str(folder / IR_FILE), "CPU", config)
 
         compiled = self.cache.get(self.key(graph, net_size, "openvino", self.runtime_version(), precision="fp32"),
                                   build, load)
