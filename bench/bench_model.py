@@ -138,7 +138,9 @@ def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int,
         exact = StreamingDepth(random_model(encoder), precision="fp32", **settings)
         outputs: dict[str, list[np.ndarray]] = {"ours": [], "exact": []}
         steps = [lambda f: outputs["ours"].append(engine.step(f)), lambda f: outputs["exact"].append(exact.step(f))]
-        fp32 = precision == "fp32"
+        # The official code has fp32 and autocast (fp16 on CUDA, bf16 on CPU): the lossy rows of another kind
+        # (int8) are compared with its fp32.
+        fp32 = precision not in ("fp16", "bf16")
         if official is not None:
             ref = official_model(official.stream, encoder, model.state_dict(), device)
             steps.append(lambda f: ref.infer_video_depth_one(f, input_size=input_size, device=device.type, fp32=fp32))
