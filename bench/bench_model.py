@@ -135,6 +135,7 @@ def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int,
         except BackendError as error:
             print(f"| {encoder} | {input_size} | {backend} | {precision} | not available here: {error} |", flush=True)
             return
+        # Its own copy of the weights: backends move their network (to the CPU, to the device) in place.
         exact = StreamingDepth(random_model(encoder), precision="fp32", **settings)
         outputs: dict[str, list[np.ndarray]] = {"ours": [], "exact": []}
         steps = [lambda f: outputs["ours"].append(engine.step(f)), lambda f: outputs["exact"].append(exact.step(f))]

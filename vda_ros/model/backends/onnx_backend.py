@@ -7,6 +7,7 @@ every MatMul and Gemm (activations quantized per call), built from the fp32 file
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,16 +54,13 @@ class OnnxBackend(GraphBackend):
 
     def open(self, graph: str, net_size: tuple[int, int]) -> Runner:
         if self.precision == "int8":
-            source = onnx_graph(self, graph, net_size)
             key = self.key(graph, net_size, "onnx-int8", self.runtime_version())
 
             def build(folder: Path) -> None:
-                _quantize(source, folder / GRAPH_FILE)
+                # The fp32 file is needed only to quantize: a start that finds the int8 entry never reads it.
+                _quantize(onnx_graph(self, graph, net_size), folder / GRAPH_FILE)
         else:
-            key = onnx_key(self, graph, net_size)
-
-            def build(folder: Path) -> None:
-                export_onnx(self.model, graph, net_size, folder / GRAPH_FILE)
+            key, build = onnx_key(self, graph, net_size), onnx_export(self, graph, net_size)
         # A cached file that the runtime cannot parse counts as damage: the cache rebuilds it.
         session = self.cache.get(key, build, lambda folder: self._session(folder / GRAPH_FILE))
         names = [entry.name for entry in session.get_inputs()]
@@ -91,8 +89,12 @@ def onnx_key(backend: GraphBackend, graph: str, net_size: tuple[int, int]) -> Gr
     return backend.key(graph, net_size, "onnx", f"onnx opset {OPSET}", precision="fp32")
 
 
+def onnx_export(backend: GraphBackend, graph: str, net_size: tuple[int, int]) -> Callable[[Path], None]:
+    """The build step of that file: export the graph of `backend`'s model into a cache entry's folder."""
+    return lambda folder: export_onnx(backend.model, graph, net_size, folder / GRAPH_FILE)
+
+
 def onnx_graph(backend: GraphBackend, graph: str, net_size: tuple[int, int]) -> Path:
     """The fp32 ONNX file of one graph of `backend`'s model, exported into its cache if it is not there yet."""
-    return backend.cache.get(onnx_key(backend, graph, net_size),
-                             lambda folder: export_onnx(backend.model, graph, net_size, folder / GRAPH_FILE),
+    return backend.cache.get(onnx_key(backend, graph, net_size), onnx_export(backend, graph, net_size),
                              lambda folder: folder / GRAPH_FILE)
