@@ -11,12 +11,13 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointField, RegionOfInterest  # noqa: E402
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
 from encoded_images import png_of_zeros  # noqa: E402
 from vda_ros.geometry import backproject  # noqa: E402
 from vda_ros.ros_conversions import (  # noqa: E402
+    CloudConversionError,
     ImageConversionError,
     bgr_to_msg,
     camera_model,
@@ -391,3 +392,63 @@ def test_points_to_cloud_rejects_mismatched_color_and_bad_shapes():
         points_to_cloud(np.zeros((4, 3), np.float32), _header(), np.zeros((3, 3), np.uint8))
     with pytest.raises(ValueError):
         points_to_cloud(np.zeros((4, 2), np.float32), _header())
+
+
+def _xyz_fields(**changes: tuple[int, int, int]) -> list[PointField]:
+    """FLOAT32 x, y, z at offsets 0, 4, 8; changes give a field's (offset, datatype, count) instead."""
+    fields = {name: (4 * i, PointField.FLOAT32, 1) for i, name in enumerate("xyz")}
+    fields.update(changes)
+    return [PointField(name=name, offset=o, datatype=t, count=c) for name, (o, t, c) in fields.items()]
+
+
+def _cloud(height: int, width: int, point_step: int, row_step: int, data_size: int, fields=None) -> PointCloud2:
+    return PointCloud2(height=height, width=width, fields=_xyz_fields() if fields is None else fields,
+                       point_step=point_step, row_step=row_step, data=bytes(data_size))
+
+
+@pytest.mark.parametrize(
+    ("cloud", "message"),
+    [
+        # the issue's cloud: ~100 bytes serialised, 2^32 points claimed through a row_step of 0
+        (_cloud(2**31, 2, 12, 0, 24), r"row_step 0 is smaller than width 2 \* point_step 12 = 24"),
+        (_cloud(2**31, 2, 12, 24, 24), r"data too short: expected row_step 24 \* height 2147483648"),
+        (_cloud(1, 2**31, 0, 0, 24), r"point_step is 0"),
+        (_cloud(2, 4, 12, 36, 96), r"row_step 36 is smaller than width 4 \* point_step 12 = 48"),
+        (_cloud(2, 2, 12, 24, 47), r"expected row_step 24 \* height 2 = 48 bytes, got 47"),
+        (_cloud(1, 2, 12, 24, 24, _xyz_fields(z=(9, PointField.FLOAT32, 1))), r"field z at offset 9 .* point_step 12"),
+        (_cloud(1, 2, 12, 24, 24, _xyz_fields()[:2]), r"no field z"),
+        (_cloud(1, 2, 12, 24, 24, _xyz_fields(z=(8, PointField.FLOAT64, 1))), r"field z has datatype 8 \(FLOAT64\)"),
+        (_cloud(1, 2, 12, 24, 24, _xyz_fields(y=(4, 42, 1))), r"field y has datatype 42 \(unknown\)"),
+        (_cloud(1, 2, 12, 24, 24, _xyz_fields(x=(0, PointField.FLOAT32, 3))), r"field x has count 3"),
+    ],
+    ids=["issue-row-step-0", "huge-height", "point-step-0", "row-step-short", "truncated", "offset-outside",
+         "missing-z", "float64", "unknown-datatype", "count-3"],
+)
+def test_malformed_cloud_is_refused_before_anything_of_its_claimed_size_is_allocated(cloud, message):
+    tracemalloc.start()
+    try:
+        with pytest.raises(CloudConversionError, match=message):
+            cloud_to_xyz(cloud)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
+
+
+def test_cloud_with_padded_points_and_rows_in_either_byte_order_is_read():
+    points = RNG.uniform(-5, 5, (3, 4, 3)).astype(np.float32)
+    for big in (False, True):
+        # point: 4 bytes of another field, then z, x, y; rows padded by 5 bytes
+        block = np.zeros((3, 4 * 20 + 5), np.uint8)
+        stored = points.astype(">f4" if big else "<f4").view(np.uint8).reshape(3, 4, 3, 4)
+        layout = block[:, :80].reshape(3, 4, 20)
+        for axis, offset in zip(range(3), (8, 12, 4)):
+            layout[..., offset: offset + 4] = stored[:, :, axis]
+        fields = _xyz_fields(x=(8, PointField.FLOAT32, 1), y=(12, PointField.FLOAT32, 1), z=(4, PointField.FLOAT32, 1))
+        cloud = PointCloud2(height=3, width=4, fields=fields, is_bigendian=big, point_step=20, row_step=85,
+                            data=block.tobytes())
+        np.testing.assert_array_equal(cloud_to_xyz(cloud), points)
+
+
+def test_empty_cloud_gives_no_points():
+    assert cloud_to_xyz(_cloud(1, 0, 12, 0, 0)).shape == (1, 0, 3)

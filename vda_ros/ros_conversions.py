@@ -43,8 +43,21 @@ DEPTH_ENCODING = "32FC1"
 _OUTPUT_COLOR_ENCODINGS = ("rgb8", "bgr8")
 
 
-class ImageConversionError(VdaError, ValueError):
-    """A message could not be turned into an array; the text says what was wrong with it."""
+class MessageConversionError(VdaError, ValueError):
+    """A message could not be turned into an array; the text says what was wrong with it.
+
+    Everything raised for what a publisher put in a message (sizes its data cannot hold, an unknown
+    encoding or layout) is one of these, so a node reports and skips such a message by catching this
+    alone, while any other exception stays a bug with its traceback.
+    """
+
+
+class ImageConversionError(MessageConversionError):
+    """An Image or CompressedImage could not be read."""
+
+
+class CloudConversionError(MessageConversionError):
+    """A PointCloud2 could not be read."""
 
 
 def _buffer(data: Any) -> np.ndarray:
@@ -378,26 +391,75 @@ def points_to_cloud(xyz: np.ndarray, header: Header, rgb: np.ndarray | None = No
     return cloud
 
 
-def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
-    """Read the FLOAT32 x, y, z fields of any PointCloud2 layout into an (H, W, 3) float32 array."""
+_COORDINATES = ("x", "y", "z")
+_FLOAT32_SIZE = 4
+_DATATYPE_NAMES = {
+    PointField.INT8: "INT8", PointField.UINT8: "UINT8", PointField.INT16: "INT16", PointField.UINT16: "UINT16",
+    PointField.INT32: "INT32", PointField.UINT32: "UINT32", PointField.FLOAT32: "FLOAT32",
+    PointField.FLOAT64: "FLOAT64",
+}
+
+
+def _check_cloud_sizes(msg: PointCloud2, data_size: int) -> None:
+    """Refuse a cloud whose declared sizes its data cannot hold, before anything of those sizes exists.
+
+    A strided view checks nothing when a stride is 0 (it fits any buffer), so without this a cloud of
+    a hundred bytes could claim billions of points and have them allocated.
+    """
+    height, width, point_step, row_step = msg.height, msg.width, msg.point_step, msg.row_step
+    if point_step == 0:
+        raise CloudConversionError("PointCloud2 point_step is 0")
+    if width * point_step > row_step:
+        raise CloudConversionError(
+            f"PointCloud2 row_step {row_step} is smaller than width {width} * point_step {point_step} = "
+            f"{width * point_step}"
+        )
+    if height * row_step > data_size:
+        raise CloudConversionError(
+            f"PointCloud2 data too short: expected row_step {row_step} * height {height} = "
+            f"{height * row_step} bytes, got {data_size}"
+        )
+
+
+def _coordinate_offsets(msg: PointCloud2) -> list[int]:
+    """Offsets of the x, y and z fields, each one FLOAT32 lying inside point_step."""
     fields = {field.name: field for field in msg.fields}
-    missing = [name for name in "xyz" if name not in fields or fields[name].datatype != PointField.FLOAT32]
+    missing = [name for name in _COORDINATES if name not in fields]
     if missing:
-        raise ValueError(f"PointCloud2 lacks FLOAT32 fields {missing}")
+        raise CloudConversionError(f"PointCloud2 has no field {', '.join(missing)}; x, y and z are needed")
+    for name in _COORDINATES:
+        field = fields[name]
+        if field.datatype != PointField.FLOAT32:
+            kind = _DATATYPE_NAMES.get(field.datatype, "unknown")
+            raise CloudConversionError(
+                f"PointCloud2 field {name} has datatype {field.datatype} ({kind}); only FLOAT32 is read"
+            )
+        if field.count != 1:
+            raise CloudConversionError(f"PointCloud2 field {name} has count {field.count}; 1 is needed")
+        if field.offset + _FLOAT32_SIZE > msg.point_step:
+            raise CloudConversionError(
+                f"PointCloud2 field {name} at offset {field.offset} does not fit in point_step {msg.point_step}"
+            )
+    return [fields[name].offset for name in _COORDINATES]
+
+
+def cloud_to_xyz(msg: PointCloud2) -> np.ndarray:
+    """Read the FLOAT32 x, y, z fields of any PointCloud2 layout into an (H, W, 3) float32 array.
+
+    Rows may carry padding (row_step) and points other fields (point_step); either byte order is read.
+    Every declared size is checked against the data first (CloudConversionError), so the array made
+    is at most three times the size of the message's data.
+    """
+    data = _buffer(msg.data)
+    _check_cloud_sizes(msg, data.size)
+    offsets = _coordinate_offsets(msg)
     stored = ">f4" if msg.is_bigendian else "<f4"
     point = np.dtype(
-        {
-            "names": list("xyz"),
-            "formats": [stored] * 3,
-            "offsets": [fields[name].offset for name in "xyz"],
-            "itemsize": msg.point_step,
-        }
+        {"names": list(_COORDINATES), "formats": [stored] * 3, "offsets": offsets, "itemsize": msg.point_step}
     )
-    grid = np.ndarray(
-        (msg.height, msg.width), dtype=point, buffer=_buffer(msg.data), strides=(msg.row_step, msg.point_step)
-    )
+    grid = np.ndarray((msg.height, msg.width), dtype=point, buffer=data, strides=(msg.row_step, msg.point_step))
     xyz = np.empty((msg.height, msg.width, 3), dtype=np.float32)
-    for axis, name in enumerate("xyz"):
+    for axis, name in enumerate(_COORDINATES):
         xyz[..., axis] = grid[name]
     return xyz
 
