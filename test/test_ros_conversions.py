@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from encoded_images import png_of_zeros  # noqa: E402
+from encoded_images import png_header_only, png_of_zeros  # noqa: E402
 from vda_ros.geometry import backproject  # noqa: E402
 from vda_ros.ros_conversions import (  # noqa: E402
     CloudConversionError,
@@ -203,6 +203,12 @@ def test_compressed_image_above_the_pixel_limit_is_refused_before_decoding():
     assert compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=1200).shape == (30, 40, 3)
     with pytest.raises(ImageConversionError, match="40x30"):
         compressed_to_rgb(CompressedImage(format="png", data=small), max_pixels=1199)
+
+
+def test_compressed_image_beyond_what_opencv_decodes_is_a_conversion_error_without_a_pixel_limit():
+    """With max_pixels 0 the header's size reaches OpenCV, which refuses above 2^30 pixels with cv2.error."""
+    with pytest.raises(ImageConversionError, match=r"'png' \(\d+ bytes\) of 40000x30000: .*CV_IO_MAX_IMAGE_PIXELS"):
+        compressed_to_rgb(CompressedImage(format="png", data=png_header_only(40000, 30000)), max_pixels=0)
 
 
 @pytest.mark.parametrize("extension", [".png", ".jpg"])

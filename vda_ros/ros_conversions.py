@@ -190,7 +190,14 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = DEFAULT_MAX_IMAGE_
             "not a JPEG or PNG, or its header is damaged"
         )
     check_pixel_count(*size, max_pixels, f"CompressedImage ({msg.format})")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as error:  # e.g. above OpenCV's own size limit (2^30 pixels) when max_pixels is 0
+        width, height = size
+        raise ImageConversionError(
+            f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes) of {width}x{height}: "
+            f"{error.err}"
+        ) from None
     if image is None:
         raise ImageConversionError(f"cannot decode CompressedImage with format {msg.format!r} ({data.size} bytes)")
     # Decoded as BGR and converted: IMREAD_COLOR_RGB exists only from OpenCV 4.11 (Humble ships 4.5, Jazzy 4.6).
