@@ -29,6 +29,7 @@ from vda_ros.ros_conversions import (  # noqa: E402
     image_to_rgb,
     intrinsics,
     msg_to_depth,
+    msg_to_metres,
     points_to_cloud,
     rgb_to_msg,
     scale_camera_info,
@@ -148,6 +149,13 @@ def test_step_smaller_than_row_is_rejected():
         image_to_rgb(msg)
 
 
+@pytest.mark.parametrize(("step", "message"), [(0, r"step 0 is smaller"), (6, r"expected step 6 \* height 2147483648")])
+def test_huge_declared_image_without_a_pixel_limit_is_refused_from_its_data_size(step, message):
+    msg = Image(encoding="rgb8", height=2**31, width=2, step=step, data=bytes(24))
+    with pytest.raises(ImageConversionError, match=message):
+        image_to_rgb(msg, max_pixels=0)
+
+
 def test_zero_size_is_rejected():
     msg = Image(encoding="rgb8", height=0, width=4, step=12)
     with pytest.raises(ImageConversionError, match="zero size"):
@@ -258,6 +266,31 @@ def test_msg_to_depth_handles_padding_and_foreign_byte_order():
 def test_msg_to_depth_rejects_other_encodings():
     with pytest.raises(ImageConversionError, match="'16UC1'"):
         msg_to_depth(Image(encoding="16UC1", height=1, width=1, step=2, data=b"\0\0"))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "height", "width", "step", "data_size", "message"),
+    [
+        ("16UC1", 2**31, 2, 0, 24, r"step 0 is smaller than width 2 \* 2 bytes"),
+        ("mono16", 2**31, 2, 4, 24, r"expected step 4 \* height 2147483648 = \d+ bytes, got 24"),
+        ("32FC1", 2, 2**31, 2**33, 24, r"expected step 8589934592 \* height 2 = \d+ bytes, got 24"),
+        ("32FC1", 2, 3, 11, 24, r"step 11 is smaller than width 3 \* 4 bytes"),
+        ("16UC1", 0, 2**31, 2**32, 0, r"zero size"),
+        ("8UC1", 1, 1, 1, 1, r"got encoding '8UC1'"),
+    ],
+)
+def test_malformed_depth_image_is_refused_before_anything_of_its_claimed_size_is_allocated(
+    encoding, height, width, step, data_size, message
+):
+    msg = Image(encoding=encoding, height=height, width=width, step=step, data=bytes(data_size))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageConversionError, match=message):
+            msg_to_metres(msg)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
 
 
 def test_bgr_and_rgb_to_msg_round_trip():
