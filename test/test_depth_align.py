@@ -10,7 +10,7 @@ import pytest
 from ruamel.yaml import YAML
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
@@ -131,26 +131,68 @@ def test_metric_depth_meets_the_bound_on_every_frame_and_least_squares_fails_it(
     assert np.median(plain_errors) > 0.08
 
 
+def lidar_clouds(scene, sparse, frames: int, translation: list[float]) -> list[PointCloud2 | None]:
+    """The sparse depth of the first frames as LiDAR clouds, in a LiDAR placed at translation in the optical frame."""
+    clouds: list[PointCloud2 | None] = []
+    for index in range(frames):
+        if sparse[index] is None:
+            clouds.append(None)
+            continue
+        in_lidar = (lidar_points(sparse[index], scene.intrinsics) - translation).astype(np.float32)
+        clouds.append(points_to_cloud(in_lidar, header(index)))
+    return clouds
+
+
+def assert_outputs_are_the_alignment_modules(outputs, prediction, sparse) -> None:
+    reference = DepthAligner(AlignerSettings())
+    for index, output in enumerate(outputs):
+        samples = None if sparse[index] is None else samples_from_depth_image(sparse[index], prediction[index].shape)
+        expected, _ = reference.align(index * PERIOD_NS / 1e9, prediction[index], samples)
+        np.testing.assert_allclose(output, expected, rtol=1e-4, equal_nan=True)
+
+
 def test_points_with_an_extrinsic_give_what_the_alignment_module_gives(ros, sequence, tmp_path: Path):
     scene, prediction, sparse = sequence
     frames = 8
     translation = [0.1, -0.05, 0.02]  # the LiDAR sits 10 cm right of the camera, axes as the camera's
-    messages = []
-    for index in range(frames):
-        if sparse[index] is None:
-            messages.append(None)
-            continue
-        in_lidar = (lidar_points(sparse[index], scene.intrinsics) - translation).astype(np.float32)
-        messages.append(points_to_cloud(in_lidar, header(index)))
+    messages = lidar_clouds(scene, sparse, frames, translation)
     params = {**RELIABLE, "sparse_source": "points", "sparse_translation": translation}
     with NodeProcess(node_command(MODULE, params, {"__ns": "/cam_b"}), tmp_path / "align.log") as process:
         outputs, _, _ = stream(ros, "/cam_b", scene, prediction, messages, frames)
         assert process.running(), process.log()
-    reference = DepthAligner(AlignerSettings())
-    for index in range(frames):
-        samples = None if sparse[index] is None else samples_from_depth_image(sparse[index], prediction[index].shape)
-        expected, _ = reference.align(index * PERIOD_NS / 1e9, prediction[index], samples)
-        np.testing.assert_allclose(outputs[index], expected, rtol=1e-4, equal_nan=True)
+    assert_outputs_are_the_alignment_modules(outputs, prediction, sparse)
+
+
+def hostile_cloud() -> PointCloud2:
+    """Issue 20's cloud: 24 bytes of data (about 100 serialised) claiming 2^32 points through a row_step of 0."""
+    fields = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, name in enumerate("xyz")]
+    cloud = PointCloud2(header=header(0), height=2**31, width=2, fields=fields, point_step=12, row_step=0)
+    cloud.data = bytes(24)
+    return cloud
+
+
+def test_a_hostile_cloud_is_reported_and_skipped_and_alignment_goes_on(ros, sequence, tmp_path: Path):
+    scene, prediction, sparse = sequence
+    frames = 6
+    params = {**RELIABLE, "sparse_source": "points"}
+    with NodeProcess(node_command(MODULE, params, {"__ns": "/cam_c"}), tmp_path / "align.log") as process:
+        hostile = ros.publisher(PointCloud2, "/cam_c/sparse_points")
+        diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
+        wait_for_subscribers(hostile)
+        hostile.publish(hostile_cloud())
+
+        def reported() -> bool:
+            values = diagnostic_values(diagnostics, "/cam_c/depth_align: alignment")
+            return not process.running() or (values is not None and values["bad inputs"] == "1")
+
+        assert wait_until(reported, WAIT) and process.running(), process.log()
+        assert process.wait_for_log("/cam_c/sparse_points: PointCloud2 row_step 0 is smaller than width 2 * point_step "
+                                    "12 = 24 (skipped", WAIT), process.log()
+        outputs, _, values = stream(ros, "/cam_c", scene, prediction, lidar_clouds(scene, sparse, frames, [0.0] * 3),
+                                    frames)
+        assert process.running(), process.log()
+    assert_outputs_are_the_alignment_modules(outputs, prediction, sparse)
+    assert values["bad inputs"] == "1" and int(values["sparse messages"]) == sum(m is not None for m in sparse[:frames])
 
 
 def test_bad_extrinsic_parameters_stop_the_node_with_a_message(tmp_path: Path):

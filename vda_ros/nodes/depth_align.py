@@ -40,6 +40,7 @@ from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import ProblemLog
 from vda_ros.ros_conversions import (
+    CloudConversionError,
     ImageConversionError,
     camera_info_is_calibrated,
     cloud_to_xyz,
@@ -193,7 +194,7 @@ class DepthAlignNode(Node):
         try:
             self._sparse.add(stamp_ns(msg.header.stamp), cloud_to_xyz(msg))
             self._counts["sparse messages"] += 1
-        except ValueError as error:
+        except CloudConversionError as error:
             self._problems.add(f"{self._sparse_topic}: {error}")
 
     def _samples(self, stamp: int, shape: tuple[int, int]) -> SparseSamples | None:
