@@ -18,7 +18,7 @@ import pytest
 from bag_helpers import FRAME_ID, TYPESTORE, read_bag, stamp_ns
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from synthetic_scene import synthetic_sequence
+from synthetic_scene import frame_abs_rel, lidar_points, synthetic_sequence
 from vda_ros.eval_cli import main as eval_main
 from vda_ros.evaluation import evaluate
 from vda_ros.tools.process_bag import command
@@ -28,7 +28,7 @@ START_NS = 1_700_000_000 * 10**9
 PERIOD_NS = 100_000_000
 LOOK_AHEAD = 8
 TOPICS = {"image": "/cam/image_raw", "info": "/cam/camera_info", "sparse": "/cam/sparse_depth", "truth": "/cam/gt_depth",
-          "pose": "/cam/pose"}
+          "pose": "/cam/pose", "points": "/cam/sparse_points"}
 
 
 def _header(stamp: int):
@@ -53,7 +53,29 @@ def _pose(matrix: np.ndarray, stamp: int):
     return T["geometry_msgs/msg/PoseStamped"](header=_header(stamp), pose=pose)
 
 
-def write_scene_bag(path: Path, scene, sparse) -> None:
+def _cloud(points: np.ndarray, stamp: int, height: int = 1, width: int | None = None, row_step: int | None = None):
+    """A PointCloud2 of FLOAT32 x, y, z from (N, 3) points: one row of them unless the sizes given claim otherwise."""
+    field = T["sensor_msgs/msg/PointField"]
+    fields = [field(name=name, offset=4 * i, datatype=field.FLOAT32, count=1) for i, name in enumerate("xyz")]
+    width = len(points) if width is None else width
+    return T["sensor_msgs/msg/PointCloud2"](
+        header=_header(stamp), height=height, width=width, fields=fields, is_bigendian=False, point_step=12,
+        row_step=12 * width if row_step is None else row_step,
+        data=np.ascontiguousarray(points, dtype="<f4").view(np.uint8).ravel(), is_dense=True)
+
+
+def _hostile_cloud(stamp: int):
+    """Issue 20's cloud: 24 bytes of data (2 points) claiming 2^31 rows of them through a row_step of 0."""
+    return _cloud(np.zeros((2, 3)), stamp, height=2**31, width=2, row_step=0)
+
+
+def write_scene_bag(path: Path, scene, sparse, sparse_message=None, sparse_key: str = "sparse", extra=()) -> None:
+    """The scene's bag; sparse_message(image, stamp) makes each sparse message (default: the depth image itself),
+    written on TOPICS[sparse_key].
+
+    extra: (record time, topic key, message) written besides, e.g. a hostile message among the good ones.
+    """
+    sparse_message = _depth_image if sparse_message is None else sparse_message
     k = scene.intrinsics
     height, width = scene.depth.shape[1:]
     with Writer(path, version=8, storage_plugin=StoragePlugin.MCAP) as writer:
@@ -76,9 +98,11 @@ def write_scene_bag(path: Path, scene, sparse) -> None:
                 k=k.ravel(), r=np.eye(3).ravel(), p=np.hstack((k, np.zeros((3, 1)))).ravel(), binning_x=0,
                 binning_y=0, roi=roi))
             if sparse[index] is not None:  # the LiDAR's scan is recorded a little after the image, stamped 10 ms later
-                put("sparse", stamp + 2_000_000, _depth_image(sparse[index], stamp + 10_000_000))
+                put(sparse_key, stamp + 2_000_000, sparse_message(sparse[index], stamp + 10_000_000))
             put("truth", stamp + 3_000_000, _depth_image(scene.depth[index], stamp))
             put("pose", stamp + 4_000_000, _pose(scene.poses[index], stamp))
+        for timestamp, key, message in extra:
+            put(key, timestamp, message)
 
 
 class ReplayEngine:
@@ -133,6 +157,30 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     with_tae = json.loads(report.read_text())
     arrays = evaluate(depths, scene.depth, "none", max_depth=20.0, poses=scene.poses, intrinsics=scene.intrinsics)
     assert with_tae["tae"] == pytest.approx(arrays.tae, rel=1e-6) and with_tae["tae"] < 5.0
+
+
+def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, monkeypatch, capsys):
+    scene, prediction, sparse = synthetic_sequence()
+    path = tmp_path / "clouds"
+
+    def cloud(image: np.ndarray, stamp: int):
+        return _cloud(lidar_points(image, scene.intrinsics), stamp)
+
+    hostile_at = START_NS + 4 * PERIOD_NS  # recorded just before frame 4's image, stamped like its scan
+    write_scene_bag(path, scene, sparse, cloud, "points", [(hostile_at - 1, "points", _hostile_cloud(hostile_at + 10_000_000))])
+    monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
+    output = tmp_path / "aligned"
+    assert command.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
+                         TOPICS["points"]]) == 0
+    captured = capsys.readouterr()
+    assert ("warning: skipped 1 message of /cam/sparse_points that could not be read (the last: PointCloud2 row_step 0 "
+            "is smaller than width 2 * point_step 12 = 24)") in captured.out, captured
+    assert "Traceback" not in captured.err
+    depth_msgs = read_bag(output)["/cam/depth/image"]
+    assert len(depth_msgs) == scene.frames
+    errors = [frame_abs_rel(np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width), truth)
+              for (_, m), truth in zip(depth_msgs, scene.depth)]
+    assert np.median(errors) <= 0.04 and max(errors) <= 0.08, errors
 
 
 def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):

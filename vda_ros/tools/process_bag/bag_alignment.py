@@ -14,7 +14,14 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from vda_ros.alignment import AlignerSettings, DepthAligner
 from vda_ros.bag_io import IMAGE_TYPE, POINT_CLOUD_TYPE, BagError, deserialize
-from vda_ros.ros_conversions import ImageConversionError, camera_info_is_calibrated, cloud_to_xyz, intrinsics, msg_to_metres, stamp_ns
+from vda_ros.ros_conversions import (
+    MessageConversionError,
+    camera_info_is_calibrated,
+    cloud_to_xyz,
+    intrinsics,
+    msg_to_metres,
+    stamp_ns,
+)
 from vda_ros.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 
 SPARSE_TYPES = (IMAGE_TYPE, POINT_CLOUD_TYPE)
@@ -35,9 +42,13 @@ class BagAlignment:
         self._aligner = DepthAligner(AlignerSettings(metric_input=metric_input))
         self.unaligned = 0
         """Frames without an alignment (before the first good fit, or lost): no metric output for them."""
+        self.skipped = 0
+        """Sparse messages that could not be read (sizes their data cannot hold, an unknown layout): left out."""
+        self._last_skipped = ""
 
     def add(self, raw: bytes) -> None:
-        """Keep one sparse message of the align topic."""
+        """Keep one sparse message of the align topic; one that cannot be read is counted and left out, as the node
+        does, since the alignment does without a measurement now and then."""
         try:
             if self._points:
                 cloud = deserialize(raw, PointCloud2)
@@ -45,8 +56,9 @@ class BagAlignment:
             else:
                 image = deserialize(raw, Image)
                 self._history.add(stamp_ns(image.header.stamp), msg_to_metres(image))
-        except (ImageConversionError, ValueError) as error:
-            raise BagError(f"{self.topic}: {error}") from error
+        except MessageConversionError as error:
+            self.skipped += 1
+            self._last_skipped = str(error)
 
     def _samples(self, stamp: int, shape: tuple[int, int], info: CameraInfo | None) -> SparseSamples | None:
         measurement = self._history.nearest(stamp, round(MAX_TIME_OFFSET * 1e9))
@@ -69,8 +81,13 @@ class BagAlignment:
         return depth
 
     def warning(self) -> str | None:
-        """The summary's note on frames left out, if any."""
-        if not self.unaligned:
-            return None
-        return (f"{self.unaligned} frames had no alignment to {self.topic} (before its first good fit, or longer "
-                "than the hold time without one) and were not written")
+        """The summary's note on sparse messages and frames left out, if any."""
+        notes = []
+        if self.skipped:
+            plural = "s" if self.skipped > 1 else ""
+            notes.append(f"skipped {self.skipped} message{plural} of {self.topic} that could not be read "
+                         f"(the last: {self._last_skipped})")
+        if self.unaligned:
+            notes.append(f"{self.unaligned} frames had no alignment to {self.topic} (before its first good fit, or "
+                         "longer than the hold time without one) and were not written")
+        return "; ".join(notes) or None
