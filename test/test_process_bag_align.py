@@ -167,7 +167,8 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
         return _cloud(lidar_points(image, scene.intrinsics), stamp)
 
     hostile_at = START_NS + 4 * PERIOD_NS  # recorded just before frame 4's image, stamped like its scan
-    write_scene_bag(path, scene, sparse, cloud, "points", [(hostile_at - 1, "points", _hostile_cloud(hostile_at + 10_000_000))])
+    hostile = (hostile_at - 1, "points", _hostile_cloud(hostile_at + 10_000_000))
+    write_scene_bag(path, scene, sparse, cloud, "points", [hostile])
     monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
     assert command.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
