@@ -24,18 +24,21 @@ def run_node(
 ) -> N | None:
     """Build and spin a node until Ctrl-C or shutdown; None when it could not start (reason logged as fatal).
 
-    A background child of a non-interactive shell gets shutdown as ExternalShutdownException rather than
+    `startup_errors` are caught while the node is built only: the same exception type raised later, from a
+    callback while spinning, is a bug and propagates with its traceback instead of passing for a start-up
+    failure. A background child of a non-interactive shell gets shutdown as ExternalShutdownException rather than
     KeyboardInterrupt: both end the node quietly. The node's own resources (threads, devices) are released
     by its close() before it is destroyed.
     """
     rclpy.init(args=args)
     node: N | None = None
     try:
-        node = build()
+        try:
+            node = build()
+        except startup_errors as error:
+            get_logger(name).fatal(f"cannot start: {error}")
+            return None
         spin(node)
-    except startup_errors as error:
-        get_logger(name).fatal(f"cannot start: {error}")
-        return None
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
