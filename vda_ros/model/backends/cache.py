@@ -122,11 +122,14 @@ class GraphCache:
             manifest = json.loads((entry / MANIFEST).read_text())
         except FileNotFoundError:
             return "has no manifest"
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             return f"has an unreadable manifest ({error})"
-        if manifest.get("key") != key.fields():
+        if not (isinstance(manifest, dict) and isinstance(manifest.get("key"), dict)
+                and isinstance(manifest.get("files"), dict)):
+            return "has a malformed manifest (not an object with a 'key' and 'files' object)"
+        if manifest["key"] != key.fields():
             return "was built for another key"
-        if manifest.get("files") != _file_hashes(entry):
+        if manifest["files"] != _file_hashes(entry):
             return "has files that differ from their recorded sha256"
         return None
 
