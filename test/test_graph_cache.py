@@ -1,22 +1,28 @@
-"""The graph cache's own rules, with stand-in builds (bytes, not graphs): damage is rebuilt.
+"""The graph cache's own rules, with stand-in builds (bytes, not graphs): damage, unusable folders.
 
 The runtimes' side (real graphs rebuilt after damage, loaded on the second start) is test_backends'; here the
-cache is exercised where a real build would take minutes: every kind of broken manifest.
+cache is exercised where a real build would take minutes: every kind of broken manifest, a full disk in the
+middle of a build.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vda_ros.model import CacheError
+from vda_ros.model.backends import check_cache_dir
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 
 KEY = GraphKey(backend="onnx", runtime="onnx opset 17; torch 2", graph="next", network_size=(56, 70),
                precision="fp32", weights="ab" * 32)
+CHOOSE_ANOTHER = "choose another folder with backend_cache (--backend-cache)"
 
 
 def writer(data: bytes) -> Callable[[Path], None]:
@@ -57,3 +63,78 @@ def test_a_manifest_nested_too_deep_to_parse_is_damage(tmp_path: Path) -> None:
     (tmp_path / KEY.name / MANIFEST).write_text("[" * 100_000 + "]" * 100_000)
     cache = GraphCache(tmp_path)
     assert cache.get(KEY, writer(b"new"), read) == b"new" and cache.builds == 1
+
+
+def test_a_missing_cache_folder_is_created_and_left_empty(tmp_path: Path) -> None:
+    root = tmp_path / "a" / "graphs"
+    assert check_cache_dir(root) == root
+    assert root.is_dir() and list(root.iterdir()) == []
+
+
+@pytest.mark.parametrize(("layout", "reason"), [
+    ("file", "it is a file, not a folder"),
+    ("under-a-file", "a part of its path is a file, not a folder"),
+])
+def test_a_cache_folder_that_cannot_be_used_is_refused_before_any_build(
+    tmp_path: Path, layout: str, reason: str
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("in the way")
+    root = blocker if layout == "file" else blocker / "graphs"
+    with pytest.raises(CacheError) as refused:
+        check_cache_dir(root)
+    assert str(refused.value) == f"the graph cache folder {root} cannot be used: {reason}; {CHOOSE_ANOTHER}"
+    built: list[Path] = []
+    with pytest.raises(CacheError, match=reason):
+        GraphCache(root).get(KEY, built.append, read)
+    assert built == [] and blocker.read_text() == "in the way" and sorted(os.listdir(tmp_path)) == ["blocker"]
+
+
+def test_a_read_only_cache_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a read-only mount, where root too can create nothing (and removing even a missing file fails)."""
+    def read_only_file_system(path: Path, *args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    root = tmp_path / "graphs"
+    root.mkdir()
+    monkeypatch.setattr(Path, "open", read_only_file_system)
+    monkeypatch.setattr(Path, "unlink", read_only_file_system)
+    with pytest.raises(CacheError) as refused:
+        check_cache_dir(root)
+    assert str(refused.value) == (f"the graph cache folder {root} cannot be used: nothing can be written in it "
+                                  f"(Read-only file system); {CHOOSE_ANOTHER}")
+
+
+def full_disk(error_at: str) -> Callable[[Path], None]:
+    """A build whose writing stops at a full disk: in the graph file, or when the manifest is written."""
+    def build(folder: Path) -> None:
+        graph = folder / "graph.bin"
+        graph.write_bytes(b"half a graph")
+        if error_at == "graph":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(graph))
+    return build
+
+
+@pytest.mark.parametrize("error_at", ["graph", "manifest"])
+def test_a_full_disk_during_a_build_is_a_cache_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error_at: str
+) -> None:
+    write_text = Path.write_text
+
+    def manifest_on_a_full_disk(path: Path, *args: Any, **kwargs: Any) -> int:
+        if path.name == MANIFEST:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return write_text(path, *args, **kwargs)
+
+    if error_at == "manifest":
+        monkeypatch.setattr(Path, "write_text", manifest_on_a_full_disk)
+    root = tmp_path / "graphs"
+    with pytest.raises(CacheError) as refused:
+        GraphCache(root).get(KEY, full_disk(error_at), read)
+    message = str(refused.value)
+    assert message.startswith(f"the graph cache folder {root} cannot be used: writing {KEY.name} failed "
+                              "(No space left on device: "), message
+    assert message.endswith(CHOOSE_ANOTHER)
+    assert isinstance(refused.value.__cause__, OSError) and refused.value.__cause__.errno == errno.ENOSPC
+    assert os.listdir(root) == []
+

@@ -140,3 +140,30 @@ def atomic_directory(path: Path) -> Iterator[Path]:
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
         shutil.rmtree(previous, ignore_errors=True)
+
+
+def writable_folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (created if missing), or None when they can.
+
+    A hidden file is really written and removed: permission bits say nothing for root or a
+    read-only mount, and a full disk shows only when data is written.
+    """
+    if folder.exists() and not folder.is_dir():
+        return "it is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        return "a part of its path is a file, not a folder"
+    except OSError as error:
+        return f"it cannot be created ({error.strerror or error})"
+    probe = unique_temporary_path(folder, "write-test")
+    try:
+        with probe.open("wb") as stream:
+            try:
+                stream.write(b"\0")
+                stream.flush()
+            finally:
+                probe.unlink()  # only once created: on a read-only system even removing nothing fails
+    except OSError as error:
+        return f"nothing can be written in it ({error.strerror or error})"
+    return None

@@ -7,7 +7,8 @@ and input size fix), the precision and the sha256 of the weights — so another 
 version never finds a stale entry. A load first compares the manifest and every file's hash; an entry that
 fails either, or that its runtime cannot load, is removed and rebuilt, never used. Entries are written under a
 temporary name and renamed into place when complete (`atomic_directory`), so a killed build leaves no entry
-that looks complete.
+that looks complete. A folder the cache cannot write in, and any failure to write an entry (a full disk), is a
+CacheError naming the folder.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from vda_ros.files import atomic_directory, remove_stale_temporaries
+from vda_ros.files import atomic_directory, remove_stale_temporaries, writable_folder_problem
+
+from .errors import CacheError
 
 FORMAT = 1
 """Version of the graphs' layout (inputs, outputs, names); raise it when graphs.py changes what it exports."""
@@ -44,6 +47,25 @@ def default_cache_dir() -> Path:
         return Path(os.environ["VDA_ROS_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "vda_ros" / "graphs"
+
+
+def check_cache_dir(folder: Path | None = None) -> Path:
+    """The cache folder (None: default_cache_dir()), created if missing; CacheError unless graphs can be written in it.
+
+    Tools and nodes call it before any work starts: an unusable folder is then one clear error at start-up,
+    not an export that fails (or is retried) when the first frame arrives.
+    """
+    root = Path(folder) if folder is not None else default_cache_dir()
+    problem = writable_folder_problem(root)
+    if problem is not None:
+        raise unusable_cache(root, problem)
+    return root
+
+
+def unusable_cache(folder: Path, problem: str) -> CacheError:
+    """The error for a cache folder that cannot be used, saying why and how to choose another."""
+    return CacheError(f"the graph cache folder {folder} cannot be used: {problem}; choose another folder with "
+                      "backend_cache (--backend-cache)")
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -158,7 +180,9 @@ class GraphCache:
         return load(entry)
 
     def _build(self, key: GraphKey, build: Callable[[Path], None]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        """Build the entry for `key`; CacheError when the folder cannot be used or the entry cannot be written
+        (nothing of it is left then)."""
+        check_cache_dir(self.root)
         stale = remove_stale_temporaries(self.root)
         if stale:
             self.log(stale)
@@ -166,11 +190,20 @@ class GraphCache:
         self.log(f"building {key.backend} graph '{key.graph}' for network input {height}×{width} {key.precision} "
                  f"(once per model, size and runtime version; cached in {self.root})")
         start = time.monotonic()
-        with atomic_directory(self.entry(key)) as folder:
-            build(folder)
-            manifest = {"key": key.fields(), "files": _file_hashes(folder)}
-            (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        try:
+            with atomic_directory(self.entry(key)) as folder:
+                build(folder)
+                manifest = {"key": key.fields(), "files": _file_hashes(folder)}
+                (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        except OSError as error:
+            raise unusable_cache(self.root, f"writing {key.name} failed ({_describe(error)})") from error
         seconds = time.monotonic() - start
         self.builds += 1
         self.build_seconds += seconds
         self.log(f"built {key.backend} graph '{key.graph}' in {seconds:.1f} s")
+
+
+def _describe(error: OSError) -> str:
+    """An OSError as its reason and the file it concerns, without the errno number."""
+    reason = error.strerror or str(error)
+    return f"{reason}: {error.filename}" if error.filename else reason
