@@ -1,8 +1,8 @@
-"""The graph cache's own rules, with stand-in builds (bytes, not graphs): damage, unusable folders.
+"""The graph cache's own rules, with stand-in builds (bytes, not graphs): damage, unusable folders, races.
 
 The runtimes' side (real graphs rebuilt after damage, loaded on the second start) is test_backends'; here the
 cache is exercised where a real build would take minutes: every kind of broken manifest, a full disk in the
-middle of a build.
+middle of a build, another process publishing the same entry at the same instant.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from vda_ros.model import CacheError
 from vda_ros.model.backends import check_cache_dir
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 KEY = GraphKey(backend="onnx", runtime="onnx opset 17; torch 2", graph="next", network_size=(56, 70),
                precision="fp32", weights="ab" * 32)
 CHOOSE_ANOTHER = "choose another folder with backend_cache (--backend-cache)"
@@ -138,3 +141,52 @@ def test_a_full_disk_during_a_build_is_a_cache_error_and_leaves_nothing(
     assert isinstance(refused.value.__cause__, OSError) and refused.value.__cause__.errno == errno.ENOSPC
     assert os.listdir(root) == []
 
+
+WINNER = """
+import json, sys
+from pathlib import Path
+from vda_ros.model.backends.cache import GraphCache, GraphKey
+fields = json.loads(sys.argv[2])
+key = GraphKey(**{**fields, "network_size": tuple(fields["network_size"])})
+GraphCache(Path(sys.argv[1])).get(key, lambda folder: (folder / "graph.bin").write_bytes(b"winner"), lambda f: None)
+"""
+
+
+def publish_from_another_process(root: Path) -> None:
+    """Another process (a second camera's node, a second tool) builds and publishes the entry for KEY."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+    subprocess.run([sys.executable, "-c", WINNER, str(root), json.dumps(KEY.fields())], env=env, check=True,
+                   timeout=300)
+
+
+@pytest.mark.parametrize("moment", ["before-the-check", "between-the-check-and-the-rename"])
+def test_the_process_that_finishes_an_entry_second_uses_the_first_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str
+) -> None:
+    """Both build the same entry; the other process publishes first, at the last moment this one could be told.
+
+    before-the-check: while this build writes its files; between-the-check-and-the-rename: the instant before
+    this process renames its finished folder into place (a hook on the rename itself), as when both finish at once.
+    """
+    cache, log = cache_with_log(tmp_path)
+    entry = cache.entry(KEY)
+
+    def build(folder: Path) -> None:
+        writer(b"loser")(folder)
+        if moment == "before-the-check":
+            publish_from_another_process(tmp_path)
+
+    def published_first(rename: Callable[..., None]) -> Callable[..., None]:
+        def hooked(source: Any, target: Any, *args: Any, **kwargs: Any) -> None:
+            if Path(target) == entry and Path(source).name.startswith(f".{entry.name}.partial-"):
+                publish_from_another_process(tmp_path)
+            rename(source, target, *args, **kwargs)
+        return hooked
+
+    if moment == "between-the-check-and-the-rename":
+        for name in ("rename", "replace"):
+            monkeypatch.setattr(os, name, published_first(getattr(os, name)))
+    assert cache.get(KEY, build, read) == b"winner"
+    assert os.listdir(tmp_path) == [entry.name], "this process's own folder is removed"
+    assert read(entry) == b"winner" and cache.problem(KEY) is None
+    assert any("another process built onnx graph 'next' at the same time: using its entry" in line for line in log)

@@ -7,7 +7,8 @@ and input size fix), the precision and the sha256 of the weights — so another 
 version never finds a stale entry. A load first compares the manifest and every file's hash; an entry that
 fails either, or that its runtime cannot load, is removed and rebuilt, never used. Entries are written under a
 temporary name and renamed into place when complete (`atomic_directory`), so a killed build leaves no entry
-that looks complete. A folder the cache cannot write in, and any failure to write an entry (a full disk), is a
+that looks complete; of two processes finishing the same entry at once, the first to rename wins and the other
+uses its entry. A folder the cache cannot write in, and any failure to write an entry (a full disk), is a
 CacheError naming the folder.
 """
 
@@ -27,7 +28,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from vda_ros.files import atomic_directory, remove_stale_temporaries, writable_folder_problem
+from vda_ros.files import PathTaken, atomic_directory, remove_stale_temporaries, writable_folder_problem
 
 from .errors import CacheError
 
@@ -160,7 +161,8 @@ class GraphCache:
 
         `build(folder)` writes the graph's files into an empty folder; `load(folder)` opens them. A load that
         fails on an entry whose hashes match (a runtime that cannot read what an older build wrote) counts as
-        damage too: the entry is rebuilt once.
+        damage too: the entry is rebuilt once. When another process publishes the entry while this one builds
+        it, this build is dropped and that entry used.
         """
         entry = self.entry(key)
         if entry.exists():
@@ -176,12 +178,18 @@ class GraphCache:
                     return loaded
             self.log(f"cache entry {entry} {problem}: rebuilding it")
             shutil.rmtree(entry, ignore_errors=True)
-        self._build(key, build)
+        if not self._build(key, build):
+            problem = self.problem(key)
+            if problem is not None:
+                raise unusable_cache(self.root, f"its entry {entry.name}, written by another process at the same "
+                                                f"time, {problem}")
         return load(entry)
 
-    def _build(self, key: GraphKey, build: Callable[[Path], None]) -> None:
-        """Build the entry for `key`; CacheError when the folder cannot be used or the entry cannot be written
-        (nothing of it is left then)."""
+    def _build(self, key: GraphKey, build: Callable[[Path], None]) -> bool:
+        """Build the entry for `key`; False when another process published it first (this build is then dropped).
+
+        CacheError when the folder cannot be used or the entry cannot be written; nothing of it is left then.
+        """
         check_cache_dir(self.root)
         stale = remove_stale_temporaries(self.root)
         if stale:
@@ -191,16 +199,20 @@ class GraphCache:
                  f"(once per model, size and runtime version; cached in {self.root})")
         start = time.monotonic()
         try:
-            with atomic_directory(self.entry(key)) as folder:
+            with atomic_directory(self.entry(key), replace=False) as folder:
                 build(folder)
                 manifest = {"key": key.fields(), "files": _file_hashes(folder)}
                 (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        except PathTaken:
+            self.log(f"another process built {key.backend} graph '{key.graph}' at the same time: using its entry")
+            return False
         except OSError as error:
             raise unusable_cache(self.root, f"writing {key.name} failed ({_describe(error)})") from error
         seconds = time.monotonic() - start
         self.builds += 1
         self.build_seconds += seconds
         self.log(f"built {key.backend} graph '{key.graph}' in {seconds:.1f} s")
+        return True
 
 
 def _describe(error: OSError) -> str:
