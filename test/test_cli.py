@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import pytest
 from installed import installed_executable
 from ros_helpers import wait_until
 from vda_ros.cli import main
+from vda_ros.model.backends import onnx_backend
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
 
@@ -199,6 +201,47 @@ def test_frames_too_elongated_for_the_network_are_a_usage_error(
 
 def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir()) if directory.exists() else []
+
+
+CHOOSE_ANOTHER_CACHE = "; choose another folder with backend_cache (--backend-cache)"
+
+
+@pytest.mark.parametrize(("layout", "reason"), [
+    ("file", "it is a file, not a folder"),
+    ("under-a-file", "a part of its path is a file, not a folder"),
+])
+def test_a_backend_cache_that_cannot_be_used_is_refused_before_any_work(
+    frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("in the way")
+    cache = blocker if layout == "file" else blocker / "graphs"
+    out = tmp_path / "out"
+    argv = [str(frames_dir), "--output-dir", str(out), "--backend", "onnxruntime", "--backend-cache", str(cache)]
+    assert main([*argv, *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-video: error: the graph cache folder {cache} cannot be used: {reason}{CHOOSE_ANOTHER_CACHE}" in err, err
+    assert "Traceback" not in err and "RANDOM WEIGHTS" not in err, "refused before the model is built"
+    assert not out.exists() and blocker.read_text() == "in the way"
+
+
+def test_a_full_disk_while_building_a_graph_is_a_clear_error_and_leaves_nothing(
+    frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def export_on_a_full_disk(model: object, graph: str, net_size: tuple[int, int], path: Path) -> None:
+        path.write_bytes(b"half a graph")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", export_on_a_full_disk)
+    cache, out = tmp_path / "graphs", tmp_path / "out"
+    argv = [str(frames_dir), "--output-dir", str(out), "--mode", "stream", "--backend", "onnxruntime",
+            "--backend-cache", str(cache)]
+    assert main([*argv, *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-video: error: the graph cache folder {cache} cannot be used: writing onnx-first-" in err, err
+    assert "failed (No space left on device: " in err and err.rstrip().endswith(CHOOSE_ANOTHER_CACHE)
+    assert "Traceback" not in err
+    assert leftovers(out) == [] and leftovers(cache) == []
 
 
 def stopped_mid_run(video: Path, out: Path) -> subprocess.Popen[str]:

@@ -16,6 +16,7 @@ from vda_ros.interruption import EXIT_USAGE, run_tool
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTERNAL = {
     "vda_ros.app._Cancelled": "the page went away: the run's own stop signal, never shown as an error",
+    "vda_ros.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses that one",
     "vda_ros.interruption.Interrupted": "SIGINT/SIGTERM, a BaseException reported as exit 130",
     "vda_ros.training.losses.LossInputError": "a programming error of the caller of the loss functions",
 }

@@ -1,6 +1,8 @@
 """vda-export-onnx writes the backends' graphs; run by hand with onnxruntime they give the PyTorch depth."""
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import torch
 from test_model_reference import TOLERANCE, load_frames
 from vda_ros.model import StreamingDepth, random_model
 from vda_ros.model.backends.graphs import cache_names
+from vda_ros.model import export
 from vda_ros.model.export import main
 from vda_ros.model.preprocess import network_size, preprocess, to_frame_size
 from vda_ros.model.streaming import stream_window
@@ -59,3 +62,64 @@ def test_export_command_refuses_a_bad_size(tmp_path: Path, capsys: pytest.Captur
         main(["--random-weights", "--size", "640", "--output-dir", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "--size must be WxH" in capsys.readouterr().err
+
+
+def exit_status(argv: list[str]) -> int:
+    """The tool's exit status, whether argparse exits or main returns it."""
+    try:
+        return main(argv)
+    except SystemExit as exit_info:
+        return int(exit_info.code)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--size", "0x0"], "--size must be WxH with both sides at least 1 pixel, got '0x0'"),
+    (["--size", "640x-480"], "--size must be WxH with both sides at least 1 pixel, got '640x-480'"),
+    (["--input-size", "0"], "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 0"),
+    (["--input-size", "43"], "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 43"),
+    (["--size", "100000x1"], "a 100000x1 frame is too elongated for input size 518: at an aspect ratio of 100000:1"),
+])
+def test_export_command_refuses_sizes_the_network_cannot_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
+) -> None:
+    out = tmp_path / "out"
+    assert exit_status(["--random-weights", *options, "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-export-onnx: error: {message}" in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("layout", "reason"), [
+    ("file", "it is a file, not a folder"),
+    ("under-a-file", "a part of its path is a file, not a folder"),
+])
+def test_export_command_refuses_an_output_folder_it_cannot_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
+) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("in the way")
+    out = blocker if layout == "file" else blocker / "out"
+    assert main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-export-onnx: error: cannot write to the output folder {out}: {reason}" in err and "Traceback" not in err
+    assert os.listdir(tmp_path) == ["blocker"] and blocker.read_text() == "in the way"
+
+
+def test_a_full_disk_during_the_export_leaves_the_folder_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """first.onnx is written, step.onnx fills the disk: no new file, no temporary, the older export untouched."""
+    def export_until_the_disk_is_full(model: object, graph: str, net_size: tuple[int, int], path: Path) -> None:
+        path.write_bytes(b"half a graph")
+        if graph == "next":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(export, "export_onnx", export_until_the_disk_is_full)
+    older = {"first.onnx": b"older first", "step.onnx": b"older step", "export.json": b"{}"}
+    for name, data in older.items():
+        (tmp_path / name).write_bytes(data)
+    assert main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-export-onnx: error: cannot write to the output folder {tmp_path}: No space left on device" in err, err
+    assert "Traceback" not in err
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == older

@@ -37,6 +37,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from vda_ros import cli
 from vda_ros.files import host_tag
 from vda_ros.interruption import EXIT_INTERRUPTED
+from vda_ros.model.backends import onnx_backend
 from vda_ros.tools import process_bag
 from vda_ros.tools.process_bag.bag_pipeline import CameraInfoHistory
 from vda_ros.tools.process_bag.options import Options, parse_options
@@ -380,6 +381,42 @@ def test_a_backend_that_cannot_run_the_bag_is_refused_first(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err, err
     assert leftovers(tmp_path) == ["in"]
+
+
+@pytest.mark.parametrize(("layout", "reason"), [
+    ("file", "it is a file, not a folder"),
+    ("under-a-file", "a part of its path is a file, not a folder"),
+])
+def test_a_backend_cache_that_cannot_be_used_is_refused_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
+) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("in the way")
+    cache = blocker if layout == "file" else blocker / "graphs"
+    assert run(bag.path, tmp_path / "out", "--backend", "onnxruntime", "--backend-cache", cache) == 2
+    err = capsys.readouterr().err
+    assert (f"vda-process-bag: error: the graph cache folder {cache} cannot be used: {reason}; choose another "
+            "folder with backend_cache (--backend-cache)") in err, err
+    assert "Traceback" not in err and "RANDOM WEIGHTS" not in err, "refused before the model is built"
+    assert leftovers(tmp_path) == ["blocker", "in"] and blocker.read_text() == "in the way"
+
+
+def test_a_full_disk_while_building_a_graph_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def export_on_a_full_disk(model: object, graph: str, net_size: tuple[int, int], path: Path) -> None:
+        path.write_bytes(b"half a graph")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(onnx_backend, "export_onnx", export_on_a_full_disk)
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(2))
+    cache = tmp_path / "graphs"
+    assert run(bag.path, tmp_path / "out", "--backend", "onnxruntime", "--backend-cache", cache) == 2
+    err = capsys.readouterr().err
+    assert f"vda-process-bag: error: the graph cache folder {cache} cannot be used: writing onnx-window-" in err, err
+    assert "failed (No space left on device: " in err and "Traceback" not in err
+    assert leftovers(tmp_path) == ["graphs", "in"] and leftovers(cache) == []
 
 
 def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

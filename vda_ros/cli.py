@@ -30,7 +30,7 @@ from vda_ros.frame_files import (
 from vda_ros.frame_tap import FrameTap
 from vda_ros.interruption import run_tool
 from vda_ros.media import DepthVideoOutputs, VideoInfo, read_frames
-from vda_ros.options import OPTIONS, resolve_precision
+from vda_ros.options import OPTIONS, backend_cache_dir, resolve_precision
 from vda_ros.model import (
     ENCODERS,
     DEFAULT_ENCODER,
@@ -40,6 +40,7 @@ from vda_ros.model import (
     StreamingDepth,
     VideoDepthAnything,
     check_backend,
+    check_backend_cache,
     input_size_problem,
     open_model,
     select_device,
@@ -142,6 +143,7 @@ def check_arguments(args: argparse.Namespace) -> None:
         check_backend(args.backend, resolve_precision(args.precision, args.fp32), offline=args.mode == "offline")
     except BackendError as error:
         raise UsageError(f"--backend {args.backend}: {error}") from error
+    check_backend_cache(args.backend, backend_cache_dir(args.backend_cache))
     if args.save_ply:
         cloud_settings(args)  # bad point-cloud options fail before anything is read or loaded
     for option in WRITER_LIBRARIES:
@@ -169,7 +171,7 @@ def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: It
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
     settings = {"input_size": args.input_size, "device": device, "precision": resolve_precision(args.precision, args.fp32),
-                "backend": args.backend, "cache_dir": Path(args.backend_cache) if args.backend_cache else None,
+                "backend": args.backend, "cache_dir": backend_cache_dir(args.backend_cache),
                 "log": lambda line: print(line, file=sys.stderr)}
     try:
         if args.mode == "offline":

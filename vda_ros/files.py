@@ -12,6 +12,7 @@ machine's temporaries are ever judged.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import secrets
@@ -121,22 +122,73 @@ def remove_stale_temporaries(directory: Path) -> str | None:
 
 
 @contextmanager
-def atomic_directory(path: Path) -> Iterator[Path]:
+def atomic_directory(path: Path, replace: bool = True) -> Iterator[Path]:
     """Yield a hidden temporary folder next to `path`; it becomes `path` only on success.
 
     For outputs made of many files (one per frame): a reader sees either no folder or the
     complete one. An existing `path` is replaced (moved aside, then deleted) only once the new
-    folder is complete. Any failure, Ctrl-C included, removes the temporary folder. The hidden
-    names carry this process's id, like every temporary of the tools.
+    folder is complete. With `replace=False` an existing `path` is kept instead and PathTaken
+    raised, the check and the rename being one atomic step: for folders that several processes
+    may publish under one name at the same instant (a cache entry), the first wins and the others
+    learn of it. Any failure, Ctrl-C included, removes the temporary folder. The hidden names
+    carry this process's id, like every temporary of the tools.
     """
     temporary = unique_temporary_path(path.parent, path.name)
     previous = unique_temporary_path(path.parent, path.name)
     temporary.mkdir(parents=True)
     try:
         yield temporary
+        if not replace:
+            _rename_unless_taken(temporary, path)
+            return
         if path.exists():
             os.replace(path, previous)
         os.replace(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
         shutil.rmtree(previous, ignore_errors=True)
+
+
+class PathTaken(FileExistsError):
+    """Another writer published the folder first (`atomic_directory` with `replace=False`)."""
+
+
+def _rename_unless_taken(folder: Path, path: Path) -> None:
+    """Rename `folder` to `path`; PathTaken if another folder with files already has that name.
+
+    rename(2) itself refuses to replace a folder that holds anything (ENOTEMPTY, or EEXIST on some
+    systems), so no other writer can slip in between a check and the rename.
+    """
+    try:
+        os.rename(folder, path)
+    except OSError as error:
+        if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+            raise PathTaken(errno.EEXIST, "published by another writer first", str(path)) from error
+        raise
+
+
+def writable_folder_problem(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (created if missing), or None when they can.
+
+    A hidden file is really written and removed: permission bits say nothing for root or a
+    read-only mount, and a full disk shows only when data is written.
+    """
+    if folder.exists() and not folder.is_dir():
+        return "it is a file, not a folder"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        return "a part of its path is a file, not a folder"
+    except OSError as error:
+        return f"it cannot be created ({error.strerror or error})"
+    probe = unique_temporary_path(folder, "write-test")
+    try:
+        with probe.open("wb") as stream:
+            try:
+                stream.write(b"\0")
+                stream.flush()
+            finally:
+                probe.unlink()  # only once created: on a read-only system even removing nothing fails
+    except OSError as error:
+        return f"nothing can be written in it ({error.strerror or error})"
+    return None

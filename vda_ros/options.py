@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 Value = bool | int | float | str
@@ -89,6 +90,11 @@ and it stays a shorthand for --precision fp32 in vda-video and vda-process-bag."
 def deprecation_note(old: str) -> str:
     """The warning for an old spelling that was used."""
     return f"'{old}' is deprecated; use {DEPRECATED_ALIASES[old]}"
+
+
+def backend_cache_dir(value: str) -> Path | None:
+    """The folder a backend_cache value names; None (the default folder, see its help) for an empty value."""
+    return Path(value) if value else None
 
 
 def resolve_precision(precision: str, fp32: bool = False) -> str | None:

@@ -1,6 +1,6 @@
 """Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
 
-from .backends import BACKEND_NAMES, BackendError, check_backend
+from .backends import BACKEND_NAMES, BackendError, CacheError, check_backend, check_backend_cache
 from .checkpoint import (
     CheckpointError,
     checkpoint_filename,
@@ -20,6 +20,7 @@ from .streaming import BatchedStreamingDepth, StreamingDepth
 __all__ = [
     "BACKEND_NAMES",
     "BackendError",
+    "CacheError",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "ENCODER_CONFIGS",
@@ -32,6 +33,7 @@ __all__ = [
     "StreamingDepth",
     "VideoDepthAnything",
     "check_backend",
+    "check_backend_cache",
     "checkpoint_filename",
     "default_checkpoint",
     "default_checkpoint_dir",

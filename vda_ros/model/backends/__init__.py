@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 
 from ..network import VideoDepthAnything
-from .base import Backend, BackendError
-from .cache import GraphCache, default_cache_dir
+from .base import Backend, GraphBackend
+from .cache import GraphCache, check_cache_dir, default_cache_dir
 from .compiled_backend import CompiledBackend
+from .errors import BackendError, CacheError
 from .onnx_backend import OnnxBackend
 from .openvino_backend import OpenVinoBackend
 from .torch_backend import TorchBackend
@@ -42,6 +43,14 @@ def check_backend(name: str, precision: str | None = None, offline: bool = False
                            + ", ".join(b.name for b in BACKENDS.values() if b.offline) + " backend")
 
 
+def check_backend_cache(name: str, cache_dir: Path | None = None) -> None:
+    """CacheError unless backend `name` can keep its graphs in `cache_dir` (None: default_cache_dir()), which is
+    created if missing. A backend that builds no graphs (torch) needs no folder. Tools call it, after
+    check_backend, before they start any work."""
+    if issubclass(BACKENDS[name], GraphBackend):
+        check_cache_dir(cache_dir)
+
+
 def create_backend(
     name: str,
     model: VideoDepthAnything,
@@ -66,5 +75,5 @@ def create_backend(
     return BACKENDS[name](model, device, precision, GraphCache(cache_dir, log))
 
 
-__all__ = ["BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKEND", "Backend", "BackendError", "GraphCache",
-           "check_backend", "create_backend", "default_cache_dir"]
+__all__ = ["BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKEND", "Backend", "BackendError", "CacheError", "GraphCache",
+           "check_backend", "check_backend_cache", "check_cache_dir", "create_backend", "default_cache_dir"]

@@ -15,17 +15,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from vda_ros.errors import VdaError
-
 from ..config import NUM_FRAMES
 from ..network import VideoDepthAnything
 from ..temporal import KVCache
 from .cache import GraphCache, GraphKey, weights_digest
 from .graphs import BLOCKS
-
-
-class BackendError(VdaError):
-    """A backend that cannot run as asked (runtime not installed, precision or device it does not offer)."""
 
 
 class Backend(ABC):

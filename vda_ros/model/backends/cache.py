@@ -7,7 +7,9 @@ and input size fix), the precision and the sha256 of the weights — so another 
 version never finds a stale entry. A load first compares the manifest and every file's hash; an entry that
 fails either, or that its runtime cannot load, is removed and rebuilt, never used. Entries are written under a
 temporary name and renamed into place when complete (`atomic_directory`), so a killed build leaves no entry
-that looks complete.
+that looks complete; of two processes finishing the same entry at once, the first to rename wins and the other
+uses its entry. A folder the cache cannot write in, and any failure to write an entry (a full disk), is a
+CacheError naming the folder.
 """
 
 from __future__ import annotations
@@ -26,7 +28,9 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from vda_ros.files import atomic_directory, remove_stale_temporaries
+from vda_ros.files import PathTaken, atomic_directory, remove_stale_temporaries, writable_folder_problem
+
+from .errors import CacheError
 
 FORMAT = 1
 """Version of the graphs' layout (inputs, outputs, names); raise it when graphs.py changes what it exports."""
@@ -44,6 +48,25 @@ def default_cache_dir() -> Path:
         return Path(os.environ["VDA_ROS_CACHE_DIR"])
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "vda_ros" / "graphs"
+
+
+def check_cache_dir(folder: Path | None = None) -> Path:
+    """The cache folder (None: default_cache_dir()), created if missing; CacheError unless graphs can be written in it.
+
+    Tools and nodes call it before any work starts: an unusable folder is then one clear error at start-up,
+    not an export that fails (or is retried) when the first frame arrives.
+    """
+    root = Path(folder) if folder is not None else default_cache_dir()
+    problem = writable_folder_problem(root)
+    if problem is not None:
+        raise unusable_cache(root, problem)
+    return root
+
+
+def unusable_cache(folder: Path, problem: str) -> CacheError:
+    """The error for a cache folder that cannot be used, saying why and how to choose another."""
+    return CacheError(f"the graph cache folder {folder} cannot be used: {problem}; choose another folder with "
+                      "backend_cache (--backend-cache)")
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -122,11 +145,14 @@ class GraphCache:
             manifest = json.loads((entry / MANIFEST).read_text())
         except FileNotFoundError:
             return "has no manifest"
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             return f"has an unreadable manifest ({error})"
-        if manifest.get("key") != key.fields():
+        if not (isinstance(manifest, dict) and isinstance(manifest.get("key"), dict)
+                and isinstance(manifest.get("files"), dict)):
+            return "has a malformed manifest (not an object with a 'key' and 'files' object)"
+        if manifest["key"] != key.fields():
             return "was built for another key"
-        if manifest.get("files") != _file_hashes(entry):
+        if manifest["files"] != _file_hashes(entry):
             return "has files that differ from their recorded sha256"
         return None
 
@@ -135,7 +161,8 @@ class GraphCache:
 
         `build(folder)` writes the graph's files into an empty folder; `load(folder)` opens them. A load that
         fails on an entry whose hashes match (a runtime that cannot read what an older build wrote) counts as
-        damage too: the entry is rebuilt once.
+        damage too: the entry is rebuilt once. When another process publishes the entry while this one builds
+        it, this build is dropped and that entry used.
         """
         entry = self.entry(key)
         if entry.exists():
@@ -151,11 +178,19 @@ class GraphCache:
                     return loaded
             self.log(f"cache entry {entry} {problem}: rebuilding it")
             shutil.rmtree(entry, ignore_errors=True)
-        self._build(key, build)
+        if not self._build(key, build):
+            problem = self.problem(key)
+            if problem is not None:
+                raise unusable_cache(self.root, f"its entry {entry.name}, written by another process at the same "
+                                                f"time, {problem}")
         return load(entry)
 
-    def _build(self, key: GraphKey, build: Callable[[Path], None]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+    def _build(self, key: GraphKey, build: Callable[[Path], None]) -> bool:
+        """Build the entry for `key`; False when another process published it first (this build is then dropped).
+
+        CacheError when the folder cannot be used or the entry cannot be written; nothing of it is left then.
+        """
+        check_cache_dir(self.root)
         stale = remove_stale_temporaries(self.root)
         if stale:
             self.log(stale)
@@ -163,11 +198,24 @@ class GraphCache:
         self.log(f"building {key.backend} graph '{key.graph}' for network input {height}×{width} {key.precision} "
                  f"(once per model, size and runtime version; cached in {self.root})")
         start = time.monotonic()
-        with atomic_directory(self.entry(key)) as folder:
-            build(folder)
-            manifest = {"key": key.fields(), "files": _file_hashes(folder)}
-            (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        try:
+            with atomic_directory(self.entry(key), replace=False) as folder:
+                build(folder)
+                manifest = {"key": key.fields(), "files": _file_hashes(folder)}
+                (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        except PathTaken:
+            self.log(f"another process built {key.backend} graph '{key.graph}' at the same time: using its entry")
+            return False
+        except OSError as error:
+            raise unusable_cache(self.root, f"writing {key.name} failed ({_describe(error)})") from error
         seconds = time.monotonic() - start
         self.builds += 1
         self.build_seconds += seconds
         self.log(f"built {key.backend} graph '{key.graph}' in {seconds:.1f} s")
+        return True
+
+
+def _describe(error: OSError) -> str:
+    """An OSError as its reason and the file it concerns, without the errno number."""
+    reason = error.strerror or str(error)
+    return f"{reason}: {error.filename}" if error.filename else reason

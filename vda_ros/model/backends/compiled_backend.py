@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from .base import BackendError, GraphBackend, Runner
+from .base import GraphBackend, Runner
+from .errors import BackendError
 from .graphs import FirstStep, module_and_inputs
 
 PACKAGE_FILE = "graph.pt2"

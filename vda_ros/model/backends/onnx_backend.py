@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import BackendError, GraphBackend, Runner
+from .base import GraphBackend, Runner
 from .cache import GraphKey
+from .errors import BackendError
 from .graphs import OPSET, export_onnx
 
 GRAPH_FILE = "graph.onnx"

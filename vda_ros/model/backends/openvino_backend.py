@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import BackendError, GraphBackend, Runner
+from .base import GraphBackend, Runner
+from .errors import BackendError
 from .onnx_backend import onnx_graph
 
 IR_FILE = "graph.xml"

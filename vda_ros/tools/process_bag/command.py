@@ -13,8 +13,8 @@ from vda_ros.cli import build_model
 from vda_ros.errors import UsageError
 from vda_ros.files import remove_stale_temporaries
 from vda_ros.interruption import run_tool
-from vda_ros.model import BackendError, OfflineDepth, select_device
-from vda_ros.options import resolve_precision
+from vda_ros.model import BackendError, OfflineDepth, check_backend_cache, select_device
+from vda_ros.options import backend_cache_dir, resolve_precision
 from vda_ros.tools.process_bag.bag_pipeline import BagPipeline, color_range_and_depths
 from vda_ros.tools.process_bag.options import PROG, Options, parse_options
 from vda_ros.tools.process_bag.plan import check_separate, make_plan
@@ -36,7 +36,7 @@ def build_engine(options: Options) -> OfflineDepth:
     try:
         return OfflineDepth(model, input_size=options.input_size, device=device,
                             precision=resolve_precision(options.precision, options.fp32), backend=options.backend,
-                            cache_dir=Path(options.backend_cache) if options.backend_cache else None,
+                            cache_dir=backend_cache_dir(options.backend_cache),
                             log=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
     except BackendError as error:
         raise UsageError(f"backend {options.backend}: {error}") from error
@@ -52,6 +52,8 @@ def process(options: Options, engine: OfflineDepth | None = None) -> Summary:
     input_path, output_path = Path(options.input), Path(options.output)
     check_separate(input_path, output_path)
     check_output_free(output_path, options.overwrite)
+    if engine is None:  # a given engine has its graphs already
+        check_backend_cache(options.backend, backend_cache_dir(options.backend_cache))
     cleaned = remove_stale_temporaries(output_path.parent)
     if cleaned:
         print(f"{PROG}: {cleaned}", file=sys.stderr)
