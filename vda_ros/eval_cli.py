@@ -18,7 +18,7 @@ import numpy as np
 
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.eval_bag import read_bag_sequence
-from vda_ros.evaluation import ALIGN_MODES, Crop, Metrics, evaluate
+from vda_ros.evaluation import ALIGN_MODES, Crop, Metrics, about, check_intrinsics, check_pair, check_poses, evaluate
 from vda_ros.files import atomic_output
 from vda_ros.interruption import EXIT_USAGE
 
@@ -124,6 +124,13 @@ def run(args: argparse.Namespace) -> tuple[Metrics, list[str]]:
     poses = _load_matrix(args.poses, "poses") if args.poses else None
     intrinsics = _load_matrix(args.intrinsics, "intrinsics") if args.intrinsics else None
     prediction, truth = _load_npz(args.pred, "prediction"), load_truth(args.gt, args.gt_scale)
+    with about(f"prediction {args.pred} and ground truth {args.gt}"):
+        check_pair(prediction, truth)
+    if poses is not None and intrinsics is not None:
+        with about(f"poses {args.poses}"):
+            check_poses(poses, len(prediction))
+        with about(f"intrinsics {args.intrinsics}"):
+            check_intrinsics(intrinsics, len(prediction))
     return evaluate(prediction, truth, poses=poses, intrinsics=intrinsics, **settings), []
 
 
