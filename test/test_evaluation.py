@@ -168,6 +168,95 @@ def test_poses_or_intrinsics_that_describe_no_camera_are_refused_not_scored(tmp_
         evaluate(fixture["relative"], fixture["gt"], poses=poses, intrinsics=k, **settings(fixture))
 
 
+def _write_unreadable(case: str, tmp_path: Path, fixture) -> tuple[list[str], Path, str]:
+    """Arguments of vda-eval with one unusable input file, that file, and what the error must say about it."""
+    pred, gt = write_inputs(tmp_path, fixture)
+    poses, k = tmp_path / "poses.npy", tmp_path / "k.npy"
+    np.save(poses, fixture["poses"])
+    np.save(k, fixture["intrinsics"])
+    bad = tmp_path / "bad.npz"
+    args = {"pred": [str(bad), str(gt)], "gt": [str(pred), str(bad)],
+            "poses": [str(pred), str(gt), "--poses", str(bad), "--intrinsics", str(k)],
+            "intrinsics": [str(pred), str(gt), "--poses", str(poses), "--intrinsics", str(bad)]}
+    role, _, damage = case.partition(":")
+    message = {
+        "empty": "is empty",
+        "text": "is not a numpy .npy or .npz file",
+        "truncated": "cannot read",
+        "npy": "is a single .npy array, not an .npz archive with key 'depths'",
+        "npz": "is an .npz archive; give a .npy file (numpy.save) holding one array",
+        "objects": "Object arrays cannot be loaded when allow_pickle=False",
+        "strings": "does not hold numbers (dtype <U3)",
+        "flat": "depth frames must be frames x height x width, none of them 0; got shape (24, 32)",
+        "no_pixels": "depth frames must be frames x height x width, none of them 0; got shape (6, 0, 32)",
+        "folder": "is a folder, not a file",
+        "missing": "file not found",
+    }[damage]
+    if damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "text":
+        bad.write_text("frame,depth\n0,1.5\n")
+    elif damage == "truncated":
+        bad.write_bytes(pred.read_bytes()[:300])
+    elif damage == "npy":
+        with open(bad, "wb") as stream:
+            np.save(stream, fixture["gt"])
+    elif damage == "npz":
+        np.savez(bad, poses=fixture["poses"])
+    elif damage == "objects":
+        np.savez(bad, depths=np.array([None, 1.0], dtype=object))
+    elif damage == "strings":
+        with open(bad, "wb") as stream:
+            np.save(stream, np.array(["one", "two"]))
+    elif damage == "flat":
+        np.savez(bad, depths=fixture["gt"][0])
+    elif damage == "no_pixels":
+        np.savez(bad, depths=fixture["gt"][:, :0])
+    elif damage == "folder":
+        bad.mkdir()
+    return args[role], bad, message
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["pred:empty", "gt:empty", "pred:text", "pred:truncated", "gt:npy", "poses:npz", "intrinsics:npz", "poses:empty",
+     "pred:objects", "intrinsics:strings", "gt:flat", "pred:no_pixels", "pred:folder", "poses:folder", "poses:missing"],
+)
+def test_unreadable_input_files_are_errors_naming_the_file(tmp_path, fixture, capsys, case):
+    """An empty .npz was an EOFError traceback, an .npz given to --poses an AttributeError."""
+    args, bad, message = _write_unreadable(case, tmp_path, fixture)
+    assert eval_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vda-eval: error: ") and str(bad) in err and message in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "frame", "message"),
+    [
+        ("00002.npy", None, "ground-truth frame {path} is empty"),
+        ("00002.npy", np.zeros((2, 24, 32)), "{path} is not a single-channel depth image"),
+        ("00002.npy", np.full((24, 32), "far"), "ground-truth frame {path} does not hold numbers"),
+        ("00002.png", None, "{path} is not a single-channel depth image"),
+    ],
+)
+def test_unreadable_ground_truth_frames_are_errors_naming_the_frame(tmp_path, fixture, capsys, name, frame, message):
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    for index, depth in enumerate(fixture["gt"][:2]):
+        np.save(folder / f"{index:05d}.npy", depth)
+    path = folder / name
+    if frame is None:
+        path.write_bytes(b"")
+    else:
+        np.save(path, frame)
+    pred = tmp_path / "pred.npz"
+    np.savez(pred, depths=fixture["relative"][:3])
+    assert eval_main([str(pred), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vda-eval: error: ") and message.format(path=path) in err and "Traceback" not in err, err
+
+
 def _write_pose_bag(path: Path, fixture, case: str) -> None:
     """The fixture's ground truth as both depth topics, its poses as PoseStamped, K as CameraInfo, with one fault."""
     depth, poses = fixture["gt"], fixture["poses"]
