@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +12,18 @@ import torch
 from rgbd_helpers import render, write_folders, write_rgbd_bag
 from vda_ros import cli
 from vda_ros.model import StreamingDepth, load_model
+from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
 from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
 from vda_ros.training.finetune import build_parser, build_trainer, main
-from vda_ros.training.trainer import HISTORY_FILE, STATE_FILE, Trainer, checkpoint_path
+from vda_ros.training.trainer import (
+    HISTORY_FILE,
+    STATE_FILE,
+    Trainer,
+    checkpoint_path,
+    official_state_dict,
+)
 
 WIDTH, HEIGHT = 70, 56
 STEPS = 16
@@ -26,17 +34,19 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_folders(tmp_path_factory.mktemp("rgbd"), 32, WIDTH, HEIGHT)
 
 
-@pytest.fixture(scope="module")
-def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+def _fit_args(folders: tuple[Path, Path], output: Path) -> list[str]:
     """A streaming-mode fine-tune of the head and temporal modules, from random weights, STEPS steps."""
     rgb_dir, depth_dir = folders
-    args = build_parser().parse_args([
+    return [
         "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir), "--random-weights", "--mode", "streaming",
         "--clip-length", "3", "--input-size", "56", "--val-fraction", "0.2", "--steps-per-epoch", str(STEPS),
-        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone",
-        "--output-dir", str(tmp_path_factory.mktemp("run")),
-    ])
-    trainer = build_trainer(args)
+        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone", "--no-progress", "--output-dir", str(output),
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, tmp_path_factory.mktemp("run"))))
     trainer.run(save_every=STEPS)
     return trainer
 
@@ -164,3 +174,51 @@ def test_metric_loss_is_scale_sensitive() -> None:
     exact, doubled = loss(target, target, mask), loss(2 * target, target, mask)
     assert exact["spatial_loss"] < 1e-2
     assert abs(doubled["spatial_loss"].item() - np.log(2) * np.sqrt(0.5)) < 1e-3
+
+
+def _unusable_state(case: str, trained: Trainer, path: Path) -> tuple[str, list[str]]:
+    """Write a training state that --resume cannot use at path; what the error must say, and extra options."""
+    saved = trained.output_dir / STATE_FILE
+    if case == "empty":
+        path.write_bytes(b"")
+        return "is empty", []
+    if case in ("truncated", "text"):
+        data = saved.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if case == "truncated" else b"step: 16\n")
+        return "is damaged or not a vda-finetune training state (torch.load failed with", []
+    if case == "checkpoint":
+        shutil.copy(checkpoint_path(trained.output_dir, "vits", metric=False), path)
+        return "only weights (a checkpoint; start from it with --checkpoint)", []
+    if case == "list":
+        torch.save([1, 2, 3], path)
+        return "is not a vda-finetune training state (it holds a list)", []
+    state = torch.load(saved, map_location="cpu", weights_only=True)
+    if case == "no_optimizer":
+        del state["optimizer"]
+        torch.save(state, path)
+        return "is not a vda-finetune training state (no usable optimizer)", []
+    if case == "vitb":
+        state["model"] = official_state_dict(VideoDepthAnything("vitb"))
+        torch.save(state, path)
+        return "was saved by a vitb model; this run trains a vits model", []
+    shutil.copy(saved, path)  # "metric": the right file, but this run trains a metric model
+    return "was saved by a vits model; this run trains a metric vits model", ["--metric"]
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "text", "checkpoint", "list", "no_optimizer", "vitb", "metric"])
+def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
+    trained: Trainer, folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """An empty state was an EOFError traceback, a truncated one a RuntimeError, a checkpoint a KeyError."""
+    output = tmp_path / "run"
+    output.mkdir()
+    state = output / STATE_FILE
+    message, extra = _unusable_state(case, trained, state)
+    before = state.stat()
+    assert main(_fit_args(folders, output) + ["--resume", *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-finetune: error: cannot resume: {state}" in err and message in err and "Traceback" not in err, err
+    after = state.stat()
+    assert list(output.iterdir()) == [state]  # nothing written, the state untouched
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+

@@ -154,10 +154,7 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
     model = build_model(random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint)
     trainer = Trainer(model, config, train, val, args.output_dir, device)
     if args.resume:
-        try:
-            trainer.resume()
-        except (FileNotFoundError, ValueError) as error:
-            raise UsageError(str(error)) from error
+        trainer.resume()
     return trainer
 
 
