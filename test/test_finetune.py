@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from vda_ros.training.finetune import build_parser, build_trainer, main
 from vda_ros.training.trainer import (
     HISTORY_FILE,
     STATE_FILE,
+    OutputFolderError,
     Trainer,
     checkpoint_path,
     official_state_dict,
@@ -222,3 +226,62 @@ def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
     assert list(output.iterdir()) == [state]  # nothing written, the state untouched
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
 
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """mount(options): a fresh tmpfs at tmp_path/mnt (a real full or read-only file system; needs root)."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+
+    def mount(options: str) -> Path:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode:
+            pytest.skip(f"mounting a tmpfs needs root (CAP_SYS_ADMIN): {result.stderr.strip()}")
+        return mount_point
+
+    yield mount
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("place", "message"),
+    [
+        ("a file", "the output folder {output} is a file"),
+        ("under a file", "cannot write to the output folder {output}: Not a directory"),
+        ("full disk",
+         "cannot write to the output folder {output}: No space left on device (each save writes about 288 MB)"),
+        ("read-only disk", "cannot write to the output folder {output}: Read-only file system"),
+    ],
+)
+def test_an_output_folder_that_cannot_take_the_saves_is_refused_before_training(
+    folders: tuple[Path, Path], tmp_path: Path, tmpfs: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, place: str, message: str,
+) -> None:
+    """It was found only at the first save, after the training time was spent (FileExistsError, OSError)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    if place in ("a file", "under a file"):
+        parent, output = tmp_path, blocker if place == "a file" else blocker / "run"
+    else:
+        parent = tmpfs("size=1m" if place == "full disk" else "ro,size=1m")
+        output = parent / "run"
+    contents = sorted(parent.iterdir())
+    monkeypatch.setattr(Trainer, "run", lambda *_: pytest.fail("trained before finding the output folder unusable"))
+    assert main(_fit_args(folders, output)) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"vda-finetune: error: {message.format(output=output)}\n") and "Traceback" not in err, err
+    assert sorted(parent.iterdir()) == contents and blocker.read_text() == "not a folder"
+
+
+def test_the_output_check_leaves_nothing_and_a_later_failed_save_names_the_folder(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    output = tmp_path / "new" / "run"
+    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, output)))
+    assert list(tmp_path.iterdir()) == []  # checked by writing, then removed with the folders made for it
+    output.parent.mkdir()
+    output.write_text("a file where the folder was")
+    with pytest.raises(OutputFolderError, match=f"^cannot save step 0 in {output}: File exists$"):
+        trainer.save()
