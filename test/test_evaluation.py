@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from bag_helpers import FRAME_ID, PERIOD_NS, START_NS, T, camera_info, message_writer
 
 from vda_ros.eval_cli import main as eval_main
-from vda_ros.evaluation import Crop, evaluate
+from vda_ros.evaluation import Crop, EvaluationError, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official_metrics.npz"
 
@@ -114,3 +116,199 @@ def test_bad_input_is_a_clear_error_with_status_2(tmp_path, fixture, capsys, cas
     assert eval_main([str(pred), str(gt), *extra]) == 2
     err = capsys.readouterr().err
     assert err.startswith("vda-eval: error: ") and message in err and "Traceback" not in err
+
+
+def _bad_poses_or_k(case: str, fixture) -> tuple[np.ndarray, np.ndarray]:
+    poses, k = fixture["poses"].copy(), fixture["intrinsics"].copy()
+    if case == "nan_pose":
+        poses[3, 0, 3] = np.nan
+    elif case == "all_nan_poses":
+        poses[:] = np.nan
+    elif case == "scaled_pose":
+        poses[2, :3, :3] *= 2.0
+    elif case == "zero_k":
+        k[:] = 0.0
+    elif case == "nan_k":
+        k[:] = np.nan
+    elif case == "negative_focal":
+        k[0, 0] = -k[0, 0]
+    elif case == "transposed_k":
+        k = k.T.copy()
+    elif case == "one_frame_k_zero":
+        k = np.repeat(k[np.newaxis], len(poses), axis=0)
+        k[4] = 0.0
+    return poses, k
+
+
+@pytest.mark.parametrize(
+    ("case", "named", "message"),
+    [
+        ("nan_pose", "poses", "the pose of frame 3 has NaN or infinite values (1 of 6 poses)"),
+        ("all_nan_poses", "poses", "the pose of frame 0 has NaN or infinite values (6 of 6 poses)"),
+        ("scaled_pose", "poses", "the pose of frame 2 is not a rigid transform"),
+        ("zero_k", "intrinsics", "K is not a calibration: focal lengths must be at least 0.001 px, got fx=0.0 fy=0.0"),
+        ("nan_k", "intrinsics", "K has NaN or infinite values"),
+        ("negative_focal", "intrinsics", "K is not a calibration: focal lengths must be at least 0.001 px, got fx=-25.0"),
+        ("transposed_k", "intrinsics", "K must have the last row 0 0 1 (is it transposed?)"),
+        ("one_frame_k_zero", "intrinsics", "K of frame 4 is not a calibration"),
+    ],
+)
+def test_poses_or_intrinsics_that_describe_no_camera_are_refused_not_scored(tmp_path, fixture, capsys, case, named, message):
+    """A NaN pose or a zero K sent every warped point off the image: TAE read 0.0, the best possible score."""
+    pred, gt = write_inputs(tmp_path, fixture)
+    poses, k = _bad_poses_or_k(case, fixture)
+    files = {"poses": tmp_path / "poses.npy", "intrinsics": tmp_path / "k.npy"}
+    np.save(files["poses"], poses)
+    np.save(files["intrinsics"], k)
+    assert eval_main([str(pred), str(gt), "--poses", str(files["poses"]), "--intrinsics", str(files["intrinsics"])]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"vda-eval: error: {named} {files[named]}: {message}"), captured.err
+    assert "Traceback" not in captured.err and "tae" not in captured.out
+    with pytest.raises(EvaluationError, match=re.escape(message)):
+        evaluate(fixture["relative"], fixture["gt"], poses=poses, intrinsics=k, **settings(fixture))
+
+
+def _write_unreadable(case: str, tmp_path: Path, fixture) -> tuple[list[str], Path, str]:
+    """Arguments of vda-eval with one unusable input file, that file, and what the error must say about it."""
+    pred, gt = write_inputs(tmp_path, fixture)
+    poses, k = tmp_path / "poses.npy", tmp_path / "k.npy"
+    np.save(poses, fixture["poses"])
+    np.save(k, fixture["intrinsics"])
+    bad = tmp_path / "bad.npz"
+    args = {"pred": [str(bad), str(gt)], "gt": [str(pred), str(bad)],
+            "poses": [str(pred), str(gt), "--poses", str(bad), "--intrinsics", str(k)],
+            "intrinsics": [str(pred), str(gt), "--poses", str(poses), "--intrinsics", str(bad)]}
+    role, _, damage = case.partition(":")
+    message = {
+        "empty": "is empty",
+        "text": "is not a numpy .npy or .npz file",
+        "truncated": "cannot read",
+        "npy": "is a single .npy array, not an .npz archive with key 'depths'",
+        "npz": "is an .npz archive; give a .npy file (numpy.save) holding one array",
+        "objects": "Object arrays cannot be loaded when allow_pickle=False",
+        "strings": "does not hold numbers (dtype <U3)",
+        "flat": "depth frames must be frames x height x width, none of them 0; got shape (24, 32)",
+        "no_pixels": "depth frames must be frames x height x width, none of them 0; got shape (6, 0, 32)",
+        "folder": "is a folder, not a file",
+        "missing": "file not found",
+    }[damage]
+    if damage == "empty":
+        bad.write_bytes(b"")
+    elif damage == "text":
+        bad.write_text("frame,depth\n0,1.5\n")
+    elif damage == "truncated":
+        bad.write_bytes(pred.read_bytes()[:300])
+    elif damage == "npy":
+        with open(bad, "wb") as stream:
+            np.save(stream, fixture["gt"])
+    elif damage == "npz":
+        np.savez(bad, poses=fixture["poses"])
+    elif damage == "objects":
+        np.savez(bad, depths=np.array([None, 1.0], dtype=object))
+    elif damage == "strings":
+        with open(bad, "wb") as stream:
+            np.save(stream, np.array(["one", "two"]))
+    elif damage == "flat":
+        np.savez(bad, depths=fixture["gt"][0])
+    elif damage == "no_pixels":
+        np.savez(bad, depths=fixture["gt"][:, :0])
+    elif damage == "folder":
+        bad.mkdir()
+    return args[role], bad, message
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["pred:empty", "gt:empty", "pred:text", "pred:truncated", "gt:npy", "poses:npz", "intrinsics:npz", "poses:empty",
+     "pred:objects", "intrinsics:strings", "gt:flat", "pred:no_pixels", "pred:folder", "poses:folder", "poses:missing"],
+)
+def test_unreadable_input_files_are_errors_naming_the_file(tmp_path, fixture, capsys, case):
+    """An empty .npz was an EOFError traceback, an .npz given to --poses an AttributeError."""
+    args, bad, message = _write_unreadable(case, tmp_path, fixture)
+    assert eval_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vda-eval: error: ") and str(bad) in err and message in err, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "frame", "message"),
+    [
+        ("00002.npy", None, "ground-truth frame {path} is empty"),
+        ("00002.npy", np.zeros((2, 24, 32)), "{path} is not a single-channel depth image"),
+        ("00002.npy", np.full((24, 32), "far"), "ground-truth frame {path} does not hold numbers"),
+        ("00002.png", None, "{path} is not a single-channel depth image"),
+    ],
+)
+def test_unreadable_ground_truth_frames_are_errors_naming_the_frame(tmp_path, fixture, capsys, name, frame, message):
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    for index, depth in enumerate(fixture["gt"][:2]):
+        np.save(folder / f"{index:05d}.npy", depth)
+    path = folder / name
+    if frame is None:
+        path.write_bytes(b"")
+    else:
+        np.save(path, frame)
+    pred = tmp_path / "pred.npz"
+    np.savez(pred, depths=fixture["relative"][:3])
+    assert eval_main([str(pred), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vda-eval: error: ") and message.format(path=path) in err and "Traceback" not in err, err
+
+
+def _write_pose_bag(path: Path, fixture, case: str) -> None:
+    """The fixture's ground truth as both depth topics, its poses as PoseStamped, K as CameraInfo, with one fault."""
+    depth, poses = fixture["gt"], fixture["poses"]
+    height, width = depth.shape[1:]
+    with message_writer(path) as put:
+        for index, frame in enumerate(depth):
+            stamp = START_NS + index * PERIOD_NS
+            header = T["std_msgs/msg/Header"](
+                stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID)
+            image = T["sensor_msgs/msg/Image"](header=header, height=height, width=width, encoding="32FC1",
+                                               is_bigendian=0, step=4 * width,
+                                               data=np.ascontiguousarray(frame, "<f4").view(np.uint8).ravel())
+            put("/cam/pred", stamp, image)
+            put("/cam/gt", stamp, image)
+            # The fixture's rotations are about y: q = (0, sin(a/2), 0, cos(a/2)).
+            angle = np.arctan2(poses[index, 0, 2], poses[index, 0, 0])
+            quaternion = (0.0, 0.0, 0.0, 0.0) if case == "zero_quaternion" else (0.0, np.sin(angle / 2), 0.0, np.cos(angle / 2))
+            position = poses[index, :3, 3] * (np.nan if case == "nan_position" and index == 1 else 1.0)
+            put("/cam/pose", stamp, T["geometry_msgs/msg/PoseStamped"](header=header, pose=T["geometry_msgs/msg/Pose"](
+                position=T["geometry_msgs/msg/Point"](*position),
+                orientation=T["geometry_msgs/msg/Quaternion"](*quaternion))))
+            info = camera_info(stamp, width, height, calibrated=case != "uncalibrated")
+            info.k[:] = fixture["intrinsics"].ravel() * (case != "uncalibrated")
+            put("/cam/camera_info", stamp, info)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("uncalibrated", "CameraInfo topic /cam/camera_info: K is not a calibration: focal lengths must be at least"),
+        ("zero_quaternion", f"/cam/pose message at {START_NS} ns: the rotation quaternion is zero"),
+        ("nan_position", "pose topic /cam/pose: the pose of frame 1 has NaN or infinite values"),
+    ],
+)
+def test_bag_poses_or_camera_info_that_describe_no_camera_are_refused(tmp_path, fixture, capsys, case, message):
+    """An uncalibrated driver's zero K gave a TAE of 0.0; a zero quaternion ended in a traceback."""
+    bag = tmp_path / "bag"
+    _write_pose_bag(bag, fixture, case)
+    args = ["--bag", str(bag), "--pred-topic", "/cam/pred", "--gt-topic", "/cam/gt", "--align", "none",
+            "--max-depth", "8", "--odom-topic", "/cam/pose", "--camera-info-topic", "/cam/camera_info"]
+    assert eval_main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"vda-eval: error: {message}") and "Traceback" not in err, err
+
+
+def test_bag_with_sound_poses_scores_the_arrays_tae(tmp_path, fixture, capsys):
+    bag = tmp_path / "bag"
+    _write_pose_bag(bag, fixture, "sound")
+    report = tmp_path / "scores.json"
+    assert eval_main(["--bag", str(bag), "--pred-topic", "/cam/pred", "--gt-topic", "/cam/gt", "--align", "none",
+                      "--max-depth", "8", "--odom-topic", "/cam/pose", "--camera-info-topic", "/cam/camera_info",
+                      "--json", str(report)]) == 0
+    expected = evaluate(fixture["gt"], fixture["gt"], "none", max_depth=8.0, poses=fixture["poses"],
+                        intrinsics=fixture["intrinsics"])
+    assert json.loads(report.read_text())["tae"] == pytest.approx(expected.tae, rel=1e-6) and expected.tae > 0

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,11 +15,19 @@ import torch
 from rgbd_helpers import render, write_folders, write_rgbd_bag
 from vda_ros import cli
 from vda_ros.model import StreamingDepth, load_model
+from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
 from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
 from vda_ros.training.finetune import build_parser, build_trainer, main
-from vda_ros.training.trainer import HISTORY_FILE, STATE_FILE, Trainer, checkpoint_path
+from vda_ros.training.trainer import (
+    HISTORY_FILE,
+    STATE_FILE,
+    OutputFolderError,
+    Trainer,
+    checkpoint_path,
+    official_state_dict,
+)
 
 WIDTH, HEIGHT = 70, 56
 STEPS = 16
@@ -26,17 +38,19 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_folders(tmp_path_factory.mktemp("rgbd"), 32, WIDTH, HEIGHT)
 
 
-@pytest.fixture(scope="module")
-def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+def _fit_args(folders: tuple[Path, Path], output: Path) -> list[str]:
     """A streaming-mode fine-tune of the head and temporal modules, from random weights, STEPS steps."""
     rgb_dir, depth_dir = folders
-    args = build_parser().parse_args([
+    return [
         "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir), "--random-weights", "--mode", "streaming",
         "--clip-length", "3", "--input-size", "56", "--val-fraction", "0.2", "--steps-per-epoch", str(STEPS),
-        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone",
-        "--output-dir", str(tmp_path_factory.mktemp("run")),
-    ])
-    trainer = build_trainer(args)
+        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone", "--no-progress", "--output-dir", str(output),
+    ]
+
+
+@pytest.fixture(scope="module")
+def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
+    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, tmp_path_factory.mktemp("run"))))
     trainer.run(save_every=STEPS)
     return trainer
 
@@ -164,3 +178,110 @@ def test_metric_loss_is_scale_sensitive() -> None:
     exact, doubled = loss(target, target, mask), loss(2 * target, target, mask)
     assert exact["spatial_loss"] < 1e-2
     assert abs(doubled["spatial_loss"].item() - np.log(2) * np.sqrt(0.5)) < 1e-3
+
+
+def _unusable_state(case: str, trained: Trainer, path: Path) -> tuple[str, list[str]]:
+    """Write a training state that --resume cannot use at path; what the error must say, and extra options."""
+    saved = trained.output_dir / STATE_FILE
+    if case == "empty":
+        path.write_bytes(b"")
+        return "is empty", []
+    if case in ("truncated", "text"):
+        data = saved.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if case == "truncated" else b"step: 16\n")
+        return "is damaged or not a vda-finetune training state (torch.load failed with", []
+    if case == "checkpoint":
+        shutil.copy(checkpoint_path(trained.output_dir, "vits", metric=False), path)
+        return "only weights (a checkpoint; start from it with --checkpoint)", []
+    if case == "list":
+        torch.save([1, 2, 3], path)
+        return "is not a vda-finetune training state (it holds a list)", []
+    state = torch.load(saved, map_location="cpu", weights_only=True)
+    if case == "no_optimizer":
+        del state["optimizer"]
+        torch.save(state, path)
+        return "is not a vda-finetune training state (no usable optimizer)", []
+    if case == "vitb":
+        state["model"] = official_state_dict(VideoDepthAnything("vitb"))
+        torch.save(state, path)
+        return "was saved by a vitb model; this run trains a vits model", []
+    shutil.copy(saved, path)  # "metric": the right file, but this run trains a metric model
+    return "was saved by a vits model; this run trains a metric vits model", ["--metric"]
+
+
+@pytest.mark.parametrize("case", ["empty", "truncated", "text", "checkpoint", "list", "no_optimizer", "vitb", "metric"])
+def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
+    trained: Trainer, folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    """An empty state was an EOFError traceback, a truncated one a RuntimeError, a checkpoint a KeyError."""
+    output = tmp_path / "run"
+    output.mkdir()
+    state = output / STATE_FILE
+    message, extra = _unusable_state(case, trained, state)
+    before = state.stat()
+    assert main(_fit_args(folders, output) + ["--resume", *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-finetune: error: cannot resume: {state}" in err and message in err and "Traceback" not in err, err
+    after = state.stat()
+    assert list(output.iterdir()) == [state]  # nothing written, the state untouched
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """mount(options): a fresh tmpfs at tmp_path/mnt (a real full or read-only file system; needs root)."""
+    mount_point = tmp_path / "mnt"
+    mount_point.mkdir()
+
+    def mount(options: str) -> Path:
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode:
+            pytest.skip(f"mounting a tmpfs needs root (CAP_SYS_ADMIN): {result.stderr.strip()}")
+        return mount_point
+
+    yield mount
+    if os.path.ismount(mount_point):
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
+@pytest.mark.parametrize(
+    ("place", "message"),
+    [
+        ("a file", "the output folder {output} is a file"),
+        ("under a file", "cannot write to the output folder {output}: Not a directory"),
+        ("full disk",
+         "cannot write to the output folder {output}: No space left on device (each save writes about 288 MB)"),
+        ("read-only disk", "cannot write to the output folder {output}: Read-only file system"),
+    ],
+)
+def test_an_output_folder_that_cannot_take_the_saves_is_refused_before_training(
+    folders: tuple[Path, Path], tmp_path: Path, tmpfs: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, place: str, message: str,
+) -> None:
+    """It was found only at the first save, after the training time was spent (FileExistsError, OSError)."""
+    blocker = tmp_path / "taken"
+    blocker.write_text("not a folder")
+    if place in ("a file", "under a file"):
+        parent, output = tmp_path, blocker if place == "a file" else blocker / "run"
+    else:
+        parent = tmpfs("size=1m" if place == "full disk" else "ro,size=1m")
+        output = parent / "run"
+    contents = sorted(parent.iterdir())
+    monkeypatch.setattr(Trainer, "run", lambda *_: pytest.fail("trained before finding the output folder unusable"))
+    assert main(_fit_args(folders, output)) == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"vda-finetune: error: {message.format(output=output)}\n") and "Traceback" not in err, err
+    assert sorted(parent.iterdir()) == contents and blocker.read_text() == "not a folder"
+
+
+def test_the_output_check_leaves_nothing_and_a_later_failed_save_names_the_folder(
+    folders: tuple[Path, Path], tmp_path: Path
+) -> None:
+    output = tmp_path / "new" / "run"
+    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, output)))
+    assert list(tmp_path.iterdir()) == []  # checked by writing, then removed with the folders made for it
+    output.parent.mkdir()
+    output.write_text("a file where the folder was")
+    with pytest.raises(OutputFolderError, match=f"^cannot save step 0 in {output}: File exists$"):
+        trainer.save()

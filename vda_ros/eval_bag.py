@@ -17,6 +17,7 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 
 from vda_ros.bag_io import BagError, deserialize, open_bag, read_messages, topic_types
+from vda_ros.evaluation import about, check_intrinsics, check_poses
 from vda_ros.geometry import quaternion_matrix, scale_intrinsics
 from vda_ros.ros_conversions import ImageConversionError, msg_to_depth, msg_to_metres, stamp_ns
 from vda_ros.sparse import StampedHistory
@@ -92,7 +93,7 @@ def read_bag_sequence(
                     poses.add(pose.header.stamp.sec * 10**9 + pose.header.stamp.nanosec, _pose_matrix(pose))
                 elif info is None:
                     info = deserialize(message.raw, CameraInfo)
-            except ImageConversionError as error:
+            except (ImageConversionError, ValueError) as error:  # ValueError: a zero or NaN quaternion
                 raise BagError(f"{topic} message at {message.timestamp} ns: {error}") from error
     offset = round(max_time_offset * 1e9)
     kept, skipped = [], 0
@@ -112,17 +113,22 @@ def read_bag_sequence(
     if len(shapes[0]) > 1 or len(shapes[1]) > 1:
         raise BagError("the image size changes within the recording; evaluate each part on its own")
     truth_stack = np.stack([t for _, t, _ in kept])
-    intrinsics = None
+    pose_stack = intrinsics = None
     if pose_topic:
         if info is None:
             raise BagError(f"no message on {camera_info_topic}")
-        k = np.reshape(info.k, (3, 3))
+        with about(f"pose topic {pose_topic}"):
+            pose_stack = check_poses(np.stack([p for _, _, p in kept]), len(kept))
+        intrinsics = np.reshape(info.k, (3, 3))
         height, width = truth_stack.shape[1:]
-        intrinsics = scale_intrinsics(k, (info.width, info.height), (width, height)) if info.width else k
+        if info.width and info.height:
+            intrinsics = scale_intrinsics(intrinsics, (info.width, info.height), (width, height))
+        with about(f"CameraInfo topic {camera_info_topic}"):
+            check_intrinsics(intrinsics, len(kept))
     return BagSequence(
         prediction=np.stack([p for p, _, _ in kept]),
         truth=np.nan_to_num(truth_stack, nan=0.0),
-        poses=np.stack([p for _, _, p in kept]) if pose_topic else None,
+        poses=pose_stack,
         intrinsics=intrinsics,
         skipped=skipped,
     )

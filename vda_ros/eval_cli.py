@@ -15,10 +15,21 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.eval_bag import read_bag_sequence
-from vda_ros.evaluation import ALIGN_MODES, Crop, Metrics, evaluate
+from vda_ros.evaluation import (
+    ALIGN_MODES,
+    Crop,
+    Metrics,
+    about,
+    check_frames,
+    check_intrinsics,
+    check_pair,
+    check_poses,
+    evaluate,
+)
 from vda_ros.files import atomic_output
 from vda_ros.interruption import EXIT_USAGE
 
@@ -26,6 +37,8 @@ PROG = "vda-eval"
 """Unusable input or options: the status every vda tool (and argparse) uses for the user's mistakes."""
 NPZ_KEY = "depths"
 FRAME_SUFFIXES = (".png", ".npy")
+NUMPY_MAGIC = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")
+"""How .npy files and .npz archives (zip, possibly empty) start; np.load takes anything else for a pickle."""
 DEFAULT_MAX_TIME_OFFSET = 0.02
 
 
@@ -60,28 +73,76 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_npz(path: Path, what: str) -> np.ndarray:
-    if not path.is_file():
+def _reason(error: Exception) -> str:
+    """The first line of an error's text, or its type when it has none (EOFError(), MemoryError())."""
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _read_numpy(path: Path, what: str, archive: bool) -> np.ndarray | NpzFile:
+    """An archive (.npz) or one array (.npy), as `archive` asks, or a UsageError naming the file.
+
+    Damaged files raise many types inside numpy (EOFError, BadZipFile, zlib.error, ValueError,
+    tokenize.TokenError for a broken header, MemoryError for a header that claims terabytes); every one
+    means the file is unusable.
+    """
+    if not path.exists():
         raise UsageError(f"{what} file not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder, not a file")
     try:
-        with np.load(path) as archive:
-            if NPZ_KEY not in archive:
-                raise UsageError(f"{what} {path} has no key '{NPZ_KEY}' (keys: {', '.join(archive.files) or 'none'})")
-            return np.asarray(archive[NPZ_KEY], dtype=np.float32)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {what} {path}: {error}") from error
+        with open(path, "rb") as stream:
+            start = stream.read(len(NUMPY_MAGIC[0]))
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror or error}") from error
+    if not start:
+        raise UsageError(f"{what} {path} is empty")
+    if not start.startswith(NUMPY_MAGIC):
+        raise UsageError(f"{what} {path} is not a numpy .npy or .npz file")
+    try:
+        loaded = np.load(path)
+    except Exception as error:  # see the docstring: all of them mean "unreadable"
+        raise UsageError(f"cannot read {what} {path}: {_reason(error)}") from error
+    if isinstance(loaded, NpzFile) and not archive:
+        loaded.close()
+        raise UsageError(f"{what} {path} is an .npz archive; give a .npy file (numpy.save) holding one array")
+    if archive and not isinstance(loaded, NpzFile):
+        raise UsageError(f"{what} {path} is a single .npy array, not an .npz archive with key '{NPZ_KEY}'")
+    return loaded
+
+
+def _as_float(values: np.ndarray, path: Path, what: str, dtype: type = np.float64) -> np.ndarray:
+    """values as floats; strings and other non-numbers are the file's fault, not a crash."""
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{what} {path} does not hold numbers (dtype {values.dtype})") from error
+
+
+def _load_npz(path: Path, what: str) -> np.ndarray:
+    """The (T, H, W) array under key 'depths' of an .npz archive, as float32."""
+    with _read_numpy(path, what, archive=True) as archive:
+        if NPZ_KEY not in archive:
+            raise UsageError(f"{what} {path} has no key '{NPZ_KEY}' (keys: {', '.join(archive.files) or 'none'})")
+        try:
+            values = archive[NPZ_KEY]
+        except Exception as error:  # the member is damaged: the same types as in _read_numpy
+            raise UsageError(f"cannot read '{NPZ_KEY}' of {what} {path}: {_reason(error)}") from error
+    depths = _as_float(values, path, what, np.float32)
+    with about(f"{what} {path}"):
+        check_frames(depths)
+    return depths
 
 
 def _load_frame(path: Path, scale: float | None) -> np.ndarray:
     if path.suffix == ".npy":
-        values = np.load(path)
+        values = _read_numpy(path, "ground-truth frame", archive=False)
         default = 1.0
     else:
         values = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         default = 1000.0
-        if values is None or values.ndim != 2:
-            raise UsageError(f"{path} is not a single-channel depth image")
-    return values.astype(np.float64) / (scale or default)
+    if values is None or values.ndim != 2:
+        raise UsageError(f"{path} is not a single-channel depth image")
+    return _as_float(values, path, "ground-truth frame") / (scale or default)
 
 
 def load_truth(path: Path, scale: float | None) -> np.ndarray:
@@ -94,14 +155,15 @@ def load_truth(path: Path, scale: float | None) -> np.ndarray:
     loaded = [_load_frame(p, scale) for p in frames]
     if len({f.shape for f in loaded}) > 1:
         raise UsageError(f"the frames in {path} differ in size")
-    return np.stack(loaded)
+    truth = np.stack(loaded)
+    with about(f"ground-truth folder {path}"):
+        check_frames(truth)
+    return truth
 
 
 def _load_matrix(path: Path, what: str) -> np.ndarray:
-    try:
-        return np.load(path)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"cannot read {what} {path}: {error}") from error
+    """One array of numbers from a .npy file."""
+    return _as_float(_read_numpy(path, what, archive=False), path, what)
 
 
 def run(args: argparse.Namespace) -> tuple[Metrics, list[str]]:
@@ -124,6 +186,13 @@ def run(args: argparse.Namespace) -> tuple[Metrics, list[str]]:
     poses = _load_matrix(args.poses, "poses") if args.poses else None
     intrinsics = _load_matrix(args.intrinsics, "intrinsics") if args.intrinsics else None
     prediction, truth = _load_npz(args.pred, "prediction"), load_truth(args.gt, args.gt_scale)
+    with about(f"prediction {args.pred} and ground truth {args.gt}"):
+        check_pair(prediction, truth)
+    if poses is not None and intrinsics is not None:
+        with about(f"poses {args.poses}"):
+            check_poses(poses, len(prediction))
+        with about(f"intrinsics {args.intrinsics}"):
+            check_intrinsics(intrinsics, len(prediction))
     return evaluate(prediction, truth, poses=poses, intrinsics=intrinsics, **settings), []
 
 

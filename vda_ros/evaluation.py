@@ -21,12 +21,15 @@ predictions used as they are, clipped to [1e-3, max_depth]).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from vda_ros.errors import VdaError
+from vda_ros.geometry import MIN_FOCAL_LENGTH, focal_lengths_valid
 
 ALIGN_MODES = ("affine-disparity", "scale", "none")
 CLIP = 1e-3
@@ -34,10 +37,22 @@ CLIP = 1e-3
 GT_EPSILON = 1e-8
 DELTA1_THRESHOLD = 1.25
 ASPECT_TOLERANCE = 0.02
+RIGID_TOLERANCE = 1e-3
+"""How far a pose may be from rigid (R^T R = I, last row 0 0 0 1): the rounding of stored poses, never a
+scale, a shear or a transposed matrix, which would make the warp of TAE meaningless."""
 
 
 class EvaluationError(VdaError, ValueError):
     """Inputs that cannot be evaluated together; the text says what is wrong."""
+
+
+@contextmanager
+def about(source: str) -> Iterator[None]:
+    """Prefix an EvaluationError of the block with where its values came from (a file, a topic)."""
+    try:
+        yield
+    except EvaluationError as error:
+        raise EvaluationError(f"{source}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,78 @@ class Metrics:
         return values
 
 
+def check_frames(depth: np.ndarray) -> None:
+    """A depth sequence is frames x height x width with at least one pixel (an empty one would divide by zero)."""
+    if depth.ndim != 3 or 0 in depth.shape:
+        raise EvaluationError(f"depth frames must be frames x height x width, none of them 0; got shape {depth.shape}")
+
+
+def check_pair(prediction: np.ndarray, truth: np.ndarray) -> None:
+    """Prediction and ground truth that can be scored together: the same frames, views of the same aspect ratio."""
+    for what, depth in (("the prediction", prediction), ("the ground truth", truth)):
+        with about(what):
+            check_frames(depth)
+    if len(prediction) != len(truth):
+        raise EvaluationError(f"the prediction has {len(prediction)} frames, the ground truth {len(truth)}")
+    pred_aspect, truth_aspect = prediction.shape[2] / prediction.shape[1], truth.shape[2] / truth.shape[1]
+    if abs(pred_aspect / truth_aspect - 1) > ASPECT_TOLERANCE:
+        raise EvaluationError(
+            f"prediction frames are {prediction.shape[2]}x{prediction.shape[1]}, ground truth "
+            f"{truth.shape[2]}x{truth.shape[1]}: different aspect ratios, not the same view"
+        )
+
+
+def check_poses(poses: np.ndarray, frames: int) -> np.ndarray:
+    """Camera-to-world poses (frames, 4, 4) that describe rigid motion, as float64.
+
+    A NaN or a scaled, sheared or transposed matrix is refused rather than scored: the warp of TAE
+    would send every point off the image, and a TAE of 0 (nothing overlaps) reads as a perfect score.
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    if poses.shape != (frames, 4, 4):
+        raise EvaluationError(f"poses must be {frames}x4x4 (one camera-to-world matrix per frame), got {poses.shape}")
+    finite = np.isfinite(poses).all(axis=(1, 2))
+    if not finite.all():
+        raise EvaluationError(
+            f"the pose of frame {np.flatnonzero(~finite)[0]} has NaN or infinite values "
+            f"({np.count_nonzero(~finite)} of {frames} poses)"
+        )
+    rotation = poses[:, :3, :3]
+    orthonormal_error = np.abs(rotation.transpose(0, 2, 1) @ rotation - np.eye(3)).max(axis=(1, 2))
+    last_row_error = np.abs(poses[:, 3] - (0.0, 0.0, 0.0, 1.0)).max(axis=1)
+    rigid = (orthonormal_error <= RIGID_TOLERANCE) & (np.linalg.det(rotation) > 0) & (last_row_error <= RIGID_TOLERANCE)
+    if not rigid.all():
+        index = np.flatnonzero(~rigid)[0]
+        raise EvaluationError(
+            f"the pose of frame {index} is not a rigid transform (a rotation, determinant 1, and the last row "
+            f"0 0 0 1): {poses[index].tolist()}"
+        )
+    return poses
+
+
+def check_intrinsics(intrinsics: np.ndarray, frames: int) -> np.ndarray:
+    """K as (frames, 3, 3) float64, from one 3x3 or one per frame, each a calibration (see focal_lengths_valid).
+
+    A zero or NaN K would put every warped point off the image and TAE would read 0, a perfect score.
+    """
+    intrinsics = np.asarray(intrinsics, dtype=np.float64)
+    ks = np.broadcast_to(intrinsics, (frames, 3, 3)) if intrinsics.shape == (3, 3) else intrinsics
+    if ks.shape != (frames, 3, 3):
+        raise EvaluationError(f"intrinsics must be 3x3 or {frames}x3x3, got {intrinsics.shape}")
+    for index, k in enumerate(ks):
+        which = "K" if intrinsics.shape == (3, 3) else f"K of frame {index}"
+        if not np.isfinite(k).all():
+            raise EvaluationError(f"{which} has NaN or infinite values: {k.tolist()}")
+        if not focal_lengths_valid(k[0, 0], k[1, 1]):
+            raise EvaluationError(
+                f"{which} is not a calibration: focal lengths must be at least {MIN_FOCAL_LENGTH} px, "
+                f"got fx={k[0, 0]} fy={k[1, 1]}"
+            )
+        if not np.array_equal(k[2], (0.0, 0.0, 1.0)):
+            raise EvaluationError(f"{which} must have the last row 0 0 1 (is it transposed?), got {k.tolist()}")
+    return ks
+
+
 def match_prediction(prediction: np.ndarray, truth: np.ndarray, crop: Crop | None) -> tuple[np.ndarray, np.ndarray]:
     """Prediction and ground truth on one grid: (T, H, W) each, cropped, the prediction resized if needed.
 
@@ -90,19 +177,8 @@ def match_prediction(prediction: np.ndarray, truth: np.ndarray, crop: Crop | Non
     cropped size; a prediction with the uncropped ground truth's size is cropped the same way instead
     (the official code would stretch it). Non-finite ground truth is invalid.
     """
-    if prediction.ndim != 3 or truth.ndim != 3:
-        raise EvaluationError(
-            f"prediction and ground truth must be frames x height x width; got {prediction.shape} and {truth.shape}"
-        )
-    if len(prediction) != len(truth):
-        raise EvaluationError(f"the prediction has {len(prediction)} frames, the ground truth {len(truth)}")
+    check_pair(prediction, truth)
     same_grid = prediction.shape[1:] == truth.shape[1:]
-    pred_aspect, truth_aspect = prediction.shape[2] / prediction.shape[1], truth.shape[2] / truth.shape[1]
-    if abs(pred_aspect / truth_aspect - 1) > ASPECT_TOLERANCE:
-        raise EvaluationError(
-            f"prediction frames are {prediction.shape[2]}x{prediction.shape[1]}, ground truth "
-            f"{truth.shape[2]}x{truth.shape[1]}: different aspect ratios, not the same view"
-        )
     if crop is not None:
         truth = crop.apply(truth)
         if same_grid:
@@ -189,11 +265,7 @@ def temporal_alignment_error(depth: np.ndarray, poses: np.ndarray, intrinsics: n
     frames = len(depth)
     if frames < 2:
         raise EvaluationError("TAE needs at least two frames")
-    if poses.shape != (frames, 4, 4):
-        raise EvaluationError(f"poses must be {frames}x4x4 (one camera-to-world matrix per frame), got {poses.shape}")
-    ks = np.broadcast_to(intrinsics, (frames, 3, 3)) if intrinsics.shape == (3, 3) else intrinsics
-    if ks.shape != (frames, 3, 3):
-        raise EvaluationError(f"intrinsics must be 3x3 or {frames}x3x3, got {intrinsics.shape}")
+    poses, ks = check_poses(poses, frames), check_intrinsics(intrinsics, frames)
     total = 0.0
     for i in range(frames - 1):
         forward = np.linalg.inv(poses[i + 1]) @ poses[i]
@@ -224,7 +296,7 @@ def evaluate(
         raise EvaluationError(f"no valid ground truth: no pixel has {min_depth} < depth < {max_depth} m")
     depth, scale, shift = aligned_depth(prediction, truth, mask, align, max_depth)
     abs_rel, rmse, delta1 = frame_metrics(depth, truth, mask)
-    tae = None if poses is None else temporal_alignment_error(depth, poses, np.asarray(intrinsics))
+    tae = None if poses is None else temporal_alignment_error(depth, poses, intrinsics)
     return Metrics(
         abs_rel=float(abs_rel.mean()),
         rmse=float(rmse.mean()),

@@ -25,7 +25,14 @@ from vda_ros.model.device import PRECISIONS
 from vda_ros.training.bag_data import BagSource, bag_sequence, transform_from_pose
 from vda_ros.training.data import DEFAULT_DEPTH_SCALE, Sequence, folder_sequence
 from vda_ros.training.forward import MODES
-from vda_ros.training.trainer import SCHEDULES, TrainConfig, Trainer, checkpoint_path
+from vda_ros.training.trainer import (
+    SCHEDULES,
+    TrainConfig,
+    Trainer,
+    check_output_folder,
+    checkpoint_path,
+    save_size,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +151,8 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
     config = make_config(args, device)
     if config.precision == "fp16" and device.type != "cuda":
         raise UsageError("--precision fp16 trains on CUDA only (use bf16 or fp32 on the CPU)")
+    model = build_model(random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint)
+    check_output_folder(args.output_dir, save_size(model, config.freeze_backbone))
     sequences = load_sequences(args, max(config.crop_height, config.crop_width))
     train, val = [], []
     for sequence in sequences:
@@ -151,13 +160,9 @@ def build_trainer(args: argparse.Namespace) -> Trainer:
         train.append(fit)
         if held_out is not None and len(held_out) >= config.clip_length:
             val.append(held_out)
-    model = build_model(random_weights=args.random_weights, encoder=args.encoder, metric=args.metric, checkpoint=args.checkpoint)
     trainer = Trainer(model, config, train, val, args.output_dir, device)
     if args.resume:
-        try:
-            trainer.resume()
-        except (FileNotFoundError, ValueError) as error:
-            raise UsageError(str(error)) from error
+        trainer.resume()
     return trainer
 
 

@@ -7,8 +7,11 @@ without the interruption.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,9 +21,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.evaluation import evaluate
-from vda_ros.files import atomic_output
-from vda_ros.model.checkpoint import checkpoint_filename
+from vda_ros.files import atomic_output, unique_temporary_path
+from vda_ros.model.checkpoint import CheckpointError, checkpoint_filename, detect_encoder, load_weights
 from vda_ros.model.device import autocast
 from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training.data import Clip, ClipSpec, Sequence, clip_tensors, limit_depth, random_clip, validation_clips
@@ -30,6 +34,21 @@ from vda_ros.training.losses import MetricVideoDepthLoss, VideoDepthLoss
 SCHEDULES = ("constant", "cosine", "linear")
 STATE_FILE = "training_state.pt"
 HISTORY_FILE = "history.json"
+STATE_TYPES = {
+    "step": int, "config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "scaler": dict, "history": dict,
+}
+"""What Trainer.state() saves (and "metric", which older states lack); a file without them is no training state."""
+FLOAT32_BYTES = 4
+SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""A full disk, a quota, a file-size limit: the folder is writable but too small for the saves."""
+
+
+class TrainingStateError(VdaError, ValueError):
+    """A training state that cannot be resumed: missing, damaged, not a state, or from another model or settings."""
+
+
+class OutputFolderError(UsageError):
+    """The output folder cannot take the run's files (read-only, full, a file in the way)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,43 @@ def official_state_dict(model: VideoDepthAnything) -> dict[str, Tensor]:
 def _save(obj: object, path: Path) -> None:
     with atomic_output(path) as temporary:
         torch.save(obj, temporary)
+
+
+def save_size(model: VideoDepthAnything, freeze_backbone: bool) -> int:
+    """About the bytes one Trainer.save() writes: the weights twice (the checkpoint and the state's copy) and
+    AdamW's two float32 moments of every trained parameter."""
+    weights = sum(tensor.numel() for tensor in model.state_dict().values()) * FLOAT32_BYTES
+    trained = model.head.parameters() if freeze_backbone else model.parameters()
+    return 2 * weights + 2 * sum(parameter.numel() for parameter in trained) * FLOAT32_BYTES
+
+
+def check_output_folder(folder: Path, size: int) -> None:
+    """Refuse, before any training, an output folder that cannot take `size` bytes (see save_size).
+
+    Otherwise a read-only or full folder shows only at the first save, after that training time is
+    spent. The folder is really written to: `size` bytes are reserved in a file there (a read-only
+    mount, a full disk, a quota and a file in the way all show only when writing, and root passes every
+    permission test), then that file and every folder made for it are removed, so a run that stops
+    before its first save leaves nothing behind.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise OutputFolderError(f"the output folder {folder} is a file")
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    probe = unique_temporary_path(folder, "write-check")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as stream:
+            os.posix_fallocate(stream.fileno(), 0, max(size, 1))
+    except OSError as error:
+        room = f" (each save writes about {size / 1e6:.0f} MB)" if error.errno in SPACE_ERRORS else ""
+        reason = f"{error.strerror or error}{room}"
+        raise OutputFolderError(f"cannot write to the output folder {folder}: {reason}") from error
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        for path in created:
+            with contextlib.suppress(OSError):
+                path.rmdir()
 
 
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
@@ -184,6 +240,7 @@ class Trainer:
         return {
             "step": self.step,
             "config": asdict(self.config),
+            "metric": self.model.metric,
             "model": official_state_dict(self.model),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -193,31 +250,47 @@ class Trainer:
 
     def save(self) -> Path:
         """Write the weights (official format), then the resumable state, then the history, each atomically."""
-        self.output_dir.mkdir(parents=True, exist_ok=True)
         weights = checkpoint_path(self.output_dir, self.model.encoder, self.model.metric)
-        _save(official_state_dict(self.model), weights)
-        _save(self.state(), self.output_dir / STATE_FILE)
-        with atomic_output(self.output_dir / HISTORY_FILE) as temporary:
-            temporary.write_text(json.dumps(self.history, indent=1))
+        try:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            _save(official_state_dict(self.model), weights)
+            _save(self.state(), self.output_dir / STATE_FILE)
+            with atomic_output(self.output_dir / HISTORY_FILE) as temporary:
+                temporary.write_text(json.dumps(self.history, indent=1))
+        except OSError as error:
+            raise OutputFolderError(
+                f"cannot save step {self.step} in {self.output_dir}: {error.strerror or error}"
+            ) from error
         return weights
 
     def resume(self) -> None:
-        """Continue from output_dir's saved state; its configuration must equal this run's."""
+        """Continue from output_dir's saved state; it must be this model's and its configuration this run's."""
         path = self.output_dir / STATE_FILE
-        if not path.is_file():
-            raise FileNotFoundError(f"nothing to resume: {path} does not exist")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = _read_state(path)
+        try:
+            saved_encoder = detect_encoder(state["model"])
+        except CheckpointError as error:
+            raise TrainingStateError(f"cannot resume: {path}: {error}") from error
+        if saved_encoder != self.model.encoder or state.get("metric", self.model.metric) != self.model.metric:
+            saved = f"{'metric ' if state.get('metric') else ''}{saved_encoder}"
+            raise TrainingStateError(
+                f"cannot resume: {path} was saved by a {saved} model; this run trains a "
+                f"{'metric ' if self.model.metric else ''}{self.model.encoder} model (--encoder, --metric)"
+            )
         differences = [
             f"{k} {state['config'].get(k)!r} (saved) vs {v!r}"
             for k, v in asdict(self.config).items()
             if state["config"].get(k) != v
         ]
         if differences:
-            raise ValueError("cannot resume with other settings than the saved run: " + "; ".join(differences))
-        self.model.load_state_dict(state["model"], strict=True)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+            raise TrainingStateError("cannot resume with other settings than the saved run: " + "; ".join(differences))
+        load_weights(self.model, state["model"], str(path))
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            self.scaler.load_state_dict(state["scaler"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise TrainingStateError(f"cannot resume: the optimizer state in {path} does not fit ({error})") from error
         self.step = int(state["step"])
         self.history = state["history"]
 
@@ -233,3 +306,29 @@ class Trainer:
                 self.validate()
             if self.step % save_every == 0 or self.step == self.config.total_steps:
                 self.save()
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """The dict Trainer.state() saved in path, or a TrainingStateError saying why the file is not one."""
+    if not path.is_file():
+        raise TrainingStateError(f"nothing to resume: {path} does not exist")
+    if path.stat().st_size == 0:
+        raise TrainingStateError(f"cannot resume: {path} is empty")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch.load raises many types for damaged or foreign files; all mean "unreadable"
+        raise TrainingStateError(
+            f"cannot resume: {path} is damaged or not a vda-finetune training state "
+            f"(torch.load failed with {type(error).__name__})"
+        ) from error
+    not_a_state = f"cannot resume: {path} is not a vda-finetune training state"
+    if not isinstance(state, dict):
+        raise TrainingStateError(f"{not_a_state} (it holds a {type(state).__name__})")
+    if state and all(isinstance(value, Tensor) for value in state.values()):
+        raise TrainingStateError(f"{not_a_state}: only weights (a checkpoint; start from it with --checkpoint)")
+    unusable = [key for key, kind in STATE_TYPES.items() if not isinstance(state.get(key), kind)]
+    if "model" not in unusable and not all(isinstance(value, Tensor) for value in state["model"].values()):
+        unusable.append("model weights")
+    if unusable:
+        raise TrainingStateError(f"{not_a_state} (no usable {', '.join(unusable)})")
+    return state
