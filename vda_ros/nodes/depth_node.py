@@ -43,7 +43,7 @@ from vda_ros.model import (
 )
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
-from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, reset_service_name
+from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
 from vda_ros.nodes.diagnostics import diagnostic_status
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
@@ -189,6 +189,7 @@ class DepthCore:
     def _configure(self: Any) -> None:
         """Load the model and create the publishers and reset services; StartupError if the model cannot load."""
         values = self._params.values
+        names = self._camera_names()
         self._engine, self._model_name = load_engine(values, self.get_logger().info)
         if values["random_weights"]:
             self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
@@ -198,7 +199,6 @@ class DepthCore:
         self._input_size = int(values["input_size"])
         self._max_batch = int(values["max_batch"])
         self._reset_log = LogLimiter(self.get_logger().info, RESET_LOG_PERIOD)
-        names = list(dict.fromkeys(values["cameras"])) or [""]
         compressed = values["image_transport"] == "compressed"
         self._cameras = {name: CameraStream(self, name, self._metric, compressed) for name in names}
         qos = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
@@ -212,6 +212,24 @@ class DepthCore:
                 for name, camera in self._cameras.items()
             ]
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def _camera_names(self: Any) -> list[str]:
+        """The cameras to serve, each once ([""]: the node's own topics); StartupError naming an invalid one.
+
+        Spellings of one namespace ('/a', 'a' in the root namespace, '/a/') are one camera: it is served once,
+        as first spelled, and a warning names the duplicates.
+        """
+        spellings: dict[str, list[str]] = {}
+        for name in self._params.values["cameras"]:
+            problem = camera_name_problem(name)
+            if problem is not None:
+                raise StartupError(f"cameras: {name!r} is not a camera namespace: {problem}")
+            spellings.setdefault(self.resolve_topic_name(name.rstrip("/")), []).append(name)
+        for resolved, names in spellings.items():
+            if len(names) > 1:
+                self.get_logger().warning(f"cameras: {', '.join(map(repr, names))} all name {resolved}: "
+                                          "served once")
+        return [names[0].rstrip("/") for names in spellings.values()] or [""]
 
     def _activate(self: Any) -> None:
         """Subscribe, start the inference thread and the diagnostics."""
