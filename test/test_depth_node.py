@@ -19,6 +19,7 @@ import pytest
 import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import NodeNameNonExistentError
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -501,6 +502,44 @@ def test_diagnostics_report_rates_latencies_device_and_model(metric: Rig) -> Non
                 "end-to-end latency median (ms)", "end-to-end latency p95 (ms)", "frames dropped"):
         assert float(values[key]) >= 0.0, key
     assert float(values["inference latency median (ms)"]) > 0.0
+
+
+def test_points_diagnostics_say_at_once_why_there_is_no_cloud(metric: Rig) -> None:
+    """publish_points is a runtime switch: diagnostics say it is off without waiting for another frame."""
+    stamp = now_stamp()
+    metric.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth", "points"))
+    metric.wait_for_diag(lambda v: v["point cloud"] == "publishing")
+    assert all(r.successful for r in metric.ros.set_parameters(metric.node_name, {"publish_points": False}))
+    try:
+        metric.wait_for_diag(lambda v: v["point cloud"] == "off (publish_points is false)")
+    finally:
+        metric.ros.set_parameters(metric.node_name, {"publish_points": True})
+
+
+def _advertised(rig: Rig) -> set[str]:
+    """The topics the rig's node publishes, less those every node has (none while the node is not discovered)."""
+    try:
+        topics = rig.ros.node.get_publisher_names_and_types_by_node("depth_node", rig.namespace)
+    except NodeNameNonExistentError:
+        return set()
+    return {name for name, _ in topics} - {"/rosout", "/parameter_events", "/diagnostics"}
+
+
+def test_only_what_the_model_can_publish_is_advertised_and_the_log_says_which(metric: Rig, relative: Rig) -> None:
+    expected = [
+        (metric, {"/metric/depth/image", "/metric/depth/camera_info", "/metric/depth/colored", "/metric/points"}),
+        (relative, {"/relative/depth/relative", "/relative/depth/camera_info", "/relative/depth/colored",
+                    "/relative/points"}),
+    ]
+    for rig, topics in expected:
+        assert wait_until(lambda r=rig, t=topics: _advertised(r) == t, 20.0), (_advertised(rig), topics)
+    assert ("outputs: depth/image (metres), depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
+            "points (with a calibrated CameraInfo, while subscribed)") in metric.process.log()
+    # points stays advertised for a relative model (relative_scale can turn it on at runtime): the log says why
+    # nothing is published on it yet.
+    assert ("outputs: depth/relative (relative inverse depth), depth/camera_info (with a CameraInfo), depth/colored "
+            "(while subscribed), points (advertised, off: relative depth has no scale (set relative_scale, "
+            "relative_shift))") in relative.process.log()
 
 
 # --- relative model, compressed images on a remapped topic ---------------------------------------

@@ -50,7 +50,7 @@ from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import LogLimiter
 from vda_ros.options import OPTIONS, resolve_precision
-from vda_ros.pipeline import OutputSettings, frame_outputs
+from vda_ros.pipeline import OutputSettings, cloud_off_reason, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -212,6 +212,19 @@ class DepthCore:
                 for name, camera in self._cameras.items()
             ]
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.get_logger().info(self._outputs_line())
+
+    def _outputs_line(self: Any) -> str:
+        """What this configuration publishes, and why points are off while they are (a runtime parameter)."""
+        depth = "depth/image (metres)" if self._metric else "depth/relative (relative inverse depth)"
+        off = self._cloud_off()
+        points = f"points (advertised, {off})" if off else "points (with a calibrated CameraInfo, while subscribed)"
+        where = "outputs of each camera" if self._params.values["cameras"] else "outputs"
+        return f"{where}: {depth}, depth/camera_info (with a CameraInfo), depth/colored (while subscribed), {points}"
+
+    def _cloud_off(self: Any) -> str | None:
+        """Why the current parameters give no cloud at all (None: frames with intrinsics get one)."""
+        return cloud_off_reason(self._metric, OutputSettings.from_values(self._params.values))
 
     def _camera_names(self: Any) -> list[str]:
         """The cameras to serve, each once ([""]: the node's own topics); StartupError naming an invalid one.
@@ -405,11 +418,14 @@ class DepthCore:
         assert self._engine is not None and self._diagnostics is not None
         fqn, device = self.get_fully_qualified_name(), str(self._engine.device)
         statuses = []
+        cloud_off = self._cloud_off()
         for camera in self._cameras.values():
             name = f"{fqn}: depth {camera.camera}" if camera.camera else f"{fqn}: depth"
             level, message = self._health(camera)
-            statuses.append(diagnostic_status(name, device, level, message,
-                                              camera.diagnostic_values(self._model_name)))
+            values = camera.diagnostic_values(self._model_name)
+            if cloud_off is not None:  # say why before the first frame too, and at once after a change
+                values["point cloud"] = cloud_off
+            statuses.append(diagnostic_status(name, device, level, message, values))
         batches = ", ".join(f"{size}: {count}" for size, count in sorted(self._engine.batch_sizes.items())) or "-"
         statuses.append(diagnostic_status(f"{fqn}: model", device, DiagnosticStatus.OK, self._model_name, {
             "model": self._model_name,
