@@ -8,6 +8,7 @@ independently (pinhole back-projection written out, not the package's own functi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,11 +26,12 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from vda_ros.nodes.child_nodes import node_command
-from vda_ros.nodes.depth_node import PARAMETERS, RESET_LOG_PERIOD
+from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
 from vda_ros.nodes.params import defaults
 from vda_ros.nodes.stream_state import LatestSlot, StreamContinuity
 
 from encoded_images import png_of_zeros
+from hooked_depth_node import FAULT_MESSAGE
 from ros_helpers import (
     REPO_ROOT,
     Collector,
@@ -42,6 +44,8 @@ from ros_helpers import (
 )
 
 MODULE = "vda_ros.nodes.depth_node"
+HOOKED_MODULE = "hooked_depth_node"
+"""test/hooked_depth_node.py: the same node with a fault put into its inference step."""
 WIDTH, HEIGHT = 64, 48
 MAX_RES = 96
 """The metric node shrinks larger images to this longer side."""
@@ -219,11 +223,20 @@ def diagnostics(ros: TestNode) -> Collector:
     return ros.collect(DiagnosticArray, "/diagnostics", depth=100)
 
 
+def hooked_env(**extra: str) -> dict[str, str]:
+    """The environment of a node run as HOOKED_MODULE (test/hooked_depth_node.py), the hooks set by extra."""
+    env = node_env(**extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "test"), env["PYTHONPATH"]])
+    return env
+
+
 def start_rig(ros: TestNode, diagnostics: Collector, tmp_path: Path, namespace: str, params: dict,
-              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str) -> Rig:
-    command = node_command(MODULE, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
+              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str, *, module: str = MODULE,
+              env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Rig:
+    """Start a depth node (module, run after the command prefix, in env) and wait until it listens."""
+    command = node_command(module, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
                            REPO_ROOT / "config" / "depth.yaml")
-    process = NodeProcess(command, tmp_path / f"{namespace.strip('/')}.log")
+    process = NodeProcess([*prefix, *command], tmp_path / f"{namespace.strip('/')}.log", env)
     rig = Rig(ros, process, namespace, ros.publisher(image_type, image_topic),
               ros.publisher(CameraInfo, f"{namespace}/camera_info"), diagnostics=diagnostics)
     rig.outputs = {
@@ -600,6 +613,54 @@ def test_frame_too_elongated_for_the_network_is_bad_input(metric: Rig) -> None:
     metric.image_pub.publish(sliver)
     metric.wait_for_diag(lambda v: "too elongated for input size 112" in v["last bad input"])
     metric.request(image_msg(random_rgb(), now_stamp()))
+
+
+# --- failures in the inference step -------------------------------------------------------------
+
+ERROR_LEVEL = str(DiagnosticStatus.ERROR[0])
+WARN_LEVEL = str(DiagnosticStatus.WARN[0])
+
+
+def _send_until(rig: Rig, condition: Callable[[], bool], timeout: float) -> bool:
+    """Send a fresh frame (and its CameraInfo) every 0.2 s until condition holds (best-effort input: repeat)."""
+    def check() -> bool:
+        stamp = now_stamp()
+        rig.send(image_msg(random_rgb(), stamp), info_msg(stamp))
+        return condition()
+
+    return wait_until(check, timeout, 0.2)
+
+
+def test_a_step_failing_again_and_again_is_logged_with_its_traceback_and_turns_to_error(
+    ros: TestNode, diagnostics: Collector, tmp_path: Path
+) -> None:
+    """A CUDA out-of-memory (or a bug) in every step: tracebacks rate-limited, ERROR, and recovery once it stops."""
+    fault = tmp_path / "fault"
+    fault.touch()
+    rig = start_rig(ros, diagnostics, tmp_path, "/faulty", {"metric": True}, {}, Image, "/faulty/image",
+                    "depth/image", module=HOOKED_MODULE, env=hooked_env(VDA_TEST_STEP_FAULT=str(fault)))
+    try:
+        started = time.monotonic()
+        status = f"{rig.node_name}: depth"
+        assert _send_until(rig, lambda: (diagnostic_values(diagnostics, status) or {}).get("level") == ERROR_LEVEL,
+                           120.0), rig.process.log()
+        log, elapsed = rig.process.log(), time.monotonic() - started
+        values = diagnostic_values(diagnostics, status)
+        assert int(values["frames failed"]) >= FAILURES_FOR_ERROR, values
+        assert values["message"].startswith("inference failing: the last"), values
+        assert values["last failure"] == f"RuntimeError: {FAULT_MESSAGE}", values
+        assert "inference failed on /faulty/image, frame skipped:\nTraceback (most recent call last):" in log, log
+        assert f"RuntimeError: {FAULT_MESSAGE}" in log
+        logged = log.count("inference failed on /faulty/image")
+        assert logged <= 1 + elapsed // FAILURE_LOG_PERIOD < int(values["frames failed"]), (logged, elapsed, values)
+
+        fault.unlink()  # the fault passes: depth flows and the camera is healthy again
+        stamp = now_stamp()
+        rig.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth",))
+        values = rig.wait_for_diag(lambda v: v["level"] == WARN_LEVEL)
+        assert values["message"] == "RANDOM WEIGHTS: depth is meaningless", values
+    finally:
+        assert rig.process.stop() == 0, rig.process.log()
 
 
 # --- start-up ------------------------------------------------------------------------------------

@@ -78,8 +78,11 @@ class CameraStream:
         self.colors = LiveColorScale()
         self.problems = ProblemLog(node.get_logger().warning)
         self.reset_requested = threading.Event()
-        self.counts = {"received": 0, "processed": 0, "dropped": 0, "resets": 0,
+        self.counts = {"received": 0, "processed": 0, "dropped": 0, "failed": 0, "resets": 0,
                        "colored skipped": 0, "points skipped": 0}
+        self.failures = 0
+        """Frames that failed in the inference step since the last one that did not."""
+        self.last_failure = ""
         self.last_reset = "-"
         self.cloud_state = CLOUD_WAITING
         self.problems_at_last_report = 0
@@ -130,6 +133,8 @@ class CameraStream:
             "frames received": self.counts["received"],
             "frames processed": self.counts["processed"],
             "frames dropped": self.counts["dropped"],
+            "frames failed": self.counts["failed"],
+            "last failure": self.last_failure or "-",
             "stream resets": self.counts["resets"],
             "last reset reason": self.last_reset,
             "bad inputs": self.problems.count,

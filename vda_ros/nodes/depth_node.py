@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,11 @@ NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
 RESET_LOG_PERIOD = 10.0
 """Seconds between two logged resets of one kind (a stream alternating sizes resets on every frame)."""
+FAILURE_LOG_PERIOD = 10.0
+"""Seconds between two logged tracebacks of one kind of failed inference step (the first is logged at once)."""
+FAILURES_FOR_ERROR = 3
+"""A camera whose last this many frames all failed in the inference step reports ERROR in /diagnostics (WARN
+before): a CUDA out-of-memory or a bug fails every frame, where a passing fault fails one."""
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS (random_weights:=true): smoke-test mode, every depth map, colour image and point "
@@ -199,6 +205,7 @@ class DepthCore:
         self._input_size = int(values["input_size"])
         self._max_batch = int(values["max_batch"])
         self._reset_log = LogLimiter(self.get_logger().info, RESET_LOG_PERIOD)
+        self._failure_log = LogLimiter(self.get_logger().error, FAILURE_LOG_PERIOD)
         compressed = values["image_transport"] == "compressed"
         self._cameras = {name: CameraStream(self, name, self._metric, compressed) for name in names}
         qos = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
@@ -315,11 +322,21 @@ class DepthCore:
                 continue
             try:
                 self._process(batch)
-            except Exception as error:  # noqa: BLE001 - one bad batch must not end the stream
+            except Exception as error:  # noqa: BLE001 - one failed step must not end the stream
                 if self._stopping.is_set():
                     return
-                for _, (camera, _msg) in batch:
-                    camera.problems.add(f"frame failed: {type(error).__name__}: {error}")
+                self._record_failure(batch, error)
+
+    def _record_failure(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]],
+                        error: Exception) -> None:
+        """Count a failed step against its cameras and log its traceback (each kind at most once a period)."""
+        topics = ", ".join(camera.image_topic for _, (camera, _msg) in batch)
+        trace = "".join(traceback.format_exception(error)).rstrip()
+        self._failure_log.log(f"inference failed on {topics}, frame skipped:\n{trace}")
+        for _, (camera, _msg) in batch:
+            camera.failures += 1
+            camera.counts["failed"] += 1
+            camera.last_failure = f"{type(error).__name__}: {error}"
 
     def _process(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]]) -> None:
         """Decode every frame, run them through the model together, publish each camera's outputs."""
@@ -338,6 +355,7 @@ class DepthCore:
         settings = OutputSettings.from_values(self._params.values)
         for name, (camera, msg, rgb) in ready.items():
             camera.inference_time.add(elapsed)
+            camera.failures = 0
             self._publish_outputs(camera, msg.header, rgb, predictions[name], settings)
             camera.counts["processed"] += 1
             camera.output_rate.tick()
@@ -444,8 +462,14 @@ class DepthCore:
             pass  # a stalled /diagnostics reader: the next report follows
 
     def _health(self: Any, camera: CameraStream) -> tuple[bytes, str]:
-        """WARN for random weights or bad input since the last report, else OK; the message says which."""
+        """The camera's level and why: ERROR when its last FAILURES_FOR_ERROR frames failed; WARN for random
+        weights, a failed last frame or bad input since the last report; else OK."""
+        if camera.failures >= FAILURES_FOR_ERROR:
+            return DiagnosticStatus.ERROR, (f"inference failing: the last {camera.failures} frames failed, last: "
+                                            f"{camera.last_failure}")
         warnings = []
+        if camera.failures:
+            warnings.append(f"inference failed on the last frame: {camera.last_failure}")
         if self._params.values["random_weights"]:
             warnings.append("RANDOM WEIGHTS: depth is meaningless")
         problems = camera.problems.count
