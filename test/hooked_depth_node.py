@@ -2,6 +2,8 @@
 
 The node is the real one, talking over DDS; only BatchedStreamingDepth.step_batch is wrapped, as the
 environment says:
+- VDA_TEST_STEP_GATE=<path>: each step prints "test hook: step started", waits until <path> exists, runs, then
+  prints "test hook: step ended" (a step that outlasts a lifecycle transition, like a first-frame graph build).
 - VDA_TEST_STEP_FAULT=<path>: each step raises a RuntimeError while <path> exists (a CUDA out-of-memory or a
   bug in the step), and runs normally once it is gone.
 - VDA_TEST_MANAGED=1: run managed_depth_node instead of depth_node.
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,18 @@ from vda_ros.model import BatchedStreamingDepth
 from vda_ros.nodes import depth_node, managed_depth_node
 
 FAULT_MESSAGE = "CUDA out of memory. Tried to allocate 2.00 GiB (test hook)"
+
+
+def _gated(step: Callable[..., Any], gate: Path) -> Callable[..., Any]:
+    def step_batch(engine: BatchedStreamingDepth, frames: Any) -> Any:
+        print("test hook: step started", flush=True)
+        while not gate.exists():
+            time.sleep(0.05)
+        result = step(engine, frames)
+        print("test hook: step ended", flush=True)
+        return result
+
+    return step_batch
 
 
 def _faulty(step: Callable[..., Any], fault: Path) -> Callable[..., Any]:
@@ -32,6 +47,8 @@ def _faulty(step: Callable[..., Any], fault: Path) -> Callable[..., Any]:
 
 def main() -> int:
     step = BatchedStreamingDepth.step_batch
+    if os.environ.get("VDA_TEST_STEP_GATE"):
+        step = _gated(step, Path(os.environ["VDA_TEST_STEP_GATE"]))
     if os.environ.get("VDA_TEST_STEP_FAULT"):
         step = _faulty(step, Path(os.environ["VDA_TEST_STEP_FAULT"]))
     BatchedStreamingDepth.step_batch = step  # type: ignore[method-assign]

@@ -188,6 +188,7 @@ class DepthCore:
         self._diagnostics_timer: Any = None
         self._diagnostics: Publisher | None = None
         self._stopping = threading.Event()
+        self._in_step = threading.Event()
         self._mailbox: CameraMailbox[str, tuple[CameraStream, ImageMessage]] = CameraMailbox([])
 
     # --- lifecycle steps ------------------------------------------------------------------------
@@ -267,13 +268,20 @@ class DepthCore:
         self.get_logger().info(f"model {self._model_name}; listening on {inputs}")
 
     def _deactivate(self: Any) -> None:
-        """Stop listening and inferring: nothing is published until activated again."""
+        """Stop listening and inferring: nothing is published until activated again.
+
+        Returns only once the worker has ended, so that cleanup never releases what a step still uses. A step
+        in progress (a first frame that builds graphs can take minutes) is waited for, then its outputs are
+        dropped; the worker takes no frame after it.
+        """
         for camera in self._cameras.values():
             camera.unsubscribe(self)
         self._stopping.set()
         self._mailbox.close()
         if self._worker is not None:
-            self._worker.join(timeout=30.0)
+            if self._in_step.is_set():
+                self.get_logger().info("stopping: waiting for the inference step in progress to end")
+            self._worker.join()
             self._worker = None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
@@ -290,6 +298,8 @@ class DepthCore:
         device = self._engine.device if self._engine is not None else None
         self._cameras, self._reset_services, self._diagnostics, self._engine = {}, [], None, None
         release_device_memory(device)
+        if device is not None:
+            self.get_logger().info("released the model and its device memory")
 
     # --- callbacks ------------------------------------------------------------------------------
 
@@ -316,16 +326,20 @@ class DepthCore:
     # --- the worker: one batch at a time ------------------------------------------------------
 
     def _run_worker(self: Any) -> None:
+        """Run batches until deactivated (checked between steps)."""
         while not self._stopping.is_set():
             batch = self._mailbox.take_batch(self._max_batch, timeout=0.2)
             if not batch:
                 continue
+            self._in_step.set()
             try:
                 self._process(batch)
             except Exception as error:  # noqa: BLE001 - one failed step must not end the stream
                 if self._stopping.is_set():
                     return
                 self._record_failure(batch, error)
+            finally:
+                self._in_step.clear()
 
     def _record_failure(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]],
                         error: Exception) -> None:
@@ -352,6 +366,8 @@ class DepthCore:
         started = time.perf_counter()
         predictions = self._engine.step_batch({name: rgb for name, (_, _, rgb) in ready.items()})
         elapsed = time.perf_counter() - started
+        if self._stopping.is_set():
+            return  # deactivated during the step: nothing more is published
         settings = OutputSettings.from_values(self._params.values)
         for name, (camera, msg, rgb) in ready.items():
             camera.inference_time.add(elapsed)
