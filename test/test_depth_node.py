@@ -619,6 +619,8 @@ def test_frame_too_elongated_for_the_network_is_bad_input(metric: Rig) -> None:
 
 ERROR_LEVEL = str(DiagnosticStatus.ERROR[0])
 WARN_LEVEL = str(DiagnosticStatus.WARN[0])
+GRAPH_BACKEND = {"backend": "onnxruntime", "input_size": 56}
+"""A backend that builds graphs into its cache on the first frame, at the smallest input size."""
 
 
 def _send_until(rig: Rig, condition: Callable[[], bool], timeout: float) -> bool:
@@ -663,6 +665,34 @@ def test_a_step_failing_again_and_again_is_logged_with_its_traceback_and_turns_t
         assert rig.process.stop() == 0, rig.process.log()
 
 
+def test_a_graph_cache_that_fills_up_stops_inference_once_with_one_error(
+    ros: TestNode, diagnostics: Collector, tmp_path: Path
+) -> None:
+    """Files over 40 MB fail (EFBIG, like a full disk, for root too): the first graph export fails, for good."""
+    cache = tmp_path / "graphs"
+    params = {"metric": True, "backend_cache": str(cache), **GRAPH_BACKEND}
+    full_disk = ("bash", "-c", 'ulimit -f 40000 && exec "$@"', "bash")  # KiB; Fast DDS' segments are 32 MiB
+    rig = start_rig(ros, diagnostics, tmp_path, "/full", params, {}, Image, "/full/image", "depth/image",
+                    prefix=full_disk)
+    try:
+        stopped = f"inference stopped: the onnxruntime backend cannot build its graphs in {cache} ("
+        assert _send_until(rig, lambda: stopped in rig.process.log() or not rig.process.running(), 300.0)
+        assert rig.process.running(), rig.process.log()
+        received = int(rig.diag(time.time())["frames received"])
+        assert _send_until(rig, lambda: int(rig.diag()["frames received"]) >= received + 5, 60.0)
+        values = rig.diag(time.time())
+        assert values["level"] == ERROR_LEVEL and values["message"].startswith(stopped), values
+        assert "set the backend_cache parameter to another folder" in values["message"], values
+        model = diagnostic_values(diagnostics, f"{rig.node_name}: model")
+        assert model["level"] == ERROR_LEVEL and model["message"] == values["message"], model
+        assert values["frames processed"] == "0", values
+        log = rig.process.log()
+        assert log.count("building onnx graph") == 1 and log.count(stopped) == 1, log
+        assert list(cache.iterdir()) == [], "a failed build leaves nothing in the cache"
+    finally:
+        assert rig.process.stop() == 0, rig.process.log()
+
+
 # --- start-up ------------------------------------------------------------------------------------
 
 
@@ -686,6 +716,29 @@ def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, para
     assert "cannot start" in log and "Traceback" not in log, log
     for text in expected:
         assert text in log, log
+
+
+@pytest.mark.parametrize(("cache", "reason"), [
+    ("file", "a file, not a folder"),
+    ("file/graphs", "Not a directory"),
+    ("/sys", None),  # a folder nobody may write, root included (the reason depends on how /sys is mounted)
+], ids=["a-file", "under-a-file", "read-only-folder"])
+def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
+    tmp_path: Path, cache: str, reason: str | None
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / cache  # an absolute cache stays as it is
+    params = {"random_weights": True, "device": "cpu", "backend_cache": str(folder), **GRAPH_BACKEND}
+    with NodeProcess(node_command(MODULE, params), tmp_path / "node.log") as process:
+        # Without the check the node would start and fail on its first frame: do not wait for that.
+        assert wait_until(lambda: not process.running() or "listening on" in process.log(), 120.0)
+        assert process.wait(10.0) == 1, process.log()
+        log = process.log()
+    expected = f"cannot start: backend_cache: the onnxruntime backend cannot write its graphs to {folder} ("
+    assert expected in log and "); set the backend_cache parameter to a writable folder" in log, log
+    assert reason is None or f"{folder} ({reason})" in log, log
+    assert "Traceback" not in log, log
+    assert (tmp_path / "file").read_text() == "not a folder"
 
 
 # --- parameters file and the node's pieces alone -------------------------------------------------

@@ -11,6 +11,7 @@ faster than the model costs dropped frames, never a growing delay, and no camera
 from __future__ import annotations
 
 import gc
+import tempfile
 import threading
 import time
 import traceback
@@ -42,6 +43,8 @@ from vda_ros.model import (
     open_model,
     select_device,
 )
+from vda_ros.model.backends import BACKENDS, default_cache_dir
+from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
 from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
@@ -139,6 +142,25 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
+def check_graph_cache(values: Mapping[str, ParameterValue]) -> None:
+    """StartupError unless a graph backend can write its cache folder (a file in its place, a read-only folder).
+
+    Checked before the model loads: the cache itself would find out only when the first frame builds a graph.
+    """
+    backend = BACKENDS.get(str(values["backend"]))
+    if backend is None or not issubclass(backend, GraphBackend):
+        return
+    folder = Path(str(values["backend_cache"])) if values["backend_cache"] else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vda_write_check-"):
+            pass
+    except OSError as error:
+        reason = "a file, not a folder" if folder.is_file() else error.strerror or str(error)
+        raise StartupError(f"backend_cache: the {values['backend']} backend cannot write its graphs to {folder} "
+                           f"({reason}); set the backend_cache parameter to a writable folder") from error
+
+
 def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]) -> tuple[BatchedStreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
@@ -146,6 +168,7 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
     (a backend other than torch builds its graphs on the first frame of each size, once per machine).
     """
     encoder, metric = str(values["encoder"]), bool(values["metric"])
+    check_graph_cache(values)
     try:
         model = open_model(values["checkpoint"] or None, encoder, metric, bool(values["random_weights"]))
     except CheckpointError as error:
@@ -189,6 +212,7 @@ class DepthCore:
         self._diagnostics: Publisher | None = None
         self._stopping = threading.Event()
         self._in_step = threading.Event()
+        self._stopped_for_good: str | None = None
         self._mailbox: CameraMailbox[str, tuple[CameraStream, ImageMessage]] = CameraMailbox([])
 
     # --- lifecycle steps ------------------------------------------------------------------------
@@ -256,6 +280,7 @@ class DepthCore:
         """Subscribe, start the inference thread and the diagnostics."""
         values = self._params.values
         self._stopping.clear()
+        self._stopped_for_good = None  # activating again retries what stopped inference
         self._mailbox = CameraMailbox(list(self._cameras))
         qos = qos_profile(str(values["input_reliability"]), int(values["input_queue_depth"]))
         for camera in self._cameras.values():
@@ -326,7 +351,7 @@ class DepthCore:
     # --- the worker: one batch at a time ------------------------------------------------------
 
     def _run_worker(self: Any) -> None:
-        """Run batches until deactivated (checked between steps)."""
+        """Run batches until deactivated (checked between steps), or until the graph cache proves unusable."""
         while not self._stopping.is_set():
             batch = self._mailbox.take_batch(self._max_batch, timeout=0.2)
             if not batch:
@@ -337,9 +362,28 @@ class DepthCore:
             except Exception as error:  # noqa: BLE001 - one failed step must not end the stream
                 if self._stopping.is_set():
                     return
+                if self._cache_failed(error):
+                    return
                 self._record_failure(batch, error)
             finally:
                 self._in_step.clear()
+
+    def _cache_failed(self: Any, error: Exception) -> bool:
+        """Stop inference for good when a graph backend cannot write or read its cache; True if it did.
+
+        Every frame would otherwise start the same graph build again (a full export each time, on a full disk)
+        and fail the same way: one ERROR line and an ERROR diagnostic say what to change instead.
+        """
+        assert self._engine is not None
+        backend = self._engine.backend
+        if not (isinstance(error, OSError) and isinstance(backend, GraphBackend)):
+            return False
+        self._stopped_for_good = (
+            f"inference stopped: the {backend.name} backend cannot build its graphs in {backend.cache.root} "
+            f"({error}); free space there or set the backend_cache parameter to another folder, then restart (or "
+            "reactivate) the node")
+        self.get_logger().error(self._stopped_for_good)
+        return True
 
     def _record_failure(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]],
                         error: Exception) -> None:
@@ -461,7 +505,9 @@ class DepthCore:
                 values["point cloud"] = cloud_off
             statuses.append(diagnostic_status(name, device, level, message, values))
         batches = ", ".join(f"{size}: {count}" for size, count in sorted(self._engine.batch_sizes.items())) or "-"
-        statuses.append(diagnostic_status(f"{fqn}: model", device, DiagnosticStatus.OK, self._model_name, {
+        level, message = ((DiagnosticStatus.OK, self._model_name) if self._stopped_for_good is None
+                          else (DiagnosticStatus.ERROR, self._stopped_for_good))
+        statuses.append(diagnostic_status(f"{fqn}: model", device, level, message, {
             "model": self._model_name,
             "device": device,
             "precision": self._engine.precision,
@@ -478,8 +524,10 @@ class DepthCore:
             pass  # a stalled /diagnostics reader: the next report follows
 
     def _health(self: Any, camera: CameraStream) -> tuple[bytes, str]:
-        """The camera's level and why: ERROR when its last FAILURES_FOR_ERROR frames failed; WARN for random
-        weights, a failed last frame or bad input since the last report; else OK."""
+        """The camera's level and why: ERROR when inference stopped, or its last FAILURES_FOR_ERROR frames failed;
+        WARN for random weights, a failed last frame or bad input since the last report; else OK."""
+        if self._stopped_for_good is not None:
+            return DiagnosticStatus.ERROR, self._stopped_for_good
         if camera.failures >= FAILURES_FOR_ERROR:
             return DiagnosticStatus.ERROR, (f"inference failing: the last {camera.failures} frames failed, last: "
                                             f"{camera.last_failure}")
