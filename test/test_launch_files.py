@@ -180,6 +180,15 @@ def test_every_parameter_argument_of_the_depth_launch_can_be_given() -> None:
 
 
 @pytest.mark.usefixtures("stand_in_launch")
+def test_depth_align_launch_gives_the_node_only_the_arguments_the_user_gave() -> None:
+    (file,) = _node_parameters("depth_align.launch.py", {})
+    assert file.args == ("params_file",), "the file alone decides"
+    _, given = _node_parameters("depth_align.launch.py", {"input": "metric", "sparse_translation": "[0.0, 0.1, 0.0]"})
+    assert {name: _configuration_name(value.args[0]) for name, value in given.items()} == {
+        "input": "input", "sparse_translation": "sparse_translation"}
+
+
+@pytest.mark.usefixtures("stand_in_launch")
 def test_demo_forwards_no_parameter_the_user_did_not_give() -> None:
     """demo.launch.py's own defaults reach depth.launch.py as given arguments: they must be "not given"."""
     actions = _description("demo.launch.py")
