@@ -3,7 +3,8 @@
     ros2 launch vda_ros demo.launch.py video:=/path/to/clip.mp4 [rviz:=true] [random_weights:=true]
 
 video_source plays the file (looped) as image + camera_info in the demo namespace, and
-depth.launch.py runs depth_node (and optionally RViz) on it. Without `ros2 launch`, the same
+depth.launch.py runs depth_node (and optionally RViz) on it, with the same arguments: a parameter
+argument left out keeps params_file's value. Without `ros2 launch`, the same
 pipeline runs with `vda-demo` (vda_ros.tools.demo), which also records the result to an mp4.
 The Fast DDS large-message profile is set before the first node starts, and the images travel
 reliably: with Jazzy's Fast DDS best-effort full-HD frames between processes are mostly lost.
@@ -17,7 +18,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from vda_ros.launch_actions import large_message_profile
+from vda_ros.launch_actions import FROM_FILE, NOT_GIVEN, given_true, large_message_profile
 
 FRAME = "camera_optical_frame"
 
@@ -27,24 +28,30 @@ ARGUMENTS = (
     ("namespace", "vda_demo", "namespace of the demo's topics"),
     ("params_file", PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "depth.yaml"]),
      "depth_node parameters file"),
-    ("checkpoint", "", "model checkpoint; empty: the official file in $VDA_CHECKPOINT_DIR or ./checkpoints"),
-    ("encoder", "vits", "model size: vits, vitb or vitl"),
-    ("metric", "false", "true: metric model (metres, point cloud)"),
-    ("device", "auto", "auto, cuda or cpu"),
-    ("precision", "auto", "auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16"),
-    ("input_size", "518", "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU"),
-    ("max_res", "1280", "larger images are shrunk to this longer side before inference; 0: never"),
+    ("checkpoint", NOT_GIVEN, "model checkpoint (the file's empty value: the official file in $VDA_CHECKPOINT_DIR "
+                              "or ./checkpoints)" + FROM_FILE),
+    ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
+    ("metric", NOT_GIVEN, "true: metric model (metres, point cloud)" + FROM_FILE),
+    ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
+    ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
+    ("backend", NOT_GIVEN, "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)"
+                           + FROM_FILE),
+    ("input_size", NOT_GIVEN, "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a "
+                              "CPU" + FROM_FILE),
+    ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
     ("reliability", "reliable", "QoS of the camera images, publisher and subscriber: reliable or best_effort"),
-    ("use_sim_time", "false", "use /clock"),
-    ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
+    ("use_sim_time", NOT_GIVEN, "use /clock" + FROM_FILE),
+    ("random_weights", NOT_GIVEN, "smoke test without a checkpoint: random weights, MEANINGLESS depth" + FROM_FILE),
+    ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
+    ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),
     ("rviz", "false", "open RViz with config/vda.rviz"),
 )
 
 
 def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
-    forwarded = ("namespace", "params_file", "checkpoint", "encoder", "metric", "device", "precision", "input_size",
-                 "max_res", "use_sim_time", "random_weights", "rviz")
+    forwarded = ("namespace", "params_file", "checkpoint", "encoder", "metric", "device", "precision", "backend",
+                 "input_size", "max_res", "use_sim_time", "random_weights", "managed", "autostart", "rviz")
     return LaunchDescription([
         *(DeclareLaunchArgument(name, description=text, **({} if default is None else {"default_value": default}))
           for name, default, text in ARGUMENTS),
@@ -61,7 +68,7 @@ def generate_launch_description() -> LaunchDescription:
                 "loop": True,
                 "frame_id": FRAME,
                 "reliability": LaunchConfiguration("reliability"),
-                "use_sim_time": LaunchConfiguration("use_sim_time"),
+                "use_sim_time": given_true("use_sim_time"),
             }],
             output="screen",
         ),

@@ -5,19 +5,19 @@
 
 depth_node runs in the camera's namespace, so its relative topics (depth/image, depth/relative,
 depth/camera_info, depth/colored, points) appear beside the camera's. Parameters come from
-params_file (default: the package's config/depth.yaml); the model arguments below are applied
-on top of it, so they win over the file. Purely declarative: nothing here runs before launch does.
+params_file (default: the package's config/depth.yaml); a parameter argument below (NODE_PARAMETERS)
+wins over the file only when it is given: left out, the file's value stays. Declarative but for
+that choice, made when launch runs (an OpaqueFunction).
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from vda_ros.launch_actions import large_message_profile
+from vda_ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters, given_true, large_message_profile
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
 EXECUTABLE = PythonExpression(
@@ -25,73 +25,72 @@ EXECUTABLE = PythonExpression(
 )
 """The plain node, or with managed:=true the lifecycle node (same parameters and topics)."""
 
+NODE_PARAMETERS = {
+    # Typed explicitly: launch would read a path such as "1.5" as a number.
+    "checkpoint": str, "encoder": str, "metric": bool, "device": str, "precision": str, "backend": str,
+    "input_size": int, "max_res": int, "random_weights": bool, "input_reliability": str, "use_sim_time": bool,
+    "autostart": bool,
+}
+"""Arguments that set the node parameter of their name (and type); each wins over params_file only when given."""
+
 ARGUMENTS = (
     ("namespace", "", "namespace of the camera; depth_node (and RViz) run in it"),
     ("image", "image", "camera image topic, relative to namespace (raw; the /compressed sibling with "
                        "image_transport:=compressed in the params file)"),
     ("camera_info", "camera_info", "camera info topic, relative to namespace"),
     ("params_file", PathJoinSubstitution([CONFIG, "depth.yaml"]), "depth_node parameters file"),
-    ("checkpoint", "", "model checkpoint; empty: the official file in $VDA_CHECKPOINT_DIR or ./checkpoints"),
-    ("encoder", "vits", "model size: vits, vitb or vitl"),
-    ("metric", "false", "true: metric model (metres on depth/image, point cloud)"),
-    ("device", "auto", "auto, cuda or cpu"),
-    ("precision", "auto", "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8"),
-    ("backend", "torch", "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)"),
-    ("input_size", "518", "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU"),
-    ("max_res", "1280", "larger images are shrunk to this longer side before inference; 0: never"),
-    ("random_weights", "false", "smoke test without a checkpoint: random weights, MEANINGLESS depth"),
-    ("input_reliability", "best_effort", "QoS of the image subscription: best_effort (hears every camera) or "
-                                         "reliable (a reliable camera loses no large frames, e.g. on Jazzy)"),
-    ("use_sim_time", "false", "use /clock (bag playback)"),
+    ("checkpoint", NOT_GIVEN, "model checkpoint (the file's empty value: the official file in "
+                              "$VDA_CHECKPOINT_DIR or ./checkpoints)" + FROM_FILE),
+    ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
+    ("metric", NOT_GIVEN, "true: metric model (metres on depth/image, point cloud)" + FROM_FILE),
+    ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
+    ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
+    ("backend", NOT_GIVEN, "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)"
+                           + FROM_FILE),
+    ("input_size", NOT_GIVEN, "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a "
+                              "CPU" + FROM_FILE),
+    ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
+    ("random_weights", NOT_GIVEN, "smoke test without a checkpoint: random weights, MEANINGLESS depth" + FROM_FILE),
+    ("input_reliability", NOT_GIVEN, "QoS of the image subscription: best_effort (hears every camera) or "
+                                     "reliable (a reliable camera loses no large frames, e.g. on Jazzy)" + FROM_FILE),
+    ("use_sim_time", NOT_GIVEN, "use /clock (bag playback)" + FROM_FILE),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
-    ("autostart", "false", "with managed:=true: configure and activate at start-up"),
+    ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),
     ("rviz", "false", "open RViz with config/vda.rviz"),
     ("camera_frame", "camera_optical_frame", "RViz fixed frame: the camera's optical frame_id"),
 )
 
+REMAPPINGS = [("image", LaunchConfiguration("image")), ("camera_info", LaunchConfiguration("camera_info"))]
+
+
+def depth_node(context: LaunchContext) -> list[Node]:
+    """depth_node (or managed_depth_node): params_file, then the parameter arguments the user gave."""
+    given = given_parameters(context, NODE_PARAMETERS)
+    return [Node(
+        package="vda_ros",
+        executable=EXECUTABLE,
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[LaunchConfiguration("params_file"), *([given] if given else [])],
+        remappings=REMAPPINGS,
+        output="screen",
+    )]
+
 
 def generate_launch_description() -> LaunchDescription:
-    namespace = LaunchConfiguration("namespace")
-    use_sim_time = LaunchConfiguration("use_sim_time")
-    remappings = [("image", LaunchConfiguration("image")), ("camera_info", LaunchConfiguration("camera_info"))]
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
         # Large best-effort messages between processes need bigger shared-memory segments with
         # Fast DDS; a profile the user already set is kept.
         large_message_profile(),
-        Node(
-            package="vda_ros",
-            executable=EXECUTABLE,
-            namespace=namespace,
-            parameters=[
-                LaunchConfiguration("params_file"),
-                {
-                    # Typed explicitly: launch would read a path such as "1.5" as a number.
-                    "checkpoint": ParameterValue(LaunchConfiguration("checkpoint"), value_type=str),
-                    "encoder": LaunchConfiguration("encoder"),
-                    "metric": LaunchConfiguration("metric"),
-                    "device": LaunchConfiguration("device"),
-                    "precision": LaunchConfiguration("precision"),
-                    "backend": LaunchConfiguration("backend"),
-                    "input_size": ParameterValue(LaunchConfiguration("input_size"), value_type=int),
-                    "max_res": ParameterValue(LaunchConfiguration("max_res"), value_type=int),
-                    "random_weights": LaunchConfiguration("random_weights"),
-                    "input_reliability": LaunchConfiguration("input_reliability"),
-                    "use_sim_time": use_sim_time,
-                    "autostart": LaunchConfiguration("autostart"),
-                },
-            ],
-            remappings=remappings,
-            output="screen",
-        ),
+        OpaqueFunction(function=depth_node),
         Node(
             package="rviz2",
             executable="rviz2",
-            namespace=namespace,
+            namespace=LaunchConfiguration("namespace"),
             # The .rviz file names topics relatively, so they resolve in the camera's namespace.
             arguments=["-d", PathJoinSubstitution([CONFIG, "vda.rviz"]), "-f", LaunchConfiguration("camera_frame")],
-            parameters=[{"use_sim_time": use_sim_time}],
-            remappings=remappings,
+            parameters=[{"use_sim_time": given_true("use_sim_time")}],
+            remappings=REMAPPINGS,
             condition=IfCondition(LaunchConfiguration("rviz")),
         ),
     ])

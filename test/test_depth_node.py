@@ -8,6 +8,7 @@ independently (pinhole back-projection written out, not the package's own functi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,16 +20,18 @@ import pytest
 import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from rclpy.node import NodeNameNonExistentError
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from vda_ros.nodes.child_nodes import node_command
-from vda_ros.nodes.depth_node import PARAMETERS, RESET_LOG_PERIOD
+from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
 from vda_ros.nodes.params import defaults
 from vda_ros.nodes.stream_state import LatestSlot, StreamContinuity
 
 from encoded_images import png_of_zeros
+from hooked_depth_node import FAULT_MESSAGE
 from ros_helpers import (
     REPO_ROOT,
     Collector,
@@ -41,6 +44,8 @@ from ros_helpers import (
 )
 
 MODULE = "vda_ros.nodes.depth_node"
+HOOKED_MODULE = "hooked_depth_node"
+"""test/hooked_depth_node.py: the same node with a fault put into its inference step."""
 WIDTH, HEIGHT = 64, 48
 MAX_RES = 96
 """The metric node shrinks larger images to this longer side."""
@@ -218,11 +223,20 @@ def diagnostics(ros: TestNode) -> Collector:
     return ros.collect(DiagnosticArray, "/diagnostics", depth=100)
 
 
+def hooked_env(**extra: str) -> dict[str, str]:
+    """The environment of a node run as HOOKED_MODULE (test/hooked_depth_node.py), the hooks set by extra."""
+    env = node_env(**extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "test"), env["PYTHONPATH"]])
+    return env
+
+
 def start_rig(ros: TestNode, diagnostics: Collector, tmp_path: Path, namespace: str, params: dict,
-              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str) -> Rig:
-    command = node_command(MODULE, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
+              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str, *, module: str = MODULE,
+              env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Rig:
+    """Start a depth node (module, run after the command prefix, in env) and wait until it listens."""
+    command = node_command(module, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
                            REPO_ROOT / "config" / "depth.yaml")
-    process = NodeProcess(command, tmp_path / f"{namespace.strip('/')}.log")
+    process = NodeProcess([*prefix, *command], tmp_path / f"{namespace.strip('/')}.log", env)
     rig = Rig(ros, process, namespace, ros.publisher(image_type, image_topic),
               ros.publisher(CameraInfo, f"{namespace}/camera_info"), diagnostics=diagnostics)
     rig.outputs = {
@@ -503,6 +517,44 @@ def test_diagnostics_report_rates_latencies_device_and_model(metric: Rig) -> Non
     assert float(values["inference latency median (ms)"]) > 0.0
 
 
+def test_points_diagnostics_say_at_once_why_there_is_no_cloud(metric: Rig) -> None:
+    """publish_points is a runtime switch: diagnostics say it is off without waiting for another frame."""
+    stamp = now_stamp()
+    metric.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth", "points"))
+    metric.wait_for_diag(lambda v: v["point cloud"] == "publishing")
+    assert all(r.successful for r in metric.ros.set_parameters(metric.node_name, {"publish_points": False}))
+    try:
+        metric.wait_for_diag(lambda v: v["point cloud"] == "off (publish_points is false)")
+    finally:
+        metric.ros.set_parameters(metric.node_name, {"publish_points": True})
+
+
+def _advertised(rig: Rig) -> set[str]:
+    """The topics the rig's node publishes, less those every node has (none while the node is not discovered)."""
+    try:
+        topics = rig.ros.node.get_publisher_names_and_types_by_node("depth_node", rig.namespace)
+    except NodeNameNonExistentError:
+        return set()
+    return {name for name, _ in topics} - {"/rosout", "/parameter_events", "/diagnostics"}
+
+
+def test_only_what_the_model_can_publish_is_advertised_and_the_log_says_which(metric: Rig, relative: Rig) -> None:
+    expected = [
+        (metric, {"/metric/depth/image", "/metric/depth/camera_info", "/metric/depth/colored", "/metric/points"}),
+        (relative, {"/relative/depth/relative", "/relative/depth/camera_info", "/relative/depth/colored",
+                    "/relative/points"}),
+    ]
+    for rig, topics in expected:
+        assert wait_until(lambda r=rig, t=topics: _advertised(r) == t, 20.0), (_advertised(rig), topics)
+    assert ("outputs: depth/image (metres), depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
+            "points (with a calibrated CameraInfo, while subscribed)") in metric.process.log()
+    # points stays advertised for a relative model (relative_scale can turn it on at runtime): the log says why
+    # nothing is published on it yet.
+    assert ("outputs: depth/relative (relative inverse depth), depth/camera_info (with a CameraInfo), depth/colored "
+            "(while subscribed), points (advertised, off: relative depth has no scale (set relative_scale, "
+            "relative_shift))") in relative.process.log()
+
+
 # --- relative model, compressed images on a remapped topic ---------------------------------------
 
 
@@ -563,6 +615,84 @@ def test_frame_too_elongated_for_the_network_is_bad_input(metric: Rig) -> None:
     metric.request(image_msg(random_rgb(), now_stamp()))
 
 
+# --- failures in the inference step -------------------------------------------------------------
+
+ERROR_LEVEL = str(DiagnosticStatus.ERROR[0])
+WARN_LEVEL = str(DiagnosticStatus.WARN[0])
+GRAPH_BACKEND = {"backend": "onnxruntime", "input_size": 56}
+"""A backend that builds graphs into its cache on the first frame, at the smallest input size."""
+
+
+def _send_until(rig: Rig, condition: Callable[[], bool], timeout: float) -> bool:
+    """Send a fresh frame (and its CameraInfo) every 0.2 s until condition holds (best-effort input: repeat)."""
+    def check() -> bool:
+        stamp = now_stamp()
+        rig.send(image_msg(random_rgb(), stamp), info_msg(stamp))
+        return condition()
+
+    return wait_until(check, timeout, 0.2)
+
+
+def test_a_step_failing_again_and_again_is_logged_with_its_traceback_and_turns_to_error(
+    ros: TestNode, diagnostics: Collector, tmp_path: Path
+) -> None:
+    """A CUDA out-of-memory (or a bug) in every step: tracebacks rate-limited, ERROR, and recovery once it stops."""
+    fault = tmp_path / "fault"
+    fault.touch()
+    rig = start_rig(ros, diagnostics, tmp_path, "/faulty", {"metric": True}, {}, Image, "/faulty/image",
+                    "depth/image", module=HOOKED_MODULE, env=hooked_env(VDA_TEST_STEP_FAULT=str(fault)))
+    try:
+        started = time.monotonic()
+        status = f"{rig.node_name}: depth"
+        assert _send_until(rig, lambda: (diagnostic_values(diagnostics, status) or {}).get("level") == ERROR_LEVEL,
+                           120.0), rig.process.log()
+        log, elapsed = rig.process.log(), time.monotonic() - started
+        values = diagnostic_values(diagnostics, status)
+        assert int(values["frames failed"]) >= FAILURES_FOR_ERROR, values
+        assert values["message"].startswith("inference failing: the last"), values
+        assert values["last failure"] == f"RuntimeError: {FAULT_MESSAGE}", values
+        assert "inference failed on /faulty/image, frame skipped:\nTraceback (most recent call last):" in log, log
+        assert f"RuntimeError: {FAULT_MESSAGE}" in log
+        logged = log.count("inference failed on /faulty/image")
+        assert logged <= 1 + elapsed // FAILURE_LOG_PERIOD < int(values["frames failed"]), (logged, elapsed, values)
+
+        fault.unlink()  # the fault passes: depth flows and the camera is healthy again
+        stamp = now_stamp()
+        rig.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth",))
+        values = rig.wait_for_diag(lambda v: v["level"] == WARN_LEVEL)
+        assert values["message"] == "RANDOM WEIGHTS: depth is meaningless", values
+    finally:
+        assert rig.process.stop() == 0, rig.process.log()
+
+
+def test_a_graph_cache_that_fills_up_stops_inference_once_with_one_error(
+    ros: TestNode, diagnostics: Collector, tmp_path: Path
+) -> None:
+    """Files over 40 MB fail (EFBIG, like a full disk, for root too): the first graph export fails, for good."""
+    cache = tmp_path / "graphs"
+    params = {"metric": True, "backend_cache": str(cache), **GRAPH_BACKEND}
+    full_disk = ("bash", "-c", 'ulimit -f 40000 && exec "$@"', "bash")  # KiB; Fast DDS' segments are 32 MiB
+    rig = start_rig(ros, diagnostics, tmp_path, "/full", params, {}, Image, "/full/image", "depth/image",
+                    prefix=full_disk)
+    try:
+        stopped = f"inference stopped: the onnxruntime backend cannot build its graphs in {cache} ("
+        assert _send_until(rig, lambda: stopped in rig.process.log() or not rig.process.running(), 300.0)
+        assert rig.process.running(), rig.process.log()
+        received = int(rig.diag(time.time())["frames received"])
+        assert _send_until(rig, lambda: int(rig.diag()["frames received"]) >= received + 5, 60.0)
+        values = rig.diag(time.time())
+        assert values["level"] == ERROR_LEVEL and values["message"].startswith(stopped), values
+        assert "set the backend_cache parameter to another folder" in values["message"], values
+        model = diagnostic_values(diagnostics, f"{rig.node_name}: model")
+        assert model["level"] == ERROR_LEVEL and model["message"] == values["message"], model
+        assert values["frames processed"] == "0", values
+        log = rig.process.log()
+        assert log.count("building onnx graph") == 1 and log.count(stopped) == 1, log
+        assert list(cache.iterdir()) == [], "a failed build leaves nothing in the cache"
+    finally:
+        assert rig.process.stop() == 0, rig.process.log()
+
+
 # --- start-up ------------------------------------------------------------------------------------
 
 
@@ -586,6 +716,29 @@ def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, para
     assert "cannot start" in log and "Traceback" not in log, log
     for text in expected:
         assert text in log, log
+
+
+@pytest.mark.parametrize(("cache", "reason"), [
+    ("file", "a file, not a folder"),
+    ("file/graphs", "Not a directory"),
+    ("/sys", None),  # a folder nobody may write, root included (the reason depends on how /sys is mounted)
+], ids=["a-file", "under-a-file", "read-only-folder"])
+def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
+    tmp_path: Path, cache: str, reason: str | None
+) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    folder = tmp_path / cache  # an absolute cache stays as it is
+    params = {"random_weights": True, "device": "cpu", "backend_cache": str(folder), **GRAPH_BACKEND}
+    with NodeProcess(node_command(MODULE, params), tmp_path / "node.log") as process:
+        # Without the check the node would start and fail on its first frame: do not wait for that.
+        assert wait_until(lambda: not process.running() or "listening on" in process.log(), 120.0)
+        assert process.wait(10.0) == 1, process.log()
+        log = process.log()
+    expected = f"cannot start: backend_cache: the onnxruntime backend cannot write its graphs to {folder} ("
+    assert expected in log and "); set the backend_cache parameter to a writable folder" in log, log
+    assert reason is None or f"{folder} ({reason})" in log, log
+    assert "Traceback" not in log, log
+    assert (tmp_path / "file").read_text() == "not a folder"
 
 
 # --- parameters file and the node's pieces alone -------------------------------------------------

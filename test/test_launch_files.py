@@ -1,22 +1,31 @@
-"""The launch files, read as source: `launch` and `launch_ros` are not on PyPI, so CI cannot run them.
+"""The launch files, read as source and run against stand-ins: `launch` and `launch_ros` are not on PyPI,
+so CI cannot run them.
 
 What is checked is what went wrong before and what launch would only show at run time: the
 order of actions (the Fast DDS profile must be in the environment before the first node starts,
 because a process reads it once, at start-up), the declared arguments (`--show-args` lists only
-those), that every forwarded argument exists in the included file, and that argument defaults
-do not silently override config/depth.yaml. (The real launch stack was run on these files when
-they were written; see README "Checking the launch files".)
+those), that every forwarded argument exists in the included file, and that an argument the user
+did not give never overrides the parameters file. For the last, generate_launch_description runs
+with stand-in launch modules whose classes only record their arguments: the description it returns
+is read as data, and its deferred parts (OpaqueFunction) are called with the launch configurations
+launch would hold. (The real launch stack was run on these files when they were written; see
+README "Checking the launch files".)
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 LAUNCH_DIR = Path(__file__).resolve().parent.parent / "launch"
-DEPTH_YAML = LAUNCH_DIR.parent / "config" / "depth.yaml"
 
 
 def _tree(name: str) -> ast.Module:
@@ -60,14 +69,68 @@ def _forwarded(name: str) -> set[str]:
     return names
 
 
-def _yaml_defaults() -> dict[str, str]:
-    """depth_node's defaults in config/depth.yaml as written (`key: value  # comment` lines)."""
-    defaults = {}
-    for line in DEPTH_YAML.read_text().splitlines():
-        key, sep, rest = line.split("#", 1)[0].strip().partition(":")
-        if sep and rest.strip():
-            defaults[key] = rest.strip().strip('"')
-    return defaults
+class Recorded:
+    """A stand-in for any launch class: it keeps the arguments it was made with."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+LAUNCH_MODULES = ("launch", "launch.actions", "launch.conditions", "launch.launch_description_sources",
+                  "launch.substitutions", "launch_ros", "launch_ros.actions", "launch_ros.parameter_descriptions",
+                  "launch_ros.substitutions")
+
+
+@functools.cache
+def _stand_in(module: str, name: str) -> type:
+    """One class per name, so that the launch files' and this test's references are the same class."""
+    return type(name, (Recorded,), {"__module__": module})
+
+
+@pytest.fixture
+def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stand-in launch modules for the duration of a test (vda_ros.launch_actions imported against them)."""
+    for name in LAUNCH_MODULES:
+        module = types.ModuleType(name)
+        module.__getattr__ = functools.partial(_stand_in, name)  # type: ignore[method-assign]
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.delitem(sys.modules, "vda_ros.launch_actions", raising=False)
+    yield
+    sys.modules.pop("vda_ros.launch_actions", None)
+
+
+def _description(name: str) -> list[Recorded]:
+    """The actions generate_launch_description of launch/<name> returns (stand-ins must be in place)."""
+    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), LAUNCH_DIR / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (actions,) = module.generate_launch_description().args
+    return list(actions)
+
+
+def _of(actions: list[Recorded], kind: str) -> list[Recorded]:
+    return [action for action in actions if type(action).__name__ == kind]
+
+
+def _configurations(actions: list[Recorded], given: dict[str, Any]) -> dict[str, Any]:
+    """The launch configurations launch holds: what was given, else each declared argument's default."""
+    declared = {a.args[0]: a.kwargs.get("default_value") for a in _of(actions, "DeclareLaunchArgument")}
+    return {**declared, **given}
+
+
+def _node_parameters(name: str, given: dict[str, Any]) -> list[Any]:
+    """The `parameters` of the vda_ros node that launch/<name> starts when launched with `given` arguments."""
+    actions = _description(name)
+    context = types.SimpleNamespace(launch_configurations=_configurations(actions, given))
+    nodes = [node for opaque in _of(actions, "OpaqueFunction") for node in opaque.kwargs["function"](context)]
+    (node,) = [n for n in nodes + _of(actions, "Node") if n.kwargs["package"] == "vda_ros"]
+    return node.kwargs["parameters"]
+
+
+def _configuration_name(value: Recorded) -> str:
+    """name, of LaunchConfiguration(name)."""
+    assert type(value).__name__ == "LaunchConfiguration", value
+    return value.args[0]
 
 
 @pytest.mark.parametrize("name", ["demo.launch.py", "depth.launch.py"])
@@ -91,11 +154,56 @@ def test_demo_forwards_only_arguments_the_depth_launch_declares() -> None:
     assert forwarded <= set(depth_arguments), forwarded - set(depth_arguments)
 
 
-def test_depth_launch_model_arguments_default_to_the_parameter_file() -> None:
-    """Arguments are applied on top of params_file: their defaults must be the file's, or they would override it."""
-    declared = _declared_arguments("depth.launch.py")
-    defaults = _yaml_defaults()
-    for name in ("checkpoint", "encoder", "metric", "device", "precision", "input_size", "max_res", "random_weights",
-                 "input_reliability"):
-        assert name in declared, f"depth.launch.py does not declare {name}"
-        assert ast.literal_eval(declared[name]) == defaults[name], name
+@pytest.mark.usefixtures("stand_in_launch")
+def test_depth_launch_gives_the_node_only_the_arguments_the_user_gave() -> None:
+    """A file's `encoder: vitl`, `input_size: 364` or `metric: true` stays unless the user gave another value."""
+    parameters = _node_parameters("depth.launch.py", {"params_file": "robot.yaml"})
+    assert len(parameters) == 1 and type(parameters[0]).__name__ == "LaunchConfiguration", parameters
+    assert parameters[0].args == ("params_file",), "the file alone decides"
+
+    file, given = _node_parameters("depth.launch.py", {"params_file": "robot.yaml", "metric": "true", "input_size": "252",
+                                          "checkpoint": "1.5"})
+    assert file.args == ("params_file",)
+    typed = {name: (_configuration_name(value.args[0]), value.kwargs["value_type"]) for name, value in given.items()}
+    assert typed == {
+        "metric": ("metric", bool), "input_size": ("input_size", int), "checkpoint": ("checkpoint", str)}
+
+
+@pytest.mark.usefixtures("stand_in_launch")
+def test_every_parameter_argument_of_the_depth_launch_can_be_given() -> None:
+    parameter_arguments = ("checkpoint", "encoder", "metric", "device", "precision", "backend", "input_size",
+                           "max_res", "random_weights", "input_reliability", "use_sim_time", "autostart")
+    _, given = _node_parameters("depth.launch.py", {name: "x" for name in parameter_arguments})
+    assert set(given) == set(parameter_arguments)
+    defaults = _configurations(_description("depth.launch.py"), {})
+    assert {name: defaults[name] for name in parameter_arguments} == {name: "" for name in parameter_arguments}
+
+
+@pytest.mark.usefixtures("stand_in_launch")
+def test_depth_align_launch_gives_the_node_only_the_arguments_the_user_gave() -> None:
+    (file,) = _node_parameters("depth_align.launch.py", {})
+    assert file.args == ("params_file",), "the file alone decides"
+    _, given = _node_parameters("depth_align.launch.py", {"input": "metric", "sparse_translation": "[0.0, 0.1, 0.0]"})
+    assert {name: _configuration_name(value.args[0]) for name, value in given.items()} == {
+        "input": "input", "sparse_translation": "sparse_translation"}
+
+
+@pytest.mark.usefixtures("stand_in_launch")
+def test_demo_forwards_no_parameter_the_user_did_not_give() -> None:
+    """demo.launch.py's own defaults reach depth.launch.py as given arguments: they must be "not given"."""
+    actions = _description("demo.launch.py")
+    configurations = _configurations(actions, {"video": "clip.mp4"})
+    (include,) = _of(actions, "IncludeLaunchDescription")
+    forwarded = {name: configurations[_configuration_name(value)] if isinstance(value, Recorded) else value
+                 for name, value in include.kwargs["launch_arguments"]}
+    parameters = {"checkpoint", "encoder", "metric", "device", "precision", "backend", "input_size", "max_res",
+                  "random_weights", "use_sim_time", "autostart"}
+    assert {name: forwarded[name] for name in parameters} == {name: "" for name in parameters}
+    assert forwarded["input_reliability"] == "reliable", "the demo's images travel reliably, both ends"
+
+
+def test_demo_declares_what_depth_launch_declares() -> None:
+    """The README says demo.launch.py takes depth.launch.py's arguments (less the camera's topics and frame)."""
+    missing = set(_declared_arguments("depth.launch.py")) - set(_declared_arguments("demo.launch.py"))
+    assert missing == {"image", "camera_info", "camera_frame", "input_reliability"}, missing
+    assert set(_forwarded("demo.launch.py")) >= {"backend", "managed", "autostart"}

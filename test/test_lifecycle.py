@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 
 from vda_ros.nodes.child_nodes import node_command
 
 from ros_helpers import NodeProcess, TestNode, node_env, wait_for_subscribers, wait_until
-from test_depth_node import image_msg, random_rgb, stamp_at
+from test_depth_node import HOOKED_MODULE, hooked_env, image_msg, random_rgb, stamp_at
 
 MODULE = "vda_ros.nodes.managed_depth_node"
 PARAMS = {"random_weights": True, "device": "cpu", "input_size": 56, "metric": True, "diagnostics_period": 0.5}
@@ -40,8 +41,15 @@ class Lifecycle:
         return self.ros.call(self._get, GetState.Request(), 60.0).current_state.id
 
     def change(self, transition: int) -> bool:
-        request = ChangeState.Request(transition=Transition(id=transition))
-        return self.ros.call(self._change, request, 120.0).success
+        return self.ros.call(self._change, self.request(transition), 120.0).success
+
+    def change_async(self, transition: int) -> Future:
+        """Ask for a transition without waiting for the answer."""
+        return self._change.call_async(self.request(transition))
+
+    @staticmethod
+    def request(transition: int) -> ChangeState.Request:
+        return ChangeState.Request(transition=Transition(id=transition))
 
 
 def test_transitions_load_serve_stop_and_release(ros: TestNode, tmp_path: Path) -> None:
@@ -102,3 +110,41 @@ def test_a_missing_checkpoint_fails_configure_and_the_node_stays_up(ros: TestNod
         assert "vda-download-weights" in log and "Traceback" not in log, log
     finally:
         assert process.stop() == 0, process.log()
+
+
+def test_deactivate_waits_for_the_step_in_progress_and_cleanup_releases_the_model_after_it(
+    ros: TestNode, tmp_path: Path
+) -> None:
+    """A step that outlasts the transitions (a first-frame graph build): they wait for it, nothing runs on after."""
+    gate = tmp_path / "gate"  # the node's steps wait for this file
+    env = hooked_env(VDA_TEST_MANAGED="1", VDA_TEST_STEP_GATE=str(gate), OMP_NUM_THREADS="1")
+    process = NodeProcess(node_command(HOOKED_MODULE, PARAMS, {"__ns": "/slow"}), tmp_path / "node.log", env)
+    try:
+        lifecycle = Lifecycle(ros, "/slow/depth_node")
+        image_pub = ros.publisher(Image, "/slow/image")
+        depth = ros.collect(Image, "/slow/depth/image")
+        assert lifecycle.change(Transition.TRANSITION_CONFIGURE) and lifecycle.change(Transition.TRANSITION_ACTIVATE)
+        wait_for_subscribers(image_pub)
+        msg = image_msg(random_rgb(), stamp_at(time.time()))
+        assert wait_until(lambda: "test hook: step started" in process.log() or image_pub.publish(msg), 60.0, 0.5)
+
+        deactivate = lifecycle.change_async(Transition.TRANSITION_DEACTIVATE)
+        cleanup = lifecycle.change_async(Transition.TRANSITION_CLEANUP)
+        waiting = "stopping: waiting for the inference step in progress to end"
+        assert wait_until(lambda: waiting in process.log() or deactivate.done(), 120.0), process.log()
+        assert not deactivate.done() and not cleanup.done(), "deactivate and cleanup must wait for the running step"
+
+        gate.touch()
+        assert wait_until(lambda: deactivate.done() and cleanup.done(), 120.0), process.log()
+        assert deactivate.result().success and cleanup.result().success
+        assert lifecycle.state() == State.PRIMARY_STATE_UNCONFIGURED
+        log = process.log()
+        assert log.count("test hook: step started") == 1, "no step after deactivation"
+        assert log.index("test hook: step ended") < log.index("released the model and its device memory"), log
+        assert "Traceback" not in log and "inference failed" not in log, log
+        assert depth.messages() == [], "a step that ends after deactivation publishes nothing"
+
+        assert lifecycle.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert process.wait(60.0) == 0, process.log()
+    finally:
+        process.stop()

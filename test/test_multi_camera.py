@@ -185,3 +185,35 @@ def _send(publisher, msg: Image) -> bool:
     publisher.publish(msg)
     time.sleep(0.2)  # pacing of the repeats
     return False
+
+
+def test_spellings_of_one_camera_are_served_once(ros: TestNode, tmp_path: Path) -> None:
+    """'/dup', 'dup' (the node runs in the root namespace) and '/dup/' are one camera: one stream, one warning."""
+    command = node_command(MODULE, {**COMMON, "cameras": "['/dup', 'dup', '/dup/']"})
+    process = NodeProcess(command, tmp_path / "node.log", node_env(OMP_NUM_THREADS="1"))
+    try:
+        assert process.wait_for_log("listening on", 120.0), process.log()
+        image_pub = ros.publisher(Image, "/dup/image")
+        wait_for_subscribers(image_pub)
+        publishers = {topic: ros.node.count_publishers(f"/dup/{topic}") for topic in ("depth/relative", "points")}
+        assert publishers == {"depth/relative": 1, "points": 1}, publishers
+        assert image_pub.get_subscription_count() == 1
+        log = process.log()
+        assert "cameras: '/dup', 'dup', '/dup/' all name /dup: served once" in log, log
+        assert log.count("listening on /dup/image and") == 1 and "/dup/image and /dup/camera_info," not in log, log
+    finally:
+        assert process.stop() == 0, process.log()
+
+
+@pytest.mark.parametrize(("camera", "reason"), [
+    ("has space", "namespace must not contain characters other than alphanumerics"),
+    ("", "a camera needs a namespace name"),
+    ("~/x", "namespace must not contain characters other than alphanumerics"),
+], ids=["space", "empty", "private"])
+def test_an_invalid_camera_name_stops_the_node_naming_it(tmp_path: Path, camera: str, reason: str) -> None:
+    command = node_command(MODULE, {**COMMON, "cameras": f"['/front', '{camera}']"})
+    with NodeProcess(command, tmp_path / "node.log") as process:
+        assert process.wait(120.0) == 1, process.log()
+        log = process.log()
+    assert f"cannot start: cameras: '{camera}' is not a camera namespace: {reason}" in log, log
+    assert "Traceback" not in log, log

@@ -3,13 +3,26 @@
 The Fast DDS profile must be in the environment before the first node of a launch starts: a
 process reads FASTDDS_DEFAULT_PROFILES_FILE once, when its participant is created, so a camera
 started before the variable is set keeps the small default segments and loses most large frames.
+
+A launch argument that sets a node parameter must win over the parameters file only when the user
+gave it: an argument with a default would otherwise replace the file's value every time (a file's
+`encoder: vitl` silently run as the argument's `vits`). Such arguments default to "" (not given), and
+the node gets only the given ones on top of the file.
 """
 
+from collections.abc import Mapping
+
+from launch import LaunchContext
 from launch.actions import SetEnvironmentVariable
-from launch.substitutions import EnvironmentVariable, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
+NOT_GIVEN = ""
+"""Default of an argument that overrides a parameter only when given."""
+FROM_FILE = "; default: params_file's"
+"""Ends the description of such an argument."""
 
 
 def large_message_profile() -> SetEnvironmentVariable:
@@ -21,3 +34,18 @@ def large_message_profile() -> SetEnvironmentVariable:
             default_value=PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "fastdds_large_messages.xml"]),
         ),
     )
+
+
+def given_parameters(context: LaunchContext, types: Mapping[str, type | None]) -> dict[str, ParameterValue]:
+    """The node parameters whose launch argument (of the same name) was given, each typed as `types` says.
+
+    Put after the parameters file in a Node's `parameters`, so that what the user gave wins over the file
+    and everything else comes from it. A type of None reads the value as YAML (lists, numbers).
+    """
+    return {name: ParameterValue(LaunchConfiguration(name), value_type=value_type)
+            for name, value_type in types.items() if context.launch_configurations.get(name, NOT_GIVEN) != NOT_GIVEN}
+
+
+def given_true(name: str) -> PythonExpression:
+    """Whether launch argument `name` was given as true (not given: false), for a node without a parameters file."""
+    return PythonExpression(["'", LaunchConfiguration(name), "'.lower() == 'true'"])

@@ -146,6 +146,19 @@ def metric_depth(prediction: np.ndarray, metric: bool, settings: OutputSettings)
     return None
 
 
+def cloud_off_reason(metric: bool, settings: OutputSettings) -> str | None:
+    """Why these settings give no cloud whatever the frame, or None when frames can have one.
+
+    Both reasons are runtime parameters (publish_points, relative_scale): a node keeps its points topic and
+    says this until they change.
+    """
+    if not settings.publish_points:
+        return "off (publish_points is false)"
+    if not metric and settings.relative_scale <= 0:
+        return "off: relative depth has no scale (set relative_scale, relative_shift)"
+    return None
+
+
 def frame_outputs(
     rgb: np.ndarray | None,
     prediction: np.ndarray,
@@ -176,12 +189,11 @@ def frame_outputs(
     if problem is not None:
         return FrameOutputs(values, colored, None, None, problem, problem)
     depth_camera = camera.scaled_to(width, height)
-    if not settings.publish_points:
-        return FrameOutputs(values, colored, depth_camera, None, "off (publish_points is false)")
+    off = cloud_off_reason(metric, settings)
+    if off is not None:
+        return FrameOutputs(values, colored, depth_camera, None, off)
     metres = values if metric else metric_depth(prediction, metric, settings)
-    if metres is None:
-        return FrameOutputs(values, colored, depth_camera, None,
-                            "off: relative depth has no scale (set relative_scale, relative_shift)")
+    assert metres is not None  # a relative model without a scale is off (above)
     if not want_cloud:
         return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber")
     stride = settings.points_stride

@@ -11,10 +11,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from rclpy.exceptions import InvalidNamespaceException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
+from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, format_ms
@@ -22,6 +24,23 @@ from vda_ros.nodes.stream_state import CameraInfoCache, ProblemLog, StreamContin
 from vda_ros.pipeline import CLOUD_WAITING, LiveColorScale
 
 ImageMessage = Image | CompressedImage
+
+
+def camera_name_problem(camera: str) -> str | None:
+    """Why `camera` cannot name a camera namespace ('has space', '', '~/x'), or None when it can.
+
+    A camera is a namespace, absolute ('/front') or relative to the node's ('front'); a trailing '/' is
+    allowed. Private ('~/x') and substituted ('{node}') names are not namespaces.
+    """
+    name = camera.rstrip("/")
+    if not name:
+        return "a camera needs a namespace name, such as '/front'"
+    try:
+        validate_namespace(name if name.startswith("/") else f"/{name}")
+    except InvalidNamespaceException as error:
+        # rclpy's message is three lines (the name with a caret under the fault): its first line says why.
+        return str(error).splitlines()[0].removeprefix("Invalid namespace: ").rstrip(":")
+    return None
 
 
 def camera_prefix(camera: str) -> str:
@@ -59,8 +78,11 @@ class CameraStream:
         self.colors = LiveColorScale()
         self.problems = ProblemLog(node.get_logger().warning)
         self.reset_requested = threading.Event()
-        self.counts = {"received": 0, "processed": 0, "dropped": 0, "resets": 0,
+        self.counts = {"received": 0, "processed": 0, "dropped": 0, "failed": 0, "resets": 0,
                        "colored skipped": 0, "points skipped": 0}
+        self.failures = 0
+        """Frames that failed in the inference step since the last one that did not."""
+        self.last_failure = ""
         self.last_reset = "-"
         self.cloud_state = CLOUD_WAITING
         self.problems_at_last_report = 0
@@ -111,6 +133,8 @@ class CameraStream:
             "frames received": self.counts["received"],
             "frames processed": self.counts["processed"],
             "frames dropped": self.counts["dropped"],
+            "frames failed": self.counts["failed"],
+            "last failure": self.last_failure or "-",
             "stream resets": self.counts["resets"],
             "last reset reason": self.last_reset,
             "bad inputs": self.problems.count,

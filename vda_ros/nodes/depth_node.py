@@ -11,8 +11,10 @@ faster than the model costs dropped frames, never a growing delay, and no camera
 from __future__ import annotations
 
 import gc
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,16 +43,18 @@ from vda_ros.model import (
     open_model,
     select_device,
 )
+from vda_ros.model.backends import BACKENDS, default_cache_dir
+from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
-from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, reset_service_name
+from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
 from vda_ros.nodes.diagnostics import diagnostic_status
 from vda_ros.nodes.node_main import run_node
 from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.nodes.qos import RELIABILITIES, qos_profile
 from vda_ros.nodes.stream_state import LogLimiter
 from vda_ros.options import OPTIONS, resolve_precision
-from vda_ros.pipeline import OutputSettings, frame_outputs
+from vda_ros.pipeline import OutputSettings, cloud_off_reason, frame_outputs
 from vda_ros.ros_conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -67,6 +71,11 @@ NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
 RESET_LOG_PERIOD = 10.0
 """Seconds between two logged resets of one kind (a stream alternating sizes resets on every frame)."""
+FAILURE_LOG_PERIOD = 10.0
+"""Seconds between two logged tracebacks of one kind of failed inference step (the first is logged at once)."""
+FAILURES_FOR_ERROR = 3
+"""A camera whose last this many frames all failed in the inference step reports ERROR in /diagnostics (WARN
+before): a CUDA out-of-memory or a bug fails every frame, where a passing fault fails one."""
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS (random_weights:=true): smoke-test mode, every depth map, colour image and point "
@@ -133,6 +142,25 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
+def check_graph_cache(values: Mapping[str, ParameterValue]) -> None:
+    """StartupError unless a graph backend can write its cache folder (a file in its place, a read-only folder).
+
+    Checked before the model loads: the cache itself would find out only when the first frame builds a graph.
+    """
+    backend = BACKENDS.get(str(values["backend"]))
+    if backend is None or not issubclass(backend, GraphBackend):
+        return
+    folder = Path(str(values["backend_cache"])) if values["backend_cache"] else default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vda_write_check-"):
+            pass
+    except OSError as error:
+        reason = "a file, not a folder" if folder.is_file() else error.strerror or str(error)
+        raise StartupError(f"backend_cache: the {values['backend']} backend cannot write its graphs to {folder} "
+                           f"({reason}); set the backend_cache parameter to a writable folder") from error
+
+
 def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]) -> tuple[BatchedStreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
@@ -140,6 +168,7 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
     (a backend other than torch builds its graphs on the first frame of each size, once per machine).
     """
     encoder, metric = str(values["encoder"]), bool(values["metric"])
+    check_graph_cache(values)
     try:
         model = open_model(values["checkpoint"] or None, encoder, metric, bool(values["random_weights"]))
     except CheckpointError as error:
@@ -182,6 +211,8 @@ class DepthCore:
         self._diagnostics_timer: Any = None
         self._diagnostics: Publisher | None = None
         self._stopping = threading.Event()
+        self._in_step = threading.Event()
+        self._stopped_for_good: str | None = None
         self._mailbox: CameraMailbox[str, tuple[CameraStream, ImageMessage]] = CameraMailbox([])
 
     # --- lifecycle steps ------------------------------------------------------------------------
@@ -189,6 +220,7 @@ class DepthCore:
     def _configure(self: Any) -> None:
         """Load the model and create the publishers and reset services; StartupError if the model cannot load."""
         values = self._params.values
+        names = self._camera_names()
         self._engine, self._model_name = load_engine(values, self.get_logger().info)
         if values["random_weights"]:
             self.get_logger().warning(RANDOM_WEIGHTS_WARNING)
@@ -198,7 +230,7 @@ class DepthCore:
         self._input_size = int(values["input_size"])
         self._max_batch = int(values["max_batch"])
         self._reset_log = LogLimiter(self.get_logger().info, RESET_LOG_PERIOD)
-        names = list(dict.fromkeys(values["cameras"])) or [""]
+        self._failure_log = LogLimiter(self.get_logger().error, FAILURE_LOG_PERIOD)
         compressed = values["image_transport"] == "compressed"
         self._cameras = {name: CameraStream(self, name, self._metric, compressed) for name in names}
         qos = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
@@ -212,11 +244,43 @@ class DepthCore:
                 for name, camera in self._cameras.items()
             ]
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.get_logger().info(self._outputs_line())
+
+    def _outputs_line(self: Any) -> str:
+        """What this configuration publishes, and why points are off while they are (a runtime parameter)."""
+        depth = "depth/image (metres)" if self._metric else "depth/relative (relative inverse depth)"
+        off = self._cloud_off()
+        points = f"points (advertised, {off})" if off else "points (with a calibrated CameraInfo, while subscribed)"
+        where = "outputs of each camera" if self._params.values["cameras"] else "outputs"
+        return f"{where}: {depth}, depth/camera_info (with a CameraInfo), depth/colored (while subscribed), {points}"
+
+    def _cloud_off(self: Any) -> str | None:
+        """Why the current parameters give no cloud at all (None: frames with intrinsics get one)."""
+        return cloud_off_reason(self._metric, OutputSettings.from_values(self._params.values))
+
+    def _camera_names(self: Any) -> list[str]:
+        """The cameras to serve, each once ([""]: the node's own topics); StartupError naming an invalid one.
+
+        Spellings of one namespace ('/a', 'a' in the root namespace, '/a/') are one camera: it is served once,
+        as first spelled, and a warning names the duplicates.
+        """
+        spellings: dict[str, list[str]] = {}
+        for name in self._params.values["cameras"]:
+            problem = camera_name_problem(name)
+            if problem is not None:
+                raise StartupError(f"cameras: {name!r} is not a camera namespace: {problem}")
+            spellings.setdefault(self.resolve_topic_name(name.rstrip("/")), []).append(name)
+        for resolved, names in spellings.items():
+            if len(names) > 1:
+                self.get_logger().warning(f"cameras: {', '.join(map(repr, names))} all name {resolved}: "
+                                          "served once")
+        return [names[0].rstrip("/") for names in spellings.values()] or [""]
 
     def _activate(self: Any) -> None:
         """Subscribe, start the inference thread and the diagnostics."""
         values = self._params.values
         self._stopping.clear()
+        self._stopped_for_good = None  # activating again retries what stopped inference
         self._mailbox = CameraMailbox(list(self._cameras))
         qos = qos_profile(str(values["input_reliability"]), int(values["input_queue_depth"]))
         for camera in self._cameras.values():
@@ -229,13 +293,20 @@ class DepthCore:
         self.get_logger().info(f"model {self._model_name}; listening on {inputs}")
 
     def _deactivate(self: Any) -> None:
-        """Stop listening and inferring: nothing is published until activated again."""
+        """Stop listening and inferring: nothing is published until activated again.
+
+        Returns only once the worker has ended, so that cleanup never releases what a step still uses. A step
+        in progress (a first frame that builds graphs can take minutes) is waited for, then its outputs are
+        dropped; the worker takes no frame after it.
+        """
         for camera in self._cameras.values():
             camera.unsubscribe(self)
         self._stopping.set()
         self._mailbox.close()
         if self._worker is not None:
-            self._worker.join(timeout=30.0)
+            if self._in_step.is_set():
+                self.get_logger().info("stopping: waiting for the inference step in progress to end")
+            self._worker.join()
             self._worker = None
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
@@ -252,6 +323,8 @@ class DepthCore:
         device = self._engine.device if self._engine is not None else None
         self._cameras, self._reset_services, self._diagnostics, self._engine = {}, [], None, None
         release_device_memory(device)
+        if device is not None:
+            self.get_logger().info("released the model and its device memory")
 
     # --- callbacks ------------------------------------------------------------------------------
 
@@ -278,17 +351,50 @@ class DepthCore:
     # --- the worker: one batch at a time ------------------------------------------------------
 
     def _run_worker(self: Any) -> None:
+        """Run batches until deactivated (checked between steps), or until the graph cache proves unusable."""
         while not self._stopping.is_set():
             batch = self._mailbox.take_batch(self._max_batch, timeout=0.2)
             if not batch:
                 continue
+            self._in_step.set()
             try:
                 self._process(batch)
-            except Exception as error:  # noqa: BLE001 - one bad batch must not end the stream
+            except Exception as error:  # noqa: BLE001 - one failed step must not end the stream
                 if self._stopping.is_set():
                     return
-                for _, (camera, _msg) in batch:
-                    camera.problems.add(f"frame failed: {type(error).__name__}: {error}")
+                if self._cache_failed(error):
+                    return
+                self._record_failure(batch, error)
+            finally:
+                self._in_step.clear()
+
+    def _cache_failed(self: Any, error: Exception) -> bool:
+        """Stop inference for good when a graph backend cannot write or read its cache; True if it did.
+
+        Every frame would otherwise start the same graph build again (a full export each time, on a full disk)
+        and fail the same way: one ERROR line and an ERROR diagnostic say what to change instead.
+        """
+        assert self._engine is not None
+        backend = self._engine.backend
+        if not (isinstance(error, OSError) and isinstance(backend, GraphBackend)):
+            return False
+        self._stopped_for_good = (
+            f"inference stopped: the {backend.name} backend cannot build its graphs in {backend.cache.root} "
+            f"({error}); free space there or set the backend_cache parameter to another folder, then restart (or "
+            "reactivate) the node")
+        self.get_logger().error(self._stopped_for_good)
+        return True
+
+    def _record_failure(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]],
+                        error: Exception) -> None:
+        """Count a failed step against its cameras and log its traceback (each kind at most once a period)."""
+        topics = ", ".join(camera.image_topic for _, (camera, _msg) in batch)
+        trace = "".join(traceback.format_exception(error)).rstrip()
+        self._failure_log.log(f"inference failed on {topics}, frame skipped:\n{trace}")
+        for _, (camera, _msg) in batch:
+            camera.failures += 1
+            camera.counts["failed"] += 1
+            camera.last_failure = f"{type(error).__name__}: {error}"
 
     def _process(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]]) -> None:
         """Decode every frame, run them through the model together, publish each camera's outputs."""
@@ -304,9 +410,12 @@ class DepthCore:
         started = time.perf_counter()
         predictions = self._engine.step_batch({name: rgb for name, (_, _, rgb) in ready.items()})
         elapsed = time.perf_counter() - started
+        if self._stopping.is_set():
+            return  # deactivated during the step: nothing more is published
         settings = OutputSettings.from_values(self._params.values)
         for name, (camera, msg, rgb) in ready.items():
             camera.inference_time.add(elapsed)
+            camera.failures = 0
             self._publish_outputs(camera, msg.header, rgb, predictions[name], settings)
             camera.counts["processed"] += 1
             camera.output_rate.tick()
@@ -387,13 +496,18 @@ class DepthCore:
         assert self._engine is not None and self._diagnostics is not None
         fqn, device = self.get_fully_qualified_name(), str(self._engine.device)
         statuses = []
+        cloud_off = self._cloud_off()
         for camera in self._cameras.values():
             name = f"{fqn}: depth {camera.camera}" if camera.camera else f"{fqn}: depth"
             level, message = self._health(camera)
-            statuses.append(diagnostic_status(name, device, level, message,
-                                              camera.diagnostic_values(self._model_name)))
+            values = camera.diagnostic_values(self._model_name)
+            if cloud_off is not None:  # say why before the first frame too, and at once after a change
+                values["point cloud"] = cloud_off
+            statuses.append(diagnostic_status(name, device, level, message, values))
         batches = ", ".join(f"{size}: {count}" for size, count in sorted(self._engine.batch_sizes.items())) or "-"
-        statuses.append(diagnostic_status(f"{fqn}: model", device, DiagnosticStatus.OK, self._model_name, {
+        level, message = ((DiagnosticStatus.OK, self._model_name) if self._stopped_for_good is None
+                          else (DiagnosticStatus.ERROR, self._stopped_for_good))
+        statuses.append(diagnostic_status(f"{fqn}: model", device, level, message, {
             "model": self._model_name,
             "device": device,
             "precision": self._engine.precision,
@@ -410,8 +524,16 @@ class DepthCore:
             pass  # a stalled /diagnostics reader: the next report follows
 
     def _health(self: Any, camera: CameraStream) -> tuple[bytes, str]:
-        """WARN for random weights or bad input since the last report, else OK; the message says which."""
+        """The camera's level and why: ERROR when inference stopped, or its last FAILURES_FOR_ERROR frames failed;
+        WARN for random weights, a failed last frame or bad input since the last report; else OK."""
+        if self._stopped_for_good is not None:
+            return DiagnosticStatus.ERROR, self._stopped_for_good
+        if camera.failures >= FAILURES_FOR_ERROR:
+            return DiagnosticStatus.ERROR, (f"inference failing: the last {camera.failures} frames failed, last: "
+                                            f"{camera.last_failure}")
         warnings = []
+        if camera.failures:
+            warnings.append(f"inference failed on the last frame: {camera.last_failure}")
         if self._params.values["random_weights"]:
             warnings.append("RANDOM WEIGHTS: depth is meaningless")
         problems = camera.problems.count
