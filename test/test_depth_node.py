@@ -719,8 +719,8 @@ def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, para
 
 
 @pytest.mark.parametrize(("cache", "reason"), [
-    ("file", "a file, not a folder"),
-    ("file/graphs", "Not a directory"),
+    ("file", "it is a file, not a folder"),
+    ("file/graphs", "a part of its path is a file, not a folder"),
     ("/sys", None),  # a folder nobody may write, root included (the reason depends on how /sys is mounted)
 ], ids=["a-file", "under-a-file", "read-only-folder"])
 def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
@@ -734,9 +734,9 @@ def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
         assert wait_until(lambda: not process.running() or "listening on" in process.log(), 120.0)
         assert process.wait(10.0) == 1, process.log()
         log = process.log()
-    expected = f"cannot start: backend_cache: the onnxruntime backend cannot write its graphs to {folder} ("
-    assert expected in log and "); set the backend_cache parameter to a writable folder" in log, log
-    assert reason is None or f"{folder} ({reason})" in log, log
+    expected = f"cannot start: backend_cache: the graph cache folder {folder} cannot be used: "
+    assert expected in log and "; choose another folder with backend_cache" in log, log
+    assert reason is None or f"{expected}{reason};" in log, log
     assert "Traceback" not in log, log
     assert (tmp_path / "file").read_text() == "not a folder"
 

@@ -11,7 +11,6 @@ faster than the model costs dropped frames, never a growing delay, and no camera
 from __future__ import annotations
 
 import gc
-import tempfile
 import threading
 import time
 import traceback
@@ -37,13 +36,14 @@ from vda_ros.model import (
     ENCODERS,
     BackendError,
     BatchedStreamingDepth,
+    CacheError,
     CheckpointError,
     FrameSizeError,
     default_checkpoint,
     open_model,
     select_device,
 )
-from vda_ros.model.backends import BACKENDS, default_cache_dir
+from vda_ros.model.backends import check_backend_cache
 from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
@@ -142,25 +142,6 @@ def check_depth_limits(values: Mapping[str, ParameterValue]) -> str | None:
     return None
 
 
-def check_graph_cache(values: Mapping[str, ParameterValue]) -> None:
-    """StartupError unless a graph backend can write its cache folder (a file in its place, a read-only folder).
-
-    Checked before the model loads: the cache itself would find out only when the first frame builds a graph.
-    """
-    backend = BACKENDS.get(str(values["backend"]))
-    if backend is None or not issubclass(backend, GraphBackend):
-        return
-    folder = Path(str(values["backend_cache"])) if values["backend_cache"] else default_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vda_write_check-"):
-            pass
-    except OSError as error:
-        reason = "a file, not a folder" if folder.is_file() else error.strerror or str(error)
-        raise StartupError(f"backend_cache: the {values['backend']} backend cannot write its graphs to {folder} "
-                           f"({reason}); set the backend_cache parameter to a writable folder") from error
-
-
 def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]) -> tuple[BatchedStreamingDepth, str]:
     """Build the streaming engine the parameters ask for, and a one-line description of the model.
 
@@ -168,7 +149,11 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
     (a backend other than torch builds its graphs on the first frame of each size, once per machine).
     """
     encoder, metric = str(values["encoder"]), bool(values["metric"])
-    check_graph_cache(values)
+    cache_dir = Path(str(values["backend_cache"])) if values["backend_cache"] else None
+    try:  # before the model loads: the cache itself would find out only when the first frame builds a graph
+        check_backend_cache(str(values["backend"]), cache_dir)
+    except CacheError as error:
+        raise StartupError(f"backend_cache: {error}") from error
     try:
         model = open_model(values["checkpoint"] or None, encoder, metric, bool(values["random_weights"]))
     except CheckpointError as error:
@@ -186,7 +171,7 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
         engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device,
                                        precision=resolve_precision(str(values["precision"])),
                                        backend=str(values["backend"]),
-                                       cache_dir=Path(str(values["backend_cache"])) if values["backend_cache"] else None,
+                                       cache_dir=cache_dir,
                                        log=log)
     except BackendError as error:
         raise StartupError(f"backend {values['backend']}: {error}") from error
@@ -376,7 +361,7 @@ class DepthCore:
         """
         assert self._engine is not None
         backend = self._engine.backend
-        if not (isinstance(error, OSError) and isinstance(backend, GraphBackend)):
+        if not (isinstance(error, (CacheError, OSError)) and isinstance(backend, GraphBackend)):
             return False
         self._stopped_for_good = (
             f"inference stopped: the {backend.name} backend cannot build its graphs in {backend.cache.root} "
