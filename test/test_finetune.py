@@ -248,11 +248,11 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
 @pytest.mark.parametrize(
     ("place", "message"),
     [
-        ("a file", "the output folder {output} is a file"),
-        ("under a file", "cannot write to the output folder {output}: Not a directory"),
+        ("a file", "cannot write to the output folder {output}: it is a file, not a folder"),
+        ("under a file", "cannot write to the output folder {output}: a part of its path is a file, not a folder"),
         ("full disk",
-         "cannot write to the output folder {output}: No space left on device (each save writes about 288 MB)"),
-        ("read-only disk", "cannot write to the output folder {output}: Read-only file system"),
+         "cannot write to the output folder {output}: there is no room for 288 MB in it (No space left on device)"),
+        ("read-only disk", "cannot write to the output folder {output}: it cannot be created (Read-only file system)"),
     ],
 )
 def test_an_output_folder_that_cannot_take_the_saves_is_refused_before_training(

@@ -19,7 +19,7 @@ import secrets
 import shutil
 import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 _TEMPORARY = re.compile(
@@ -167,14 +167,33 @@ def _rename_unless_taken(folder: Path, path: Path) -> None:
         raise
 
 
-def writable_folder_problem(folder: Path) -> str | None:
-    """Why files cannot be written in `folder` (created if missing), or None when they can.
+SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+"""What a full disk, a quota or a file-size limit raise when data is written."""
 
-    A hidden file is really written and removed: permission bits say nothing for root or a
-    read-only mount, and a full disk shows only when data is written.
+
+def writable_folder_problem(folder: Path, reserve: int = 1, keep_created: bool = True) -> str | None:
+    """Why `reserve` bytes cannot be written in `folder` (created if missing), or None when they can.
+
+    A hidden file of that size is really allocated and removed: permission bits say nothing for root or
+    a read-only mount, and a full disk shows only when data is written. A tool that writes big files
+    (a training run's saves) reserves what one of them needs, so a disk too full for it is refused before
+    the work that would fill it. keep_created=False removes the folders made for the check, for a tool
+    that must leave nothing behind when it stops before its first write.
     """
     if folder.exists() and not folder.is_dir():
         return "it is a file, not a folder"
+    created = [path for path in (folder, *folder.parents) if not path.exists()]
+    try:
+        return _write_problem(folder, reserve)
+    finally:
+        if not keep_created:
+            for path in created:
+                with suppress(OSError):
+                    path.rmdir()
+
+
+def _write_problem(folder: Path, reserve: int) -> str | None:
+    """writable_folder_problem's folder creation and probe write."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except NotADirectoryError:
@@ -185,10 +204,11 @@ def writable_folder_problem(folder: Path) -> str | None:
     try:
         with probe.open("wb") as stream:
             try:
-                stream.write(b"\0")
-                stream.flush()
+                os.posix_fallocate(stream.fileno(), 0, max(reserve, 1))
             finally:
                 probe.unlink()  # only once created: on a read-only system even removing nothing fails
     except OSError as error:
+        if reserve > 1 and error.errno in SPACE_ERRORS:
+            return f"there is no room for {reserve / 1e6:.0f} MB in it ({error.strerror or error})"
         return f"nothing can be written in it ({error.strerror or error})"
     return None

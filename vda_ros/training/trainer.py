@@ -7,8 +7,6 @@ without the interruption.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import math
 import os
@@ -23,7 +21,7 @@ from torch import Tensor
 
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.evaluation import evaluate
-from vda_ros.files import atomic_output, unique_temporary_path
+from vda_ros.files import atomic_output, writable_folder_problem
 from vda_ros.model.checkpoint import CheckpointError, checkpoint_filename, detect_encoder, load_weights
 from vda_ros.model.device import autocast
 from vda_ros.model.network import VideoDepthAnything
@@ -39,8 +37,6 @@ STATE_TYPES = {
 }
 """What Trainer.state() saves (and "metric", which older states lack); a file without them is no training state."""
 FLOAT32_BYTES = 4
-SPACE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-"""A full disk, a quota, a file-size limit: the folder is writable but too small for the saves."""
 
 
 class TrainingStateError(VdaError, ValueError):
@@ -111,29 +107,11 @@ def check_output_folder(folder: Path, size: int) -> None:
     """Refuse, before any training, an output folder that cannot take `size` bytes (see save_size).
 
     Otherwise a read-only or full folder shows only at the first save, after that training time is
-    spent. The folder is really written to: `size` bytes are reserved in a file there (a read-only
-    mount, a full disk, a quota and a file in the way all show only when writing, and root passes every
-    permission test), then that file and every folder made for it are removed, so a run that stops
-    before its first save leaves nothing behind.
+    spent. Nothing is left behind: a run that stops before its first save leaves no folder either.
     """
-    if folder.exists() and not folder.is_dir():
-        raise OutputFolderError(f"the output folder {folder} is a file")
-    created = [path for path in (folder, *folder.parents) if not path.exists()]
-    probe = unique_temporary_path(folder, "write-check")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(probe, "wb") as stream:
-            os.posix_fallocate(stream.fileno(), 0, max(size, 1))
-    except OSError as error:
-        room = f" (each save writes about {size / 1e6:.0f} MB)" if error.errno in SPACE_ERRORS else ""
-        reason = f"{error.strerror or error}{room}"
-        raise OutputFolderError(f"cannot write to the output folder {folder}: {reason}") from error
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink(missing_ok=True)
-        for path in created:
-            with contextlib.suppress(OSError):
-                path.rmdir()
+    problem = writable_folder_problem(folder, reserve=size, keep_created=False)
+    if problem is not None:
+        raise OutputFolderError(f"cannot write to the output folder {folder}: {problem}")
 
 
 def learning_rate_factor(step: int, config: TrainConfig) -> float:
