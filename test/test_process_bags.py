@@ -261,6 +261,20 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
         assert_same_outputs(out / name, tmp_path / "references" / name)
 
 
+@pytest.mark.parametrize("output", ["a_file", "a_file/below"])
+def test_an_unwritable_output_folder_exits_2_before_ray_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
+    (tmp_path / "a_file").write_text("not a folder\n")
+    monkeypatch.setattr(cli, "import_ray", lambda *args: pytest.fail("Ray was imported"))
+    before = sorted(tmp_path.rglob("*"))
+    assert cli.main([str(bag), "--output-dir", str(tmp_path / output), *SMALL]) == 2
+    message = f"cannot write to the output folder {tmp_path / output}: {tmp_path / 'a_file'} is not a folder"
+    assert f"vda-process-bags: error: {message}" in capsys.readouterr().err
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 def test_manifest_tells_complete_from_stale_and_foreign(tmp_path: Path) -> None:
     """A finished output is complete only while its input, options and files are as recorded."""
     bag = write_test_bag(tmp_path / "in", synthetic_frames(3)).path

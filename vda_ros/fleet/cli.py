@@ -1,8 +1,9 @@
 """vda-process-bags: depth for many rosbag2 bags on the workers of a Ray cluster (embedded by default).
 
-Usage errors (no bags, bad options, no cluster at --address, a model that cannot load) exit with 2 before
-any bag is touched; otherwise every unit runs and the exit status is 0 only if all succeeded (done now
-or already complete), 1 if any failed, 130 if the run was interrupted.
+Usage errors (no bags, bad options, an output folder that cannot be written, no cluster at --address, a
+model that cannot load) exit with 2 before any bag is touched; otherwise every unit runs and the exit
+status is 0 only if all succeeded (done now or already complete), 1 if any failed, 130 if the run was
+interrupted.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -87,6 +89,22 @@ def triage(units: list[Unit], shared: Options) -> tuple[list[Job], dict[str, Out
     return jobs, settled
 
 
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before Ray starts: every bag would fail in it.
+
+    The folder itself, or the nearest existing folder above it when it does not exist yet, must be a
+    folder this process can create files in (tried with a nameless temporary file: nothing is left).
+    """
+    existing = next(folder for folder in [output_dir, *output_dir.parents] if folder.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot write to the output folder {output_dir}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {output_dir}: {error.strerror or error}") from error
+
+
 def import_ray() -> ModuleType:
     """Ray, imported only for a run that needs it (it is an optional extra: vda_ros[fleet])."""
     try:
@@ -124,6 +142,7 @@ def resources(ray: ModuleType, args: argparse.Namespace, shared: Options) -> Res
 
 def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
     shared = shared_options(args)
+    check_output_dir(args.output_dir)
     units = plan_units(
         find_bags(args.inputs, exclude=args.output_dir), args.output_dir, shared.image_topic, args.each_image_topic
     )
