@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -259,6 +260,53 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
     references([(bag, tmp_path / "references" / name, "") for name, bag in bags.items()])
     for name in bags:
         assert_same_outputs(out / name, tmp_path / "references" / name)
+
+
+TIMED_MAIN = (
+    "import sys, time\n"
+    "from vda_ros.fleet.cli import main\n"
+    "start = time.monotonic()\n"
+    "code = main(sys.argv[1:])\n"
+    "print(f'main took {time.monotonic() - start:.1f} s', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""The tool in a child process, saying how long its main() took (imports, which a loaded machine slows, apart)."""
+
+
+def timed_run(tmp_path: Path, address: str, **env: str) -> tuple[int, str, float]:
+    """vda-process-bags --address ADDRESS on one small bag: exit status, stderr and main()'s seconds."""
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
+    result = subprocess.run(
+        [sys.executable, "-c", TIMED_MAIN, str(bag), "--output-dir", str(tmp_path / "out"), "--address", address,
+         *SMALL], env=node_env(**env), capture_output=True, text=True, timeout=TIMEOUT_S,
+    )
+    took = re.search(r"main took ([\d.]+) s", result.stderr)
+    assert took is not None, result.stderr
+    return result.returncode, result.stderr, float(took.group(1))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_no_cluster_at_the_address_exits_2_at_once(tmp_path: Path, address: str) -> None:
+    """Nothing listens there: refused before Ray is even imported, instead of Ray's minutes of retries."""
+    code, stderr, seconds = timed_run(tmp_path, address)
+    assert code == 2, stderr
+    assert f"vda-process-bags: error: cannot connect to the Ray cluster at {address}: Connection refused" in stderr
+    assert seconds < cli.CONNECT_TIMEOUT_S, stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_port_that_is_not_a_ray_cluster_exits_2_after_one_handshake(tmp_path: Path) -> None:
+    """A port that accepts connections but never answers as Ray's GCS would (a wrong port): one bounded try."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        # Single-machine mode, so that Ray dials 127.0.0.1 as given rather than this machine's network address.
+        code, stderr, seconds = timed_run(tmp_path, address, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    assert code == 2, stderr
+    assert f"vda-process-bags: error: cannot connect to the Ray cluster at {address}" in stderr
+    assert seconds < 60, stderr  # Ray's own default is twenty tries of 40 s
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("output", ["a_file", "a_file/below"])

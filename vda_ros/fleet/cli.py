@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import socket
 import sys
 import tempfile
 import time
@@ -27,6 +30,15 @@ from vda_ros.fleet.units import Unit, find_bags, plan_units
 
 PROG = "vda-process-bags"
 EXIT_FAILED = 1
+CONNECT_TIMEOUT_S = 10.0
+"""How long --address may take to accept a connection before the run is refused."""
+CLUSTER_RAY_ENVIRONMENT = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "10"}
+"""Defaults for reaching an existing cluster: one handshake of at most about 20 s with its GCS, instead of
+Ray's twenty of 40 s each, when the port answers but is not a Ray GCS (a dashboard port, say)."""
+RAY_CLIENT_PORT = 10001
+"""Ray's default port for ray://host addresses without one."""
+ENDPOINT = re.compile(r"(?P<client>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)(?::(?P<port>\d+))?")
+"""--address as host:port or ray://host[:port], the host a name, an IPv4 address or a bracketed IPv6 one."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--each-image-topic", action="store_true",
                         help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>")
     parser.add_argument("--address", default="",
-                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run)")
+                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run); "
+                        f"refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s")
     parser.add_argument("--workers", type=int, default=0,
                         help="worker actors, each with its own copy of the model (default: one per GPU, else 1)")
     parser.add_argument("--cpus-per-worker", type=float, default=0.0,
@@ -105,8 +118,39 @@ def check_output_dir(output_dir: Path) -> None:
         raise UsageError(f"cannot write to the output folder {output_dir}: {error.strerror or error}") from error
 
 
-def import_ray() -> ModuleType:
-    """Ray, imported only for a run that needs it (it is an optional extra: vda_ros[fleet])."""
+def cluster_endpoint(address: str) -> tuple[str, int] | None:
+    """The host and port of --address (host:port or ray://host[:port]); None for 'auto', which Ray looks up."""
+    if address == "auto":
+        return None
+    match = ENDPOINT.fullmatch(address)
+    if match is None or not (match["port"] or match["client"]):
+        raise UsageError(f"--address {address}: expected auto, host:port or ray://host:port")
+    return match["host"].strip("[]"), int(match["port"] or RAY_CLIENT_PORT)
+
+
+def check_reachable(address: str) -> None:
+    """Refuse an --address where nothing accepts a connection, within CONNECT_TIMEOUT_S.
+
+    Ray itself keeps retrying such an address for many minutes.
+    """
+    endpoint = cluster_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        socket.create_connection(endpoint, timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or f"no answer within {CONNECT_TIMEOUT_S:g} s"
+        raise UsageError(f"cannot connect to the Ray cluster at {address}: {reason}") from error
+
+
+def import_ray(address: str) -> ModuleType:
+    """Ray, imported only for a run that needs it (an optional extra: vda_ros[fleet]), set up for the run's cluster.
+
+    The settings are environment variables that Ray reads when it is imported (and its processes inherit).
+    """
+    if address:
+        for name, value in CLUSTER_RAY_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
     try:
         import ray
     except ImportError as error:
@@ -150,7 +194,9 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
     start = time.perf_counter()
     ray_start, workers, interrupted = 0.0, 0, False
     if jobs:
-        ray = import_ray()
+        if args.address:
+            check_reachable(args.address)
+        ray = import_ray(args.address)
         connect(ray, args.address)
         ray_start = time.perf_counter() - start
         try:
