@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ray
 import torch
 from bag_helpers import read_bag, synthetic_frames, write_multi_camera_bag, write_test_bag
 from ros_helpers import node_env, wait_until
+from socket_helpers import Listener, listeners
 
 from vda_ros.fleet import cli
 from vda_ros.fleet.bag_job import shared_options
@@ -46,10 +46,19 @@ TIMEOUT_S = 240
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A two-CPU Ray for the module's runs; its address for --address."""
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _node_ip_address="127.0.0.1")
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
+    """A two-CPU Ray for the module's runs, on loopback only like the tool's own; its address for --address.
+
+    Ray reads its single-machine mode when it is imported, so it is imported here, once that is set. The
+    tool's runs, children of this process, inherit the setting and dial 127.0.0.1 as given.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cli.LOCAL_RAY_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        import ray
+
+        context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        yield context.address_info["gcs_address"]
+        ray.shutdown()
 
 
 def references(runs: list[tuple[Path, Path, str]]) -> None:
@@ -126,11 +135,12 @@ class Watcher:
 class ToolRun:
     """vda-process-bags in a child process, its stderr read line by line as it comes."""
 
-    def __init__(self, *args: str | Path, new_session: bool = False) -> None:
+    def __init__(self, *args: str | Path, new_session: bool = False, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vda_ros.fleet.cli", *map(str, args), *SMALL, *WORKER],
-            env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session,
+            env=node_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=new_session,
         )
         self._stdout: list[str] = []
         self._readers = [
@@ -260,6 +270,31 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
     references([(bag, tmp_path / "references" / name, "") for name, bag in bags.items()])
     for name in bags:
         assert_same_outputs(out / name, tmp_path / "references" / name)
+
+
+def test_a_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
+    """Every socket of an embedded-Ray run (driver, GCS, raylet, agents, workers) accepts this machine only.
+
+    Sampled from /proc as often as possible for the whole run. RAY_ADDRESS names a cluster that
+    does not exist: without --address the tool starts its own Ray all the same.
+    """
+    bag = write_test_bag(tmp_path / "in" / "bag", synthetic_frames(20)).path
+    run = ToolRun(bag, "--output-dir", tmp_path / "out", "--workers", "1", env={"RAY_ADDRESS": "ray://127.0.0.1:1"})
+    seen: set[Listener] = set()
+
+    def finished() -> bool:
+        seen.update(listeners(run.process.pid))
+        return run.process.poll() is not None
+
+    wait_until(finished, TIMEOUT_S, interval=0.05)
+    code, _, stderr = run.finish()
+    assert code == 0, stderr
+    worker = run.find(r"started on worker \d+ \(pid (\d+)")
+    assert worker is not None, stderr
+    listening = {listener.pid for listener in seen}
+    assert {run.process.pid, int(worker.group(1))} <= listening, seen
+    assert len(listening) >= 4, seen  # the driver, the GCS, the raylet and the worker at least
+    assert [listener for listener in seen if not listener.loopback] == []
 
 
 TIMED_MAIN = (

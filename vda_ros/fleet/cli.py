@@ -30,6 +30,14 @@ from vda_ros.fleet.units import Unit, find_bags, plan_units
 
 PROG = "vda-process-bags"
 EXIT_FAILED = 1
+LOCAL_RAY_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's single-machine mode, for the local Ray of a run without --address (read when Ray is imported).
+
+It gives the node the address 127.0.0.1, and for that address alone every Ray process (GCS, raylet,
+workers, driver, runtime-env and dashboard agents, metrics endpoint) listens on loopback only. For any
+other node address they listen on every interface, and `ray.init(_node_ip_address="127.0.0.1")` does
+not help: Ray replaces a loopback node address by the machine's own. Ray runs code for whoever reaches it.
+"""
 CONNECT_TIMEOUT_S = 10.0
 """How long --address may take to accept a connection before the run is refused."""
 CLUSTER_RAY_ENVIRONMENT = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "10"}
@@ -58,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--each-image-topic", action="store_true",
                         help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>")
     parser.add_argument("--address", default="",
-                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run); "
-                        f"refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s")
+                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run, "
+                        f"on 127.0.0.1 only); refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s")
     parser.add_argument("--workers", type=int, default=0,
                         help="worker actors, each with its own copy of the model (default: one per GPU, else 1)")
     parser.add_argument("--cpus-per-worker", type=float, default=0.0,
@@ -151,6 +159,8 @@ def import_ray(address: str) -> ModuleType:
     if address:
         for name, value in CLUSTER_RAY_ENVIRONMENT.items():
             os.environ.setdefault(name, value)
+    else:
+        os.environ.update(LOCAL_RAY_ENVIRONMENT)
     try:
         import ray
     except ImportError as error:
@@ -159,11 +169,9 @@ def import_ray(address: str) -> ModuleType:
 
 
 def connect(ray: ModuleType, address: str) -> None:
-    """A local Ray for this run, or the cluster at `address`."""
+    """A local Ray for this run (loopback only; "local" ignores RAY_ADDRESS), or the cluster at `address`."""
     try:
-        # A local Ray listens on loopback only: nothing of a one-machine run goes through a network interface.
-        local = {} if address else {"_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING, **local)
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UsageError(f"cannot connect to the Ray cluster at {address}: {error}") from error
 
