@@ -11,7 +11,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +31,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
+from socket_helpers import listeners
 
 from vda_ros.app import SAMPLE_CLIP, DepthApp, Settings, Server, build_app_parser, main, serve
 from vda_ros.cli import main as vda_video
@@ -38,6 +45,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WAIT_S = 240  # upper bound for a run on a loaded 2-core machine; waits end as soon as the page is ready
 # Small enough for a CPU: 4 frames of the sample shrunk to 320x180, network input 70.
 PAGE_FIELDS = {"input-size": 70, "max-res": 320, "max-len": 4}
+MIB = 1024 * 1024
+UPLOAD_LIMIT_MB = 2  # above the sample clip (1.8 MB)
 SAME_OPTIONS = ["--metric", "--input-size", "70", "--max-res", "320", "--max-len", "4",
                 "--random-weights", "--device", "cpu"]
 
@@ -72,7 +81,8 @@ def free_port() -> int:
 def server(outbound: list[object], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("app_work")
     args = build_app_parser().parse_args(
-        ["--random-weights", "--device", "cpu", "--port", str(free_port()), "--work-dir", str(work)]
+        ["--random-weights", "--device", "cpu", "--port", str(free_port()), "--work-dir", str(work),
+         "--max-upload-mb", str(UPLOAD_LIMIT_MB)]
     )
     running = serve(args)
     yield running
@@ -145,6 +155,13 @@ def test_page_reports_a_bad_upload_then_runs_the_sample_like_vda_video(
     wait(browser, lambda d: d.find_elements(By.ID, "run"), "the page did not load")
     assert "RANDOM WEIGHTS" in browser.find_element(By.ID, "random-weights").text
 
+    too_big = tmp_path / "too_big.mp4"
+    too_big.write_bytes(b"\0" * (UPLOAD_LIMIT_MB * MIB + 1))
+    browser.find_element(By.CSS_SELECTOR, "#input-video input[type=file]").send_keys(str(too_big))
+    refused = 'File(s) exceed the maximum allowed size of 2.0 Mb: "too_big.mp4"'  # Gradio's words and units
+    toasts = lambda d: [toast.text for toast in d.find_elements(By.CSS_SELECTOR, "[data-testid=toast-text]")]  # noqa: E731
+    wait(browser, lambda d: refused in toasts(d), "no message for a too large upload")
+
     bad = tmp_path / "not_a_video.mp4"
     bad.write_text("this is text, not a video\n")
     upload(browser, bad)
@@ -213,3 +230,102 @@ def test_other_frame_cloud_and_missing_checkpoint_in_the_page(tmp_path: Path, mo
 def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--random-weights", "--port", "70000"]) == 2
     assert "vda-app: error: --port must be between 1 and 65535" in capsys.readouterr().err
+
+
+def test_bad_upload_limit_and_work_folder_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--random-weights", "--max-upload-mb", "0"]) == 2
+    assert "vda-app: error: --max-upload-mb must be at least 1, got 0" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("not a folder\n")
+    assert main(["--random-weights", "--port", str(free_port()), "--work-dir", str(tmp_path / "a_file")]) == 2
+    assert f"vda-app: error: cannot use the work folder {tmp_path / 'a_file'}: File exists" in capsys.readouterr().err
+    assert left_in(tmp_path) == ["a_file"]
+
+
+class AppProcess:
+    """vda-app started as a script's background job starts it (SIGINT ignored), with its own temporary folder.
+
+    TMPDIR points the child's temporary files (its work folder, and Gradio's) into `tmp`, so that what
+    it leaves behind can be listed.
+    """
+
+    def __init__(self, tmp: Path, *args: str) -> None:
+        tmp.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "vda_ros.app", "--random-weights", "--device", "cpu", "--port", str(self.port),
+             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+        self.stdout: list[str] = []
+        self.serving = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:  # type: ignore[union-attr]
+            self.stdout.append(line)
+            if line.startswith("vda-app: serving on"):
+                self.serving.set()
+        self.serving.set()  # it exited: stop waiting
+
+    def stop(self, signum: signal.Signals) -> tuple[int, str]:
+        """Send the signal; the exit status and stderr once the app has exited."""
+        self.process.send_signal(signum)
+        try:
+            _, stderr = self.process.communicate(timeout=WAIT_S)
+        finally:
+            self.process.kill()
+        self._reader.join()
+        return self.process.returncode, stderr
+
+
+def post_upload(url: str, name: str, data: bytes) -> tuple[int, str]:
+    """Upload a file as the page's upload box does (Gradio's upload route); the HTTP status and body."""
+    boundary = "vda-test-boundary"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "gradio_api/upload", data=body,
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=WAIT_S) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def left_in(tmp: Path) -> list[str]:
+    return sorted(str(path.relative_to(tmp)) for path in tmp.rglob("*"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_app_and_removes_uploads_and_outputs(tmp_path: Path, signum: signal.Signals) -> None:
+    """SIGTERM (systemd, docker, timeout) or SIGINT, though the app started with SIGINT ignored: exit 130, nothing left.
+
+    Before that: it listens on loopback only, keeps uploads in its own work folder, and refuses one
+    above --max-upload-mb.
+    """
+    tmp = tmp_path / "tmp"
+    app = AppProcess(tmp, "--max-upload-mb", "1")
+    assert app.serving.wait(WAIT_S) and app.process.poll() is None, app.process.communicate()
+    sockets = listeners(app.process.pid)
+    assert app.port in {listener.port for listener in sockets}, sockets
+    assert [listener for listener in sockets if not listener.loopback] == []
+
+    status, body = post_upload(app.url, "clip.mp4", b"\0" * 1000)
+    assert status == 200, body
+    [uploaded] = json.loads(body)
+    work_dirs = list(tmp.glob("vda_app_*"))
+    assert len(work_dirs) == 1 and Path(uploaded).is_relative_to(work_dirs[0]), (uploaded, left_in(tmp))
+    status, body = post_upload(app.url, "huge.mp4", b"\0" * (MIB + 1))
+    assert (status, body) == (413, f"File size exceeded maximum allowed size of {MIB} bytes.")
+
+    code, stderr = app.stop(signum)
+    assert code == 130, stderr
+    assert f"vda-app: interrupted ({signum.name}); stopped; uploads and temporary files removed" in stderr
+    assert "Traceback" not in stderr, stderr
+    # Gradio creates an empty folder of its own in $TMPDIR/gradio when it starts a server; nothing else may stay.
+    assert left_in(tmp) in ([], ["gradio", "gradio/vibe_edit_history"]), left_in(tmp)

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -24,10 +25,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import ray
 import torch
 from bag_helpers import read_bag, synthetic_frames, write_multi_camera_bag, write_test_bag
 from ros_helpers import node_env, wait_until
+from socket_helpers import Listener, listeners
 
 from vda_ros.fleet import cli
 from vda_ros.fleet.bag_job import shared_options
@@ -45,10 +46,19 @@ TIMEOUT_S = 240
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """A two-CPU Ray for the module's runs; its address for --address."""
-    context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", _node_ip_address="127.0.0.1")
-    yield context.address_info["gcs_address"]
-    ray.shutdown()
+    """A two-CPU Ray for the module's runs, on loopback only like the tool's own; its address for --address.
+
+    Ray reads its single-machine mode when it is imported, so it is imported here, once that is set. The
+    tool's runs, children of this process, inherit the setting and dial 127.0.0.1 as given.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cli.LOCAL_RAY_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        import ray
+
+        context = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        yield context.address_info["gcs_address"]
+        ray.shutdown()
 
 
 def references(runs: list[tuple[Path, Path, str]]) -> None:
@@ -125,11 +135,12 @@ class Watcher:
 class ToolRun:
     """vda-process-bags in a child process, its stderr read line by line as it comes."""
 
-    def __init__(self, *args: str | Path, new_session: bool = False) -> None:
+    def __init__(self, *args: str | Path, new_session: bool = False, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vda_ros.fleet.cli", *map(str, args), *SMALL, *WORKER],
-            env=node_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=new_session,
+            env=node_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=new_session,
         )
         self._stdout: list[str] = []
         self._readers = [
@@ -259,6 +270,92 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
     references([(bag, tmp_path / "references" / name, "") for name, bag in bags.items()])
     for name in bags:
         assert_same_outputs(out / name, tmp_path / "references" / name)
+
+
+def test_a_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
+    """Every socket of an embedded-Ray run (driver, GCS, raylet, agents, workers) accepts this machine only.
+
+    Sampled from /proc as often as possible for the whole run. RAY_ADDRESS names a cluster that
+    does not exist: without --address the tool starts its own Ray all the same.
+    """
+    bag = write_test_bag(tmp_path / "in" / "bag", synthetic_frames(20)).path
+    run = ToolRun(bag, "--output-dir", tmp_path / "out", "--workers", "1", env={"RAY_ADDRESS": "ray://127.0.0.1:1"})
+    seen: set[Listener] = set()
+
+    def finished() -> bool:
+        seen.update(listeners(run.process.pid))
+        return run.process.poll() is not None
+
+    wait_until(finished, TIMEOUT_S, interval=0.05)
+    code, _, stderr = run.finish()
+    assert code == 0, stderr
+    worker = run.find(r"started on worker \d+ \(pid (\d+)")
+    assert worker is not None, stderr
+    listening = {listener.pid for listener in seen}
+    assert {run.process.pid, int(worker.group(1))} <= listening, seen
+    assert len(listening) >= 4, seen  # the driver, the GCS, the raylet and the worker at least
+    assert [listener for listener in seen if not listener.loopback] == []
+
+
+TIMED_MAIN = (
+    "import sys, time\n"
+    "from vda_ros.fleet.cli import main\n"
+    "start = time.monotonic()\n"
+    "code = main(sys.argv[1:])\n"
+    "print(f'main took {time.monotonic() - start:.1f} s', file=sys.stderr)\n"
+    "sys.exit(code)\n"
+)
+"""The tool in a child process, saying how long its main() took (imports, which a loaded machine slows, apart)."""
+
+
+def timed_run(tmp_path: Path, address: str, **env: str) -> tuple[int, str, float]:
+    """vda-process-bags --address ADDRESS on one small bag: exit status, stderr and main()'s seconds."""
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
+    result = subprocess.run(
+        [sys.executable, "-c", TIMED_MAIN, str(bag), "--output-dir", str(tmp_path / "out"), "--address", address,
+         *SMALL], env=node_env(**env), capture_output=True, text=True, timeout=TIMEOUT_S,
+    )
+    took = re.search(r"main took ([\d.]+) s", result.stderr)
+    assert took is not None, result.stderr
+    return result.returncode, result.stderr, float(took.group(1))
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
+def test_no_cluster_at_the_address_exits_2_at_once(tmp_path: Path, address: str) -> None:
+    """Nothing listens there: refused before Ray is even imported, instead of Ray's minutes of retries."""
+    code, stderr, seconds = timed_run(tmp_path, address)
+    assert code == 2, stderr
+    assert f"vda-process-bags: error: cannot connect to the Ray cluster at {address}: Connection refused" in stderr
+    assert seconds < cli.CONNECT_TIMEOUT_S, stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_port_that_is_not_a_ray_cluster_exits_2_after_one_handshake(tmp_path: Path) -> None:
+    """A port that accepts connections but never answers as Ray's GCS would (a wrong port): one bounded try."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        # Single-machine mode, so that Ray dials 127.0.0.1 as given rather than this machine's network address.
+        code, stderr, seconds = timed_run(tmp_path, address, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
+    assert code == 2, stderr
+    assert f"vda-process-bags: error: cannot connect to the Ray cluster at {address}" in stderr
+    assert seconds < 60, stderr  # Ray's own default is twenty tries of 40 s
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output", ["a_file", "a_file/below"])
+def test_an_unwritable_output_folder_exits_2_before_ray_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, output: str
+) -> None:
+    bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
+    (tmp_path / "a_file").write_text("not a folder\n")
+    monkeypatch.setattr(cli, "import_ray", lambda *args: pytest.fail("Ray was imported"))
+    before = sorted(tmp_path.rglob("*"))
+    assert cli.main([str(bag), "--output-dir", str(tmp_path / output), *SMALL]) == 2
+    message = f"cannot write to the output folder {tmp_path / output}: {tmp_path / 'a_file'} is not a folder"
+    assert f"vda-process-bags: error: {message}" in capsys.readouterr().err
+    assert sorted(tmp_path.rglob("*")) == before
 
 
 def test_manifest_tells_complete_from_stale_and_foreign(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ from vda_ros.errors import VdaError  # noqa: E402
 from vda_ros.files import atomic_output  # noqa: E402
 from vda_ros.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply  # noqa: E402
 from vda_ros.geometry import optical_to_opengl  # noqa: E402
+from vda_ros.interruption import run_tool  # noqa: E402
 from vda_ros.media import read_frames  # noqa: E402
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything  # noqa: E402
 
@@ -60,6 +61,12 @@ PREVIEW_PERIOD_S = 0.25
 """At most this often the live source/depth images are sent to the page."""
 BROWSER_VIDEO_FOURCC = "VP80"
 """Browsers play VP8 WebM, which OpenCV writes; they do not play vda-video's mp4v."""
+DEFAULT_MAX_UPLOAD_MB = 500
+"""Largest upload accepted by default, in MiB: a few minutes of phone video."""
+MIB = 1024 * 1024
+GRADIO_DIR_VARIABLE = "GRADIO_TEMP_DIR"
+SIGNAL_CHECK_S = 1.0
+"""Longest time between a stop signal and the app's reaction to it (see serve_until_stopped)."""
 
 
 @dataclass(frozen=True)
@@ -435,7 +442,8 @@ def build_app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vda-app",
         description="Video Depth Anything in a web page: upload a video, see and download its depth. "
-        "Serves on 127.0.0.1 only, unless --host or --share say otherwise.",
+        "Serves on 127.0.0.1 only, unless --host or --share say otherwise. Ctrl-C or SIGTERM stops it and "
+        "removes the uploads and its temporary files.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
@@ -446,7 +454,49 @@ def build_app_parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where runs write their files (default: a new temporary folder, removed at exit)")
+    parser.add_argument("--max-upload-mb", type=int, default=DEFAULT_MAX_UPLOAD_MB,
+                        help=f"largest upload accepted, in MiB (default {DEFAULT_MAX_UPLOAD_MB}); larger ones are "
+                        "refused with a message in the page")
     return parser
+
+
+@dataclass
+class AppFiles:
+    """The folders of a running app: the runs' outputs, and inside them Gradio's uploads and cache.
+
+    Gradio keeps uploads and copies of the files it serves in $GRADIO_TEMP_DIR (by default /tmp/gradio,
+    shared by every Gradio app and not emptied unless told to), which it reads when the page is built and
+    when it launches: the app points it at a hidden folder of its own work folder, removed with the app even
+    when the work folder (--work-dir) is kept, and restores the variable then.
+    """
+
+    work_dir: Path
+    owns_work_dir: bool
+    uploads: Path
+    previous_gradio_dir: str | None
+
+    @classmethod
+    def create(cls, work_dir: Path | None) -> AppFiles:
+        owns = work_dir is None
+        work_dir = Path(tempfile.mkdtemp(prefix="vda_app_")) if work_dir is None else work_dir
+        try:
+            work_dir.mkdir(parents=True, exist_ok=True)
+            uploads = Path(tempfile.mkdtemp(prefix=".gradio-", dir=work_dir))
+        except OSError as error:
+            if owns:
+                shutil.rmtree(work_dir, ignore_errors=True)
+            raise UsageError(f"cannot use the work folder {work_dir}: {error.strerror or error}") from error
+        files = cls(work_dir, owns, uploads, os.environ.get(GRADIO_DIR_VARIABLE))
+        os.environ[GRADIO_DIR_VARIABLE] = str(uploads)
+        return files
+
+    def remove(self) -> None:
+        """Delete the uploads (and the work folder if the app made it); give GRADIO_TEMP_DIR back."""
+        if self.previous_gradio_dir is None:
+            os.environ.pop(GRADIO_DIR_VARIABLE, None)
+        else:
+            os.environ[GRADIO_DIR_VARIABLE] = self.previous_gradio_dir
+        shutil.rmtree(self.work_dir if self.owns_work_dir else self.uploads, ignore_errors=True)
 
 
 @dataclass
@@ -455,51 +505,56 @@ class Server:
 
     page: gr.Blocks
     url: str
-    work_dir: Path
-    owns_work_dir: bool
+    files: AppFiles
 
     def close(self) -> None:
-        self.page.close()
-        if self.owns_work_dir:
-            shutil.rmtree(self.work_dir, ignore_errors=True)
+        try:
+            self.page.close()
+        finally:
+            self.files.remove()
 
 
 def serve(args: argparse.Namespace) -> Server:
     """Start the app in the background as the options say and return it."""
     if not 0 < args.port < 65536:
         raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    owns = args.work_dir is None
-    work_dir = Path(tempfile.mkdtemp(prefix="vda_app_")) if owns else args.work_dir
-    work_dir.mkdir(parents=True, exist_ok=True)
-    page = build_page(DepthApp(args.random_weights, args.device, work_dir))
-    page.queue(default_concurrency_limit=1)
+    if args.max_upload_mb < 1:
+        raise UsageError(f"--max-upload-mb must be at least 1, got {args.max_upload_mb}")
+    files = AppFiles.create(args.work_dir)
     try:
+        page = build_page(DepthApp(args.random_weights, args.device, files.work_dir))
+        page.queue(default_concurrency_limit=1)
         _, url, _ = page.launch(
             server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-            inbrowser=False, quiet=True, ssr_mode=False, allowed_paths=[str(work_dir)], footer_links=[],
+            inbrowser=False, quiet=True, ssr_mode=False, allowed_paths=[str(files.work_dir)], footer_links=[],
+            max_file_size=args.max_upload_mb * MIB,
         )
     except OSError as error:
-        if owns:
-            shutil.rmtree(work_dir, ignore_errors=True)
+        files.remove()
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {error}") from error
-    return Server(page, url, work_dir, owns)
+    except BaseException:
+        files.remove()
+        raise
+    return Server(page, url, files)
+
+
+def serve_until_stopped(args: argparse.Namespace) -> str:
+    """Serve until SIGINT or SIGTERM (Interrupted, raised by run_tool's handlers), then stop and clean up."""
+    server = serve(args)
+    try:
+        print(f"vda-app: serving on {server.url} (Ctrl-C to stop)", flush=True)
+        while True:
+            # Woken at once by a signal that reaches this thread; the period bounds the wait for one
+            # that the kernel gave to another thread (its handler runs here, at the next wake-up).
+            time.sleep(SIGNAL_CHECK_S)
+    finally:
+        server.close()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of vda-app: 2 for a usage error, 130 once stopped by SIGINT or SIGTERM (files removed)."""
     args = build_app_parser().parse_args(argv)
-    try:
-        server = serve(args)
-    except UsageError as error:
-        print(f"vda-app: error: {error}", file=sys.stderr)
-        return 2
-    print(f"vda-app: serving on {server.url} (Ctrl-C to stop)")
-    try:
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        print("vda-app: stopped")
-    finally:
-        server.close()
-    return 0
+    return run_tool("vda-app", lambda: serve_until_stopped(args), "stopped; uploads and temporary files removed")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,20 @@
 """vda-process-bags: depth for many rosbag2 bags on the workers of a Ray cluster (embedded by default).
 
-Usage errors (no bags, bad options, no cluster at --address, a model that cannot load) exit with 2 before
-any bag is touched; otherwise every unit runs and the exit status is 0 only if all succeeded (done now
-or already complete), 1 if any failed, 130 if the run was interrupted.
+Usage errors (no bags, bad options, an output folder that cannot be written, no cluster at --address, a
+model that cannot load) exit with 2 before any bag is touched; otherwise every unit runs and the exit
+status is 0 only if all succeeded (done now or already complete), 1 if any failed, 130 if the run was
+interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
+import socket
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +30,23 @@ from vda_ros.fleet.units import Unit, find_bags, plan_units
 
 PROG = "vda-process-bags"
 EXIT_FAILED = 1
+LOCAL_RAY_ENVIRONMENT = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+"""Ray's single-machine mode, for the local Ray of a run without --address (read when Ray is imported).
+
+It gives the node the address 127.0.0.1, and for that address alone every Ray process (GCS, raylet,
+workers, driver, runtime-env and dashboard agents, metrics endpoint) listens on loopback only. For any
+other node address they listen on every interface, and `ray.init(_node_ip_address="127.0.0.1")` does
+not help: Ray replaces a loopback node address by the machine's own. Ray runs code for whoever reaches it.
+"""
+CONNECT_TIMEOUT_S = 10.0
+"""How long --address may take to accept a connection before the run is refused."""
+CLUSTER_RAY_ENVIRONMENT = {"RAY_gcs_server_port_wait_time_s": "1", "RAY_py_gcs_connect_timeout_s": "10"}
+"""Defaults for reaching an existing cluster: one handshake of at most about 20 s with its GCS, instead of
+Ray's twenty of 40 s each, when the port answers but is not a Ray GCS (a dashboard port, say)."""
+RAY_CLIENT_PORT = 10001
+"""Ray's default port for ray://host addresses without one."""
+ENDPOINT = re.compile(r"(?P<client>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]+)(?::(?P<port>\d+))?")
+"""--address as host:port or ray://host[:port], the host a name, an IPv4 address or a bracketed IPv6 one."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--each-image-topic", action="store_true",
                         help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>")
     parser.add_argument("--address", default="",
-                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run)")
+                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run, "
+                        f"on 127.0.0.1 only); refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s")
     parser.add_argument("--workers", type=int, default=0,
                         help="worker actors, each with its own copy of the model (default: one per GPU, else 1)")
     parser.add_argument("--cpus-per-worker", type=float, default=0.0,
@@ -87,8 +110,57 @@ def triage(units: list[Unit], shared: Options) -> tuple[list[Job], dict[str, Out
     return jobs, settled
 
 
-def import_ray() -> ModuleType:
-    """Ray, imported only for a run that needs it (it is an optional extra: vda_ros[fleet])."""
+def check_output_dir(output_dir: Path) -> None:
+    """Refuse an output folder that cannot be written before Ray starts: every bag would fail in it.
+
+    The folder itself, or the nearest existing folder above it when it does not exist yet, must be a
+    folder this process can create files in (tried with a nameless temporary file: nothing is left).
+    """
+    existing = next(folder for folder in [output_dir, *output_dir.parents] if folder.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot write to the output folder {output_dir}: {existing} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write to the output folder {output_dir}: {error.strerror or error}") from error
+
+
+def cluster_endpoint(address: str) -> tuple[str, int] | None:
+    """The host and port of --address (host:port or ray://host[:port]); None for 'auto', which Ray looks up."""
+    if address == "auto":
+        return None
+    match = ENDPOINT.fullmatch(address)
+    if match is None or not (match["port"] or match["client"]):
+        raise UsageError(f"--address {address}: expected auto, host:port or ray://host:port")
+    return match["host"].strip("[]"), int(match["port"] or RAY_CLIENT_PORT)
+
+
+def check_reachable(address: str) -> None:
+    """Refuse an --address where nothing accepts a connection, within CONNECT_TIMEOUT_S.
+
+    Ray itself keeps retrying such an address for many minutes.
+    """
+    endpoint = cluster_endpoint(address)
+    if endpoint is None:
+        return
+    try:
+        socket.create_connection(endpoint, timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as error:
+        reason = error.strerror or f"no answer within {CONNECT_TIMEOUT_S:g} s"
+        raise UsageError(f"cannot connect to the Ray cluster at {address}: {reason}") from error
+
+
+def import_ray(address: str) -> ModuleType:
+    """Ray, imported only for a run that needs it (an optional extra: vda_ros[fleet]), set up for the run's cluster.
+
+    The settings are environment variables that Ray reads when it is imported (and its processes inherit).
+    """
+    if address:
+        for name, value in CLUSTER_RAY_ENVIRONMENT.items():
+            os.environ.setdefault(name, value)
+    else:
+        os.environ.update(LOCAL_RAY_ENVIRONMENT)
     try:
         import ray
     except ImportError as error:
@@ -97,11 +169,9 @@ def import_ray() -> ModuleType:
 
 
 def connect(ray: ModuleType, address: str) -> None:
-    """A local Ray for this run, or the cluster at `address`."""
+    """A local Ray for this run (loopback only; "local" ignores RAY_ADDRESS), or the cluster at `address`."""
     try:
-        # A local Ray listens on loopback only: nothing of a one-machine run goes through a network interface.
-        local = {} if address else {"_node_ip_address": "127.0.0.1"}
-        ray.init(address=address or None, include_dashboard=False, logging_level=logging.WARNING, **local)
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise UsageError(f"cannot connect to the Ray cluster at {address}: {error}") from error
 
@@ -124,6 +194,7 @@ def resources(ray: ModuleType, args: argparse.Namespace, shared: Options) -> Res
 
 def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
     shared = shared_options(args)
+    check_output_dir(args.output_dir)
     units = plan_units(
         find_bags(args.inputs, exclude=args.output_dir), args.output_dir, shared.image_topic, args.each_image_topic
     )
@@ -131,7 +202,9 @@ def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
     start = time.perf_counter()
     ray_start, workers, interrupted = 0.0, 0, False
     if jobs:
-        ray = import_ray()
+        if args.address:
+            check_reachable(args.address)
+        ray = import_ray(args.address)
         connect(ray, args.address)
         ray_start = time.perf_counter() - start
         try:
