@@ -344,16 +344,17 @@ def test_a_port_that_is_not_a_ray_cluster_exits_2_after_one_handshake(tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("output", ["a_file", "a_file/below"])
+@pytest.mark.parametrize(("output", "problem"), [
+    ("a_file", "it is a file, not a folder"), ("a_file/below", "a part of its path is a file, not a folder")])
 def test_an_unwritable_output_folder_exits_2_before_ray_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, output: str
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, output: str, problem: str
 ) -> None:
     bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
     (tmp_path / "a_file").write_text("not a folder\n")
     monkeypatch.setattr(cli, "import_ray", lambda *args: pytest.fail("Ray was imported"))
     before = sorted(tmp_path.rglob("*"))
     assert cli.main([str(bag), "--output-dir", str(tmp_path / output), *SMALL]) == 2
-    message = f"cannot write to the output folder {tmp_path / output}: {tmp_path / 'a_file'} is not a folder"
+    message = f"cannot write to the output folder {tmp_path / output}: {problem}"
     assert f"vda-process-bags: error: {message}" in capsys.readouterr().err
     assert sorted(tmp_path.rglob("*")) == before
 

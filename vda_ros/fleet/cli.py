@@ -14,13 +14,13 @@ import os
 import re
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
 from vda_ros.errors import UsageError, VdaError
+from vda_ros.files import writable_folder_problem
 from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.fleet.bag_job import Options, add_shared_arguments, options_for, shared_options
 from vda_ros.fleet.manifest import OutputState, output_state
@@ -113,17 +113,11 @@ def triage(units: list[Unit], shared: Options) -> tuple[list[Job], dict[str, Out
 def check_output_dir(output_dir: Path) -> None:
     """Refuse an output folder that cannot be written before Ray starts: every bag would fail in it.
 
-    The folder itself, or the nearest existing folder above it when it does not exist yet, must be a
-    folder this process can create files in (tried with a nameless temporary file: nothing is left).
+    The check leaves nothing behind, not even the folder when it had to be made for it.
     """
-    existing = next(folder for folder in [output_dir, *output_dir.parents] if folder.exists())
-    if not existing.is_dir():
-        raise UsageError(f"cannot write to the output folder {output_dir}: {existing} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as error:
-        raise UsageError(f"cannot write to the output folder {output_dir}: {error.strerror or error}") from error
+    problem = writable_folder_problem(output_dir, keep_created=False)
+    if problem is not None:
+        raise UsageError(f"cannot write to the output folder {output_dir}: {problem}")
 
 
 def cluster_endpoint(address: str) -> tuple[str, int] | None:
