@@ -13,7 +13,7 @@ NODE_ENTRY_POINTS = {
     "depth_node": "vda_ros.nodes.depth_node:main",
     "managed_depth_node": "vda_ros.nodes.managed_depth_node:main",
     "video_source": "vda_ros.nodes.video_source:main",
-    "process_bag": "vda_ros.tools.process_bag:main",
+    "process_bag": "vda_ros.cli.process_bag:main",
     "depth_align": "vda_ros.nodes.depth_align:main",
 }
 
@@ -21,14 +21,14 @@ NODE_ENTRY_POINTS = {
 def console_scripts() -> list[str]:
     """Entry points of both tools and nodes, each node under its ROS and its vda- name."""
     scripts = [
-        "vda-video = vda_ros.cli:main",
-        "vda-download-weights = vda_ros.weights:main",
-        "vda-demo = vda_ros.tools.demo:main",
-        "vda-export-onnx = vda_ros.model.export:main",
-        "vda-app = vda_ros.app:main",
-        "vda-finetune = vda_ros.training.finetune:main",
-        "vda-eval = vda_ros.eval_cli:main",
-        "vda-process-bags = vda_ros.fleet.cli:main",
+        "vda-video = vda_ros.cli.video:main",
+        "vda-download-weights = vda_ros.cli.weights:main",
+        "vda-demo = vda_ros.cli.demo:main",
+        "vda-export-onnx = vda_ros.cli.export_onnx:main",
+        "vda-app = vda_ros.cli.app:main",
+        "vda-finetune = vda_ros.cli.finetune:main",
+        "vda-eval = vda_ros.cli.eval:main",
+        "vda-process-bags = vda_ros.cli.process_bags:main",
     ]
     for name, target in NODE_ENTRY_POINTS.items():
         scripts.append(f"{name} = {target}")

@@ -5,7 +5,7 @@ The sequence and its LiDAR-like sparse data are the tests' (test/synthetic_scene
 "prediction" whose scale and shift drift, with 1 % noise and a region 15 % off; 12 scan lines with 1 %
 range noise, 7 % outliers (near returns and points behind edges), 6 dropped and 2 corrupted frames.
 Each row aligns every frame as the depth_align node does (pairing, fit, optional temporal filter) and
-reports the per-frame AbsRel against the true depth (vda_ros.evaluation's, NaN counting as missing).
+reports the per-frame AbsRel against the true depth (vda_ros.core.metrics's, NaN counting as missing).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ sys.path.insert(0, str(REPO_ROOT / "test"))  # the generator the tests use, not 
 
 from synthetic_scene import frame_abs_rel, synthetic_sequence  # noqa: E402
 
-from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings, TemporalSettings  # noqa: E402
-from vda_ros.evaluation import aligned_depth  # noqa: E402
-from vda_ros.sparse import samples_from_depth_image  # noqa: E402
+from vda_ros.core.alignment import AlignerSettings, DepthAligner, FitSettings, TemporalSettings  # noqa: E402
+from vda_ros.core.metrics import aligned_depth  # noqa: E402
+from vda_ros.core.sparse import samples_from_depth_image  # noqa: E402
 
 PER_FRAME = TemporalSettings(smoothing=1.0, max_jump=1e9)
 """No temporal filtering: every accepted fit is used as it is (dropped frames still hold the last one)."""

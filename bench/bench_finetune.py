@@ -27,7 +27,7 @@ def child(args: argparse.Namespace) -> None:
     import torch
 
     from rgbd_helpers import write_folders
-    from vda_ros.training.finetune import build_parser, build_trainer
+    from vda_ros.cli.finetune import build_parser, build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         side = args.input_size

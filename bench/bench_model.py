@@ -29,7 +29,7 @@ import torch
 from vda_ros.model import (BACKEND_NAMES, ENCODERS, BackendError, OfflineDepth, StreamingDepth,
                            random_model, select_device)
 from vda_ros.model.backends import BACKENDS
-from vda_ros.options import PRECISION_CHOICES
+from vda_ros.core.options import PRECISION_CHOICES
 from vda_ros.model.config import ENCODER_CONFIGS
 from vda_ros.model.preprocess import network_size
 

@@ -29,8 +29,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from vda_ros.nodes.child_nodes import node_command, stop_all  # noqa: E402
-from vda_ros.ros_conversions import rgb_to_msg  # noqa: E402
+from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
+from vda_ros.ros.conversions import rgb_to_msg  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
 

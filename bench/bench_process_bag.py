@@ -45,7 +45,7 @@ def measure(bag: Path, output: Path, frames: int, tool_args: list[str]) -> Measu
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     start = time.perf_counter()
     child = subprocess.Popen(
-        [sys.executable, "-m", "vda_ros.tools.process_bag", str(bag), str(output), *tool_args],
+        [sys.executable, "-m", "vda_ros.cli.process_bag", str(bag), str(output), *tool_args],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert child.stdout is not None

@@ -29,7 +29,7 @@ from vda_ros.fleet.summary import SUMMARY_FILE  # noqa: E402
 def run(inputs: Path, output: Path, workers: int, tool_args: list[str]) -> dict[str, object]:
     """One run of vda-process-bags; its JSON summary."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "vda_ros.fleet.cli", str(inputs), "--output-dir", str(output),
+    command = [sys.executable, "-m", "vda_ros.cli.process_bags", str(inputs), "--output-dir", str(output),
                "--workers", str(workers), *tool_args]
     result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:

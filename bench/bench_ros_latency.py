@@ -31,8 +31,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from vda_ros.nodes.child_nodes import node_command, stop_all  # noqa: E402
-from vda_ros.tools.demo import ros_environment  # noqa: E402
+from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
+from vda_ros.cli.demo import ros_environment  # noqa: E402
 
 # The middleware reads these once at start-up: set them before rclpy creates anything.
 os.environ.update(ros_environment(os.environ))
@@ -46,7 +46,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
 
-from vda_ros.ros_conversions import rgb_to_msg  # noqa: E402
+from vda_ros.ros.conversions import rgb_to_msg  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
 NAMESPACE = "/bench"

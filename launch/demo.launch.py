@@ -5,7 +5,7 @@
 video_source plays the file (looped) as image + camera_info in the demo namespace, and
 depth.launch.py runs depth_node (and optionally RViz) on it, with the same arguments: a parameter
 argument left out keeps params_file's value. Without `ros2 launch`, the same
-pipeline runs with `vda-demo` (vda_ros.tools.demo), which also records the result to an mp4.
+pipeline runs with `vda-demo` (vda_ros.cli.demo), which also records the result to an mp4.
 The Fast DDS large-message profile is set before the first node starts, and the images travel
 reliably: with Jazzy's Fast DDS best-effort full-HD frames between processes are mostly lost.
 """
@@ -18,7 +18,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from vda_ros.launch_actions import FROM_FILE, NOT_GIVEN, given_true, large_message_profile
+from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_true, large_message_profile
 
 FRAME = "camera_optical_frame"
 

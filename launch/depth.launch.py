@@ -17,7 +17,7 @@ from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, Pyth
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from vda_ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters, given_true, large_message_profile
+from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters, given_true, large_message_profile
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
 EXECUTABLE = PythonExpression(

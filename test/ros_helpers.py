@@ -29,7 +29,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from vda_ros.nodes.child_nodes import stop_all
+from vda_ros.ros.child_nodes import stop_all
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 M = TypeVar("M")
@@ -55,7 +55,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
 
 
 class NodeProcess:
-    """A node process (command from vda_ros.nodes.child_nodes.node_command), output to a log file.
+    """A node process (command from vda_ros.ros.child_nodes.node_command), output to a log file.
 
     stop() asks politely (SIGINT, as Ctrl-C), then SIGTERM, then kills, so no process outlives
     the test even when the node hangs.

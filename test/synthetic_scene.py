@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vda_ros.evaluation import frame_metrics
+from vda_ros.core.metrics import frame_metrics
 
 WIDTH, HEIGHT = 128, 96
 FOCAL = 100.0

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from synthetic_scene import CORRUPTED_FRAMES, DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
-from vda_ros.alignment import Alignment, FitSettings, TemporalAligner, TemporalSettings, TrackState, fit_alignment
-from vda_ros.geometry import quaternion_matrix
-from vda_ros.sparse import Extrinsic, StampedHistory, samples_from_depth_image, samples_from_points
+from vda_ros.core.alignment import Alignment, FitSettings, TemporalAligner, TemporalSettings, TrackState, fit_alignment
+from vda_ros.core.geometry import quaternion_matrix
+from vda_ros.core.sparse import Extrinsic, StampedHistory, samples_from_depth_image, samples_from_points
 
 PERIOD = 0.1
 
@@ -151,7 +151,7 @@ def test_quaternion_of_a_lidar_mounted_x_forward_z_up_maps_its_axes_onto_the_opt
 def test_millimetre_and_metre_depth_images_read_as_metres_with_nan_for_no_return():
     from sensor_msgs.msg import Image
 
-    from vda_ros.ros_conversions import ImageConversionError, depth_to_msg, msg_to_metres
+    from vda_ros.ros.conversions import ImageConversionError, depth_to_msg, msg_to_metres
 
     millimetres = np.array([[0, 1500], [65535, 250]], dtype=">u2")
     padded = np.zeros((2, 3), dtype=">u2")

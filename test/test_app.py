@@ -33,10 +33,10 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from socket_helpers import listeners
 
-from vda_ros.app import SAMPLE_CLIP, DepthApp, Settings, Server, build_app_parser, main, serve
-from vda_ros.cli import main as vda_video
-from vda_ros.frame_files import CloudSettings, point_cloud
-from vda_ros.media import read_frames
+from vda_ros.cli.app import SAMPLE_CLIP, DepthApp, Settings, Server, build_app_parser, main, serve
+from vda_ros.cli.video import main as vda_video
+from vda_ros.io.frame_files import CloudSettings, point_cloud
+from vda_ros.io.media import read_frames
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
@@ -255,7 +255,7 @@ class AppProcess:
         env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1",
                "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vda_ros.app", "--random-weights", "--device", "cpu", "--port", str(self.port),
+            [sys.executable, "-m", "vda_ros.cli.app", "--random-weights", "--device", "cpu", "--port", str(self.port),
              *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )

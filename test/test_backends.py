@@ -21,7 +21,7 @@ from test_model_reference import INPUT_SIZE, assert_matches_reference, load_fram
 from vda_ros.model import BACKEND_NAMES, BackendError, BatchedStreamingDepth, OfflineDepth, StreamingDepth, random_model
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 from vda_ros.model.backends.openvino_backend import _SignalStack
-from vda_ros.options import BACKEND_CHOICES, OPTIONS
+from vda_ros.core.options import BACKEND_CHOICES, OPTIONS
 
 STREAM_FRAMES = {"onnxruntime": 48, "openvino": 16, "compile": 16}
 

@@ -16,7 +16,7 @@ import pytest
 
 from installed import installed_executable
 from ros_helpers import wait_until
-from vda_ros.cli import main
+from vda_ros.cli.video import main
 from vda_ros.model.backends import onnx_backend
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
@@ -248,7 +248,7 @@ def stopped_mid_run(video: Path, out: Path) -> subprocess.Popen[str]:
     """vda-video on video, started as a non-interactive shell's background job starts it (SIGINT ignored),
     returned frozen (SIGSTOP) while its depth spool exists: provably in the middle of its run."""
     child = subprocess.Popen(
-        [sys.executable, "-m", "vda_ros.cli", str(video), "--output-dir", str(out), "--mode", "stream", *SMALL],
+        [sys.executable, "-m", "vda_ros.cli.video", str(video), "--output-dir", str(out), "--mode", "stream", *SMALL],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )

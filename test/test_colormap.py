@@ -1,10 +1,10 @@
-"""Unit tests for vda_ros.colormap: colouring rule and the stable colour range."""
+"""Unit tests for vda_ros.core.colormap: colouring rule and the stable colour range."""
 
 import cv2
 import numpy as np
 import pytest
 
-from vda_ros.colormap import ColorScale, colorize, robust_range
+from vda_ros.core.colormap import ColorScale, colorize, robust_range
 
 
 def _inferno(index: int) -> np.ndarray:

@@ -15,13 +15,13 @@ from std_msgs.msg import Header
 
 from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
 from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
-from vda_ros.alignment import AlignerSettings, DepthAligner, FitSettings
-from vda_ros.geometry import backproject
-from vda_ros.nodes.child_nodes import node_command
+from vda_ros.core.alignment import AlignerSettings, DepthAligner, FitSettings
+from vda_ros.core.geometry import backproject
+from vda_ros.ros.child_nodes import node_command
 from vda_ros.nodes.depth_align import PARAMETERS
-from vda_ros.nodes.params import defaults
-from vda_ros.ros_conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud, stamp_ns
-from vda_ros.sparse import samples_from_depth_image
+from vda_ros.ros.parameters import defaults
+from vda_ros.ros.conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud, stamp_ns
+from vda_ros.core.sparse import samples_from_depth_image
 
 MODULE = "vda_ros.nodes.depth_align"
 START_S = 1_700_000_000

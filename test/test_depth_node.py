@@ -25,10 +25,10 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.nodes.child_nodes import node_command
+from vda_ros.ros.child_nodes import node_command
 from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
-from vda_ros.nodes.params import defaults
-from vda_ros.nodes.stream_state import LatestSlot, StreamContinuity
+from vda_ros.ros.parameters import defaults
+from vda_ros.ros.stream_state import LatestSlot, StreamContinuity
 
 from encoded_images import png_of_zeros
 from hooked_depth_node import FAULT_MESSAGE

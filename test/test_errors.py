@@ -15,8 +15,8 @@ from vda_ros.interruption import EXIT_USAGE, run_tool
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 INTERNAL = {
-    "vda_ros.app._Cancelled": "the page went away: the run's own stop signal, never shown as an error",
-    "vda_ros.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses that one",
+    "vda_ros.cli.app._Cancelled": "the page went away: the run's own stop signal, never shown as an error",
+    "vda_ros.io.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses that one",
     "vda_ros.interruption.Interrupted": "SIGINT/SIGTERM, a BaseException reported as exit 130",
     "vda_ros.training.losses.LossInputError": "a programming error of the caller of the loss functions",
 }
@@ -46,7 +46,7 @@ def _load(qualified: str) -> type:
 
 def test_every_user_facing_error_is_a_vda_error() -> None:
     errors = _exception_classes()
-    assert "vda_ros.media.MediaError" in errors and "vda_ros.model.checkpoint.CheckpointError" in errors
+    assert "vda_ros.io.media.MediaError" in errors and "vda_ros.model.checkpoint.CheckpointError" in errors
     outside = [name for name in errors if not issubclass(_load(name), VdaError) and name not in INTERNAL]
     assert not outside, f"derive these from vda_ros.errors.VdaError, or list them in INTERNAL with why: {outside}"
     assert set(INTERNAL) <= set(errors), "INTERNAL names a class that no longer exists"
@@ -54,15 +54,15 @@ def test_every_user_facing_error_is_a_vda_error() -> None:
 
 def test_errors_keep_the_builtin_base_they_had() -> None:
     """Code that caught them as ValueError or RuntimeError still does."""
-    from vda_ros.media import MediaError
+    from vda_ros.io.media import MediaError
     from vda_ros.model import CheckpointError, FrameSizeError
-    from vda_ros.ros_conversions import ImageConversionError
+    from vda_ros.ros.conversions import ImageConversionError
 
     assert issubclass(FrameSizeError, ValueError) and issubclass(ImageConversionError, ValueError)
     assert issubclass(CheckpointError, RuntimeError) and issubclass(MediaError, RuntimeError)
 
 
-@pytest.mark.parametrize("error", ["vda_ros.bag_io.BagError", "vda_ros.model.preprocess.FrameSizeError",
+@pytest.mark.parametrize("error", ["vda_ros.io.bags.BagError", "vda_ros.model.preprocess.FrameSizeError",
                                    "vda_ros.errors.UsageError"])
 def test_a_tool_reports_any_vda_error_in_one_line_with_status_2(error: str, capsys: pytest.CaptureFixture[str]) -> None:
     def work() -> str:
@@ -88,7 +88,7 @@ def test_usage_error_is_the_one_usage_error() -> None:
 
 
 def test_the_model_and_the_pipeline_import_nothing_from_ros() -> None:
-    code = ("import sys, vda_ros.model, vda_ros.pipeline, vda_ros.errors; "
+    code = ("import sys, vda_ros.model, vda_ros.core.outputs, vda_ros.errors; "
             "ros = sorted(m for m in sys.modules if m.split('.')[0] in {'rclpy', 'sensor_msgs', 'std_msgs', "
             "'builtin_interfaces', 'rcl_interfaces', 'rosbags'}); print(ros); sys.exit(bool(ros))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

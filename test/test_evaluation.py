@@ -1,4 +1,4 @@
-"""vda-eval and vda_ros.evaluation: equal to the official benchmark code on its fixture; clear errors."""
+"""vda-eval and vda_ros.core.metrics: equal to the official benchmark code on its fixture; clear errors."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from bag_helpers import FRAME_ID, PERIOD_NS, START_NS, T, camera_info, message_writer
 
-from vda_ros.eval_cli import main as eval_main
-from vda_ros.evaluation import Crop, EvaluationError, evaluate
+from vda_ros.cli.eval import main as eval_main
+from vda_ros.core.metrics import Crop, EvaluationError, evaluate
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official_metrics.npz"
 

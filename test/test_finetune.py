@@ -19,7 +19,7 @@ from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
 from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
-from vda_ros.training.finetune import build_parser, build_trainer, main
+from vda_ros.cli.finetune import build_parser, build_trainer, main
 from vda_ros.training.trainer import (
     HISTORY_FILE,
     STATE_FILE,

@@ -12,10 +12,10 @@ import pytest
 from plyfile import PlyData
 
 from vda_ros import frame_files
-from vda_ros.cli import main
-from vda_ros.files import atomic_directory
-from vda_ros.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
-from vda_ros.media import read_frames
+from vda_ros.cli.video import main
+from vda_ros.io.files import atomic_directory
+from vda_ros.core.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
+from vda_ros.io.media import read_frames
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
 FRAMES = 3

@@ -1,4 +1,4 @@
-"""Unit tests for vda_ros.geometry: intrinsics scaling, validity masking, back-projection."""
+"""Unit tests for vda_ros.core.geometry: intrinsics scaling, validity masking, back-projection."""
 
 import math
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from vda_ros import geometry
-from vda_ros.geometry import (
+from vda_ros.core.geometry import (
     backproject,
     depth_for_publishing,
     inverse_depth_to_metric,

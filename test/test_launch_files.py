@@ -89,14 +89,14 @@ def _stand_in(module: str, name: str) -> type:
 
 @pytest.fixture
 def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Stand-in launch modules for the duration of a test (vda_ros.launch_actions imported against them)."""
+    """Stand-in launch modules for the duration of a test (vda_ros.ros.launch_actions imported against them)."""
     for name in LAUNCH_MODULES:
         module = types.ModuleType(name)
         module.__getattr__ = functools.partial(_stand_in, name)  # type: ignore[method-assign]
         monkeypatch.setitem(sys.modules, name, module)
-    monkeypatch.delitem(sys.modules, "vda_ros.launch_actions", raising=False)
+    monkeypatch.delitem(sys.modules, "vda_ros.ros.launch_actions", raising=False)
     yield
-    sys.modules.pop("vda_ros.launch_actions", None)
+    sys.modules.pop("vda_ros.ros.launch_actions", None)
 
 
 def _description(name: str) -> list[Recorded]:

@@ -12,7 +12,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.task import Future
 from sensor_msgs.msg import CameraInfo, Image
 
-from vda_ros.nodes.child_nodes import node_command
+from vda_ros.ros.child_nodes import node_command
 
 from ros_helpers import NodeProcess, TestNode, node_env, wait_for_subscribers, wait_until
 from test_depth_node import HOOKED_MODULE, hooked_env, image_msg, random_rgb, stamp_at

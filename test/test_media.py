@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vda_ros.media import (
+from vda_ros.io.media import (
     DepthVideoOutputs,
     MediaError,
     frame_stride,

@@ -22,7 +22,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from vda_ros import cli
-from vda_ros.nodes.child_nodes import node_command
+from vda_ros.ros.child_nodes import node_command
 
 from ros_helpers import NodeProcess, TestNode, diagnostic_values, node_env, wait_for_subscribers, wait_until
 from test_depth_node import depth_array, image_msg, info_msg, random_rgb, stamp_at

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rclpy.node import Node
 
-from vda_ros.nodes.node_main import run_node
+from vda_ros.ros.node_main import run_node
 
 
 class _ClosingNode(Node):

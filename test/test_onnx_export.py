@@ -14,7 +14,7 @@ from test_model_reference import TOLERANCE, load_frames
 from vda_ros.model import StreamingDepth, random_model
 from vda_ros.model.backends.graphs import cache_names
 from vda_ros.model import export
-from vda_ros.model.export import main
+from vda_ros.cli.export_onnx import main
 from vda_ros.model.preprocess import network_size, preprocess, to_frame_size
 from vda_ros.model.streaming import stream_window
 

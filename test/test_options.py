@@ -4,8 +4,8 @@ from dataclasses import fields
 
 from vda_ros import cli
 from vda_ros.nodes.depth_node import PARAMETERS
-from vda_ros.tools.process_bag.options import Options
-from vda_ros.options import OPTIONS, resolve_precision
+from vda_ros.batch.settings import Options
+from vda_ros.core.options import OPTIONS, resolve_precision
 
 BAG_OPTIONS = {"precision", "backend", "backend_cache", "publish_points", "points_stride", "color_min", "color_max"}
 """The shared options that make sense for a recording (input_size is also shared; max_res is live/video only)."""

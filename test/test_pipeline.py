@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from vda_ros.colormap import ColorScale
-from vda_ros.pipeline import CameraModel, LiveColorScale, OutputSettings, frame_outputs
+from vda_ros.core.colormap import ColorScale
+from vda_ros.core.outputs import CameraModel, LiveColorScale, OutputSettings, frame_outputs
 
 K = np.array([[50.0, 0.0, 31.5], [0.0, 52.0, 23.5], [0.0, 0.0, 1.0]])
 P = np.array([[50.0, 0.0, 31.5, 0.0], [0.0, 52.0, 23.5, 0.0], [0.0, 0.0, 1.0, 0.0]])

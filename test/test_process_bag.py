@@ -35,13 +35,13 @@ from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vda_ros import cli
-from vda_ros.files import host_tag
+from vda_ros.io.files import host_tag
 from vda_ros.interruption import EXIT_INTERRUPTED
 from vda_ros.model.backends import onnx_backend
 from vda_ros.tools import process_bag
-from vda_ros.tools.process_bag.bag_pipeline import CameraInfoHistory
-from vda_ros.tools.process_bag.options import Options, parse_options
-from vda_ros.tools.process_bag.plan import OutputTopics, topic_namespace
+from vda_ros.batch.pipeline import CameraInfoHistory
+from vda_ros.batch.settings import Options, parse_options
+from vda_ros.batch.plan import OutputTopics, topic_namespace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "112"]
@@ -55,7 +55,7 @@ def run(*args: object) -> int:
 
 
 def tool_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "vda_ros.tools.process_bag", *args]
+    return [sys.executable, "-m", "vda_ros.cli.process_bag", *args]
 
 
 def child_env() -> dict[str, str]:

@@ -19,9 +19,9 @@ from bag_helpers import FRAME_ID, TYPESTORE, read_bag, stamp_ns
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from synthetic_scene import frame_abs_rel, lidar_points, synthetic_sequence
-from vda_ros.eval_cli import main as eval_main
-from vda_ros.evaluation import evaluate
-from vda_ros.tools.process_bag import command
+from vda_ros.cli.eval import main as eval_main
+from vda_ros.core.metrics import evaluate
+from vda_ros.cli import process_bag
 
 T = TYPESTORE.types
 START_NS = 1_700_000_000 * 10**9
@@ -132,7 +132,7 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     path, scene, prediction = scene_bag
     monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
-    assert command.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
+    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
                          TOPICS["sparse"], "--copy-input"]) == 0
     written = read_bag(output)
     depth_msgs = written["/cam/depth/image"]
@@ -171,7 +171,7 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
     write_scene_bag(path, scene, sparse, cloud, "points", [hostile])
     monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
-    assert command.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
+    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
                          TOPICS["points"]]) == 0
     captured = capsys.readouterr()
     assert ("warning: skipped 1 message of /cam/sparse_points that could not be read (the last: PointCloud2 row_step 0 "
@@ -186,7 +186,7 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
 
 def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):
     path, _, _ = scene_bag
-    assert command.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
+    assert process_bag.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
                          TOPICS["info"], "--random-weights"]) == 2
     err = capsys.readouterr().err
     assert "has type sensor_msgs/msg/CameraInfo" in err and not (tmp_path / "out").exists()

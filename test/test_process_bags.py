@@ -30,13 +30,13 @@ from bag_helpers import read_bag, synthetic_frames, write_multi_camera_bag, writ
 from ros_helpers import node_env, wait_until
 from socket_helpers import Listener, listeners
 
-from vda_ros.fleet import cli
+from vda_ros.cli import process_bags as cli
 from vda_ros.fleet.bag_job import shared_options
 from vda_ros.fleet.manifest import MANIFEST_SUFFIX, OutputState, output_state, write_manifest
 from vda_ros.fleet.summary import SUMMARY_FILE
 from vda_ros.fleet.units import find_bags, plan_units
-from vda_ros.tools.process_bag import command
-from vda_ros.tools.process_bag.options import Options, parse_options
+from vda_ros.batch import run as bag_run
+from vda_ros.batch.settings import Options, parse_options
 
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "56"]
 WORKER = ["--cpus-per-worker", "1"]
@@ -71,9 +71,9 @@ def references(runs: list[tuple[Path, Path, str]]) -> None:
     torch.set_num_threads(1)
     try:
         shared = parse_options(["in", "out", *SMALL])
-        engine = command.build_engine(shared)
+        engine = bag_run.build_engine(shared)
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda run: command.process(
+            list(pool.map(lambda run: bag_run.process(
                 replace(shared, input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine), runs))
     finally:
         torch.set_num_threads(threads)
@@ -138,7 +138,7 @@ class ToolRun:
     def __init__(self, *args: str | Path, new_session: bool = False, env: dict[str, str] | None = None) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vda_ros.fleet.cli", *map(str, args), *SMALL, *WORKER],
+            [sys.executable, "-m", "vda_ros.cli.process_bags", *map(str, args), *SMALL, *WORKER],
             env=node_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             start_new_session=new_session,
         )
@@ -299,7 +299,7 @@ def test_a_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
 
 TIMED_MAIN = (
     "import sys, time\n"
-    "from vda_ros.fleet.cli import main\n"
+    "from vda_ros.cli.process_bags import main\n"
     "start = time.monotonic()\n"
     "code = main(sys.argv[1:])\n"
     "print(f'main took {time.monotonic() - start:.1f} s', file=sys.stderr)\n"
@@ -435,5 +435,5 @@ def test_every_single_bag_option_is_shared() -> None:
 
 
 def test_import_vda_ros_does_not_import_ray() -> None:
-    code = "import sys, vda_ros, vda_ros.fleet.cli; sys.exit('ray' in sys.modules)"
+    code = "import sys, vda_ros, vda_ros.cli.process_bags; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env=node_env(), timeout=TIMEOUT_S).returncode == 0

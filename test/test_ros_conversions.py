@@ -1,4 +1,4 @@
-"""Unit tests for vda_ros.ros_conversions, on hand-built sensor_msgs messages."""
+"""Unit tests for vda_ros.ros.conversions, on hand-built sensor_msgs messages."""
 
 import array
 import os
@@ -15,8 +15,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header  # noqa: E402
 
 from encoded_images import png_header_only, png_of_zeros  # noqa: E402
-from vda_ros.geometry import backproject  # noqa: E402
-from vda_ros.ros_conversions import (  # noqa: E402
+from vda_ros.core.geometry import backproject  # noqa: E402
+from vda_ros.ros.conversions import (  # noqa: E402
     CloudConversionError,
     ImageConversionError,
     bgr_to_msg,

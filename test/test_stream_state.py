@@ -1,4 +1,4 @@
-"""The bounded state of a live depth stream (vda_ros/nodes/stream_state.py), alone, with an injected clock."""
+"""The bounded state of a live depth stream (vda_ros/ros/stream_state.py), alone, with an injected clock."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
-from vda_ros.nodes.stream_state import CameraInfoCache, LogLimiter, LruMap, ProblemLog, message_kind
+from vda_ros.ros.stream_state import CameraInfoCache, LogLimiter, LruMap, ProblemLog, message_kind
 
 
 class FakeClock:

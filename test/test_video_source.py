@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CameraInfo, Image
 
-from vda_ros.nodes.child_nodes import node_command
+from vda_ros.ros.child_nodes import node_command
 
 from ros_helpers import REPO_ROOT, NodeProcess, TestNode, node_env, wait_until
 
@@ -128,7 +128,7 @@ def test_missing_video_stops_with_a_message_naming_it(tmp_path: Path) -> None:
 def test_demo_records_live_depth_to_an_mp4(video: Path, tmp_path: Path) -> None:
     output = tmp_path / "out" / "live.mp4"
     namespace = f"/demo_test_{os.getpid()}"  # pgrep sees the whole machine: other test runs too
-    command = [sys.executable, "-m", "vda_ros.tools.demo", str(video), "--frames", "3", "--output", str(output),
+    command = [sys.executable, "-m", "vda_ros.cli.demo", str(video), "--frames", "3", "--output", str(output),
                "--random-weights", "--input-size", "112", "--device", "cpu", "--namespace", namespace,
                "--timeout", "120"]
     before = time.time()

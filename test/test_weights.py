@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from ros_helpers import wait_until
-from vda_ros.files import host_tag
-from vda_ros.weights import HUB_URL, OfficialCheckpoint, main, selected_checkpoints
+from vda_ros.io.files import host_tag
+from vda_ros.cli.weights import main
+from vda_ros.model.weights import HUB_URL, OfficialCheckpoint, selected_checkpoints
 
 FAKE = b"not really a checkpoint, but bytes to hash\n" * 1000
 METRIC_VITS = "/depth-anything/Metric-Video-Depth-Anything-Small/resolve/main/metric_video_depth_anything_vits.pth"
@@ -203,7 +204,7 @@ def _download_in_background(hub: FakeHub, directory: Path) -> tuple[subprocess.P
     hub.serve_lfs_file(METRIC_VITS, FAKE, sha256(FAKE))
     hub.routes[f"/storage{METRIC_VITS}"].hold = hold
     child = subprocess.Popen(
-        [sys.executable, "-m", "vda_ros.weights", "--metric", "--dir", str(directory), "--base-url", hub.url],
+        [sys.executable, "-m", "vda_ros.cli.weights", "--metric", "--dir", str(directory), "--base-url", hub.url],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vda_ros import __version__
-from vda_ros.files import atomic_output
+from vda_ros.io.files import atomic_output
 from vda_ros.fleet.bag_job import Options
 
 MANIFEST_SUFFIX = ".vda-manifest.json"

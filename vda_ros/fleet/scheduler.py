@@ -25,7 +25,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vda_ros.bag_io import staging_directories
+from vda_ros.io.bags import staging_directories
 from vda_ros.errors import UsageError
 from vda_ros.fleet.bag_job import Options, options_for
 from vda_ros.fleet.manifest import OutputState, output_state

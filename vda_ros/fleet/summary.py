@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from vda_ros import __version__
-from vda_ros.files import atomic_output
+from vda_ros.io.files import atomic_output
 from vda_ros.fleet.units import Unit
 
 SUMMARY_FILE = "vda_process_bags_summary.json"

@@ -19,9 +19,9 @@ from rclpy.subscription import Subscription
 from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from vda_ros.nodes.diagnostics import LatencyWindow, RateMeter, format_ms
-from vda_ros.nodes.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
-from vda_ros.pipeline import CLOUD_WAITING, LiveColorScale
+from vda_ros.ros.diagnostics import LatencyWindow, RateMeter, format_ms
+from vda_ros.ros.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
+from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
 
 ImageMessage = Image | CompressedImage
 

@@ -2,7 +2,7 @@
 
 The path of one frame: depth/relative (or a metric model's depth) -> array -> the sparse measurement
 nearest in time -> SparseSamples on the depth grid -> DepthAligner (robust fit + temporal filter,
-vda_ros.alignment) -> depth/image (32FC1 metres, NaN invalid) and points, both with the depth's header.
+vda_ros.core.alignment) -> depth/image (32FC1 metres, NaN invalid) and points, both with the depth's header.
 The node never waits for sparse data: a frame without a measurement within max_time_offset uses the
 held alignment, so every depth frame gets an output while an alignment exists.
 
@@ -23,7 +23,7 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from vda_ros.alignment import (
+from vda_ros.core.alignment import (
     FIT_METHODS,
     INPUT_KINDS,
     AlignerSettings,
@@ -33,13 +33,13 @@ from vda_ros.alignment import (
     TemporalSettings,
     TrackState,
 )
-from vda_ros.geometry import backproject, quaternion_matrix
-from vda_ros.nodes.diagnostics import RateMeter, diagnostic_status
-from vda_ros.nodes.node_main import run_node
-from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.nodes.stream_state import ProblemLog
-from vda_ros.ros_conversions import (
+from vda_ros.core.geometry import backproject, quaternion_matrix
+from vda_ros.ros.diagnostics import RateMeter, diagnostic_status
+from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.stream_state import ProblemLog
+from vda_ros.ros.conversions import (
     CloudConversionError,
     ImageConversionError,
     camera_info_is_calibrated,
@@ -51,7 +51,7 @@ from vda_ros.ros_conversions import (
     points_to_cloud,
     stamp_ns,
 )
-from vda_ros.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
+from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 
 NODE_NAME = "depth_align"
 SPARSE_SOURCES = ("depth_image", "points")

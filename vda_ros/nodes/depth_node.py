@@ -1,7 +1,7 @@
 """depth_node: live, temporally consistent depth from one camera, or from several through one model.
 
 The path of one frame: Image (or CompressedImage) -> RGB array -> BatchedStreamingDepth.step_batch ->
-vda_ros.pipeline (depth values, colour, depth intrinsics, cloud) -> messages. This module only wires
+vda_ros.core.outputs (depth values, colour, depth intrinsics, cloud) -> messages. This module only wires
 the pieces together and owns the threading: each camera's subscription drops its image into that
 camera's one-frame slot and returns at once, and one worker thread runs the model on the newest frame
 of every camera that has one (up to max_batch cameras per forward pass, round robin), so a camera
@@ -31,7 +31,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
 from vda_ros.errors import VdaError
-from vda_ros.media import scaled_size
+from vda_ros.io.media import scaled_size
 from vda_ros.model import (
     ENCODERS,
     BackendError,
@@ -48,14 +48,14 @@ from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
 from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
-from vda_ros.nodes.diagnostics import diagnostic_status
-from vda_ros.nodes.node_main import run_node
-from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.nodes.stream_state import LogLimiter
-from vda_ros.options import OPTIONS, resolve_precision
-from vda_ros.pipeline import OutputSettings, cloud_off_reason, frame_outputs
-from vda_ros.ros_conversions import (
+from vda_ros.ros.diagnostics import diagnostic_status
+from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.stream_state import LogLimiter
+from vda_ros.core.options import OPTIONS, resolve_precision
+from vda_ros.core.outputs import OutputSettings, cloud_off_reason, frame_outputs
+from vda_ros.ros.conversions import (
     ImageConversionError,
     bgr_to_msg,
     camera_model,

@@ -22,7 +22,7 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
 from vda_ros.nodes.depth_node import NODE_NAME, DepthCore, StartupError
-from vda_ros.nodes.node_main import run_node
+from vda_ros.ros.node_main import run_node
 
 
 class ManagedDepthNode(DepthCore, LifecycleNode):

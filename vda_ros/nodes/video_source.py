@@ -20,11 +20,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from vda_ros.errors import VdaError
-from vda_ros.media import scaled_size
-from vda_ros.nodes.node_main import run_node
-from vda_ros.nodes.params import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.nodes.qos import RELIABILITIES, qos_profile
-from vda_ros.ros_conversions import rgb_to_msg, scale_camera_info
+from vda_ros.io.media import scaled_size
+from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.conversions import rgb_to_msg, scale_camera_info
 
 NODE_NAME = "video_source"
 FALLBACK_FPS = 30.0

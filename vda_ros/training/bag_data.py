@@ -15,7 +15,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from vda_ros.bag_io import (
+from vda_ros.io.bags import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
     IMAGE_TYPE,
@@ -26,8 +26,8 @@ from vda_ros.bag_io import (
     read_messages,
     topic_types,
 )
-from vda_ros.geometry import mask_depth_range, render_depth
-from vda_ros.ros_conversions import (
+from vda_ros.core.geometry import mask_depth_range, render_depth
+from vda_ros.ros.conversions import (
     ImageConversionError,
     camera_info_is_calibrated,
     cloud_to_xyz,

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from vda_ros.errors import VdaError
-from vda_ros.geometry import mask_depth_range
+from vda_ros.core.geometry import mask_depth_range
 from vda_ros.model.preprocess import preprocess
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")

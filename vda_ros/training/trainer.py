@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,8 +19,8 @@ import torch
 from torch import Tensor
 
 from vda_ros.errors import UsageError, VdaError
-from vda_ros.evaluation import evaluate
-from vda_ros.files import atomic_output, writable_folder_problem
+from vda_ros.core.metrics import evaluate
+from vda_ros.io.files import atomic_output, writable_folder_problem
 from vda_ros.model.checkpoint import CheckpointError, checkpoint_filename, detect_encoder, load_weights
 from vda_ros.model.device import autocast
 from vda_ros.model.network import VideoDepthAnything

@@ -28,7 +28,7 @@ from typing import TypeVar
 import torch
 from torch import nn
 
-from vda_ros.files import PathTaken, atomic_directory, remove_stale_temporaries, writable_folder_problem
+from vda_ros.io.files import PathTaken, atomic_directory, remove_stale_temporaries, writable_folder_problem
 
 from .errors import CacheError
 

@@ -1,0 +1,221 @@
+"""What happens to one frame after the network, without ROS: the per-frame outputs of every tool.
+
+A network prediction becomes the values a depth topic carries (REP 117 rules), the colourised depth, the
+intrinsics of the depth image and the point cloud arrays. The live node, the bag tool and vda-video call
+this module and only convert its arrays to messages or files, so the rules live here once and are tested
+as plain functions. The maths itself is geometry.py's and colormap.py's; this module decides which of it
+applies to a frame and with which settings.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from vda_ros.core.colormap import ColorScale, colorize
+from vda_ros.core.geometry import (
+    backproject,
+    depth_for_publishing,
+    focal_lengths_valid,
+    inverse_depth_to_metric,
+    scale_intrinsics,
+    scale_projection,
+)
+
+ASPECT_TOLERANCE = 0.02
+"""Intrinsics whose image aspect ratio differs from the depth's by more than this describe another image."""
+
+CLOUD_WAITING = "waiting for the first frame"
+CLOUD_PUBLISHING = "publishing"
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """What the pipeline needs of a CameraInfo: the calibrated image size, K and P, and the frame they belong to.
+
+    `width` and `height` 0 mean the calibration names no size (then it is taken to fit any image as is).
+    """
+
+    frame_id: str
+    width: int
+    height: int
+    k: np.ndarray
+    """3×3 intrinsic matrix."""
+    p: np.ndarray
+    """3×4 projection matrix."""
+
+    @property
+    def calibrated(self) -> bool:
+        """True when K holds usable intrinsics; uncalibrated drivers publish an all-zero K."""
+        return bool(np.isfinite(self.k).all() and focal_lengths_valid(self.k[0, 0], self.k[1, 1]))
+
+    @property
+    def fx_fy_cx_cy(self) -> tuple[float, float, float, float]:
+        return float(self.k[0, 0]), float(self.k[1, 1]), float(self.k[0, 2]), float(self.k[1, 2])
+
+    def problem_for(self, width: int, height: int) -> str | None:
+        """Why these intrinsics cannot describe a width×height depth image, or None when they can."""
+        frame = self.frame_id
+        if not self.calibrated:
+            return (f"CameraInfo of frame {frame!r} is uncalibrated (K is all zeros or not finite): no point cloud "
+                    "until a calibrated one arrives; depth keeps flowing")
+        if self.width == 0 or self.height == 0:
+            return f"CameraInfo of frame {frame!r} has no image size ({self.width}x{self.height}): no point cloud"
+        if abs(self.width * height / (self.height * width) - 1.0) > ASPECT_TOLERANCE:
+            return (f"CameraInfo of frame {frame!r} is for {self.width}x{self.height} images, which does not fit "
+                    f"the {width}x{height} depth: no point cloud")
+        return None
+
+    def scaled_to(self, width: int, height: int) -> CameraModel:
+        """The intrinsics of this camera's image resized to width×height (image_proc's resize rules)."""
+        if (width, height) == (self.width, self.height) or not (self.width and self.height):
+            return self
+        src, dst = (self.width, self.height), (width, height)
+        return CameraModel(self.frame_id, width, height, scale_intrinsics(self.k, src, dst),
+                           scale_projection(self.p, src, dst))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How a frame's derived outputs are made; read once per frame so one frame sees one consistent set."""
+
+    publish_points: bool = True
+    points_stride: int = 1
+    points_rgb: bool = True
+    min_depth: float = 0.0
+    max_depth: float = math.inf
+    relative_scale: float = 0.0
+    relative_shift: float = 0.0
+    color_range: tuple[float | None, float | None, float] = (None, None, 0.05)
+    """(min, max, smoothing) of the colour scale; None bounds follow the data."""
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, bool | int | float | str]) -> OutputSettings:
+        """From option values by name (the node's parameters): color_max ≤ color_min means automatic."""
+        fixed = values["color_max"] > values["color_min"]
+        return cls(
+            publish_points=bool(values["publish_points"]),
+            points_stride=int(values["points_stride"]),
+            points_rgb=bool(values["points_rgb"]),
+            min_depth=float(values["min_depth"]),
+            max_depth=float(values["max_depth"]) or math.inf,
+            relative_scale=float(values["relative_scale"]),
+            relative_shift=float(values["relative_shift"]),
+            color_range=(
+                float(values["color_min"]) if fixed else None,
+                float(values["color_max"]) if fixed else None,
+                float(values["color_smoothing"]),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """An organised point grid (H', W', 3) in the camera optical frame, NaN where depth is invalid."""
+
+    xyz: np.ndarray
+    rgb: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class FrameOutputs:
+    """Every output of one frame; None where the output was not asked for or cannot be made."""
+
+    depth: np.ndarray
+    """Values for the depth topic: metres with NaN where invalid (metric), or relative inverse depth."""
+    colored: np.ndarray | None
+    """BGR uint8 rendering of depth."""
+    camera: CameraModel | None
+    """Intrinsics of the depth image (the camera's, scaled to the depth size)."""
+    cloud: Cloud | None
+    cloud_state: str
+    """Why there is or is not a cloud, for diagnostics."""
+    problem: str | None = None
+    """A problem with the frame's intrinsics worth reporting (uncalibrated, wrong size)."""
+
+
+def metric_depth(prediction: np.ndarray, metric: bool, settings: OutputSettings) -> np.ndarray | None:
+    """Metres for the cloud: the metric model's masked depth, or relative depth through the given scale."""
+    if metric:
+        return depth_for_publishing(prediction, True)
+    if settings.relative_scale > 0:
+        return inverse_depth_to_metric(prediction, settings.relative_scale, settings.relative_shift)
+    return None
+
+
+def cloud_off_reason(metric: bool, settings: OutputSettings) -> str | None:
+    """Why these settings give no cloud whatever the frame, or None when frames can have one.
+
+    Both reasons are runtime parameters (publish_points, relative_scale): a node keeps its points topic and
+    says this until they change.
+    """
+    if not settings.publish_points:
+        return "off (publish_points is false)"
+    if not metric and settings.relative_scale <= 0:
+        return "off: relative depth has no scale (set relative_scale, relative_shift)"
+    return None
+
+
+def frame_outputs(
+    rgb: np.ndarray | None,
+    prediction: np.ndarray,
+    *,
+    metric: bool,
+    settings: OutputSettings,
+    camera: CameraModel | None = None,
+    color_scale: ColorScale | None = None,
+    want_cloud: bool = True,
+) -> FrameOutputs:
+    """The outputs of one frame from its RGB image and the network's prediction at the same size.
+
+    Args:
+        rgb: the (H, W, 3) uint8 image the prediction was made from, colouring the points; None: no colours.
+        prediction: (H, W) float32 network output, inverse depth (relative) or metres (metric).
+        metric: which the prediction is.
+        settings: cloud and colour settings.
+        camera: the image's intrinsics, if known; without them there is neither depth camera nor cloud.
+        color_scale: the colour range to render with (updated with this frame); None: no colourised depth.
+        want_cloud: False skips the back-projection (nobody listens), the cloud state says so.
+    """
+    values = depth_for_publishing(prediction, metric)
+    colored = colorize(values, *color_scale.update(values)) if color_scale is not None else None
+    height, width = values.shape
+    if camera is None:
+        return FrameOutputs(values, colored, None, None, "no CameraInfo received for this frame_id")
+    problem = camera.problem_for(width, height)
+    if problem is not None:
+        return FrameOutputs(values, colored, None, None, problem, problem)
+    depth_camera = camera.scaled_to(width, height)
+    off = cloud_off_reason(metric, settings)
+    if off is not None:
+        return FrameOutputs(values, colored, depth_camera, None, off)
+    metres = values if metric else metric_depth(prediction, metric, settings)
+    assert metres is not None  # a relative model without a scale is off (above)
+    if not want_cloud:
+        return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber")
+    stride = settings.points_stride
+    xyz = backproject(metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth,
+                      max_depth=settings.max_depth)
+    colours = rgb[::stride, ::stride] if settings.points_rgb and rgb is not None else None
+    return FrameOutputs(values, colored, depth_camera, Cloud(xyz, colours), CLOUD_PUBLISHING)
+
+
+class LiveColorScale:
+    """A camera's colour scale that follows its settings: rebuilt when the range settings change."""
+
+    def __init__(self) -> None:
+        self._settings: tuple[float | None, float | None, float] | None = None
+        self._scale = ColorScale()
+
+    def scale(self, settings: OutputSettings) -> ColorScale:
+        if settings.color_range != self._settings:
+            vmin, vmax, smoothing = settings.color_range
+            self._scale, self._settings = ColorScale(vmin, vmax, smoothing), settings.color_range
+        return self._scale
+
+    def reset(self) -> None:
+        """Forget the tracked range (a new stream)."""
+        self._scale.reset()
