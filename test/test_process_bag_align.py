@@ -21,6 +21,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from synthetic_scene import frame_abs_rel, lidar_points, synthetic_sequence
 from vda_ros.cli.eval import main as eval_main
 from vda_ros.core.metrics import evaluate
+from vda_ros.batch import run as bag_run
 from vda_ros.cli import process_bag
 
 T = TYPESTORE.types
@@ -130,7 +131,7 @@ def scene_bag(tmp_path_factory):
 
 def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_bag, tmp_path, monkeypatch, capsys):
     path, scene, prediction = scene_bag
-    monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
+    monkeypatch.setattr(bag_run, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
     assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
                          TOPICS["sparse"], "--copy-input"]) == 0
@@ -169,7 +170,7 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
     hostile_at = START_NS + 4 * PERIOD_NS  # recorded just before frame 4's image, stamped like its scan
     hostile = (hostile_at - 1, "points", _hostile_cloud(hostile_at + 10_000_000))
     write_scene_bag(path, scene, sparse, cloud, "points", [hostile])
-    monkeypatch.setattr(command, "build_engine", lambda options: ReplayEngine(prediction))
+    monkeypatch.setattr(bag_run, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
     assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
                          TOPICS["points"]]) == 0
