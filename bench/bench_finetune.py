@@ -25,18 +25,35 @@ sys.path.insert(0, str(REPO_ROOT / "test"))  # the RGB-D generator the tests use
 def child(args: argparse.Namespace) -> None:
     """Train args.steps + 1 steps of one configuration and print its timing as JSON."""
     import torch
-
     from rgbd_helpers import write_folders
+
     from vda_ros.cli.finetune import build_parser, build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         side = args.input_size
         rgb_dir, depth_dir = write_folders(Path(tmp) / "data", args.clip_length + 4, side + 14, side)
         options = [
-            "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir), "--random-weights", "--encoder", args.encoder,
-            "--mode", args.mode, "--clip-length", str(args.clip_length), "--input-size", str(side),
-            "--val-fraction", "0", "--steps-per-epoch", str(args.steps + 1), "--device", args.device,
-            "--output-dir", str(Path(tmp) / "out"),
+            "--rgb-dir",
+            str(rgb_dir),
+            "--depth-dir",
+            str(depth_dir),
+            "--random-weights",
+            "--encoder",
+            args.encoder,
+            "--mode",
+            args.mode,
+            "--clip-length",
+            str(args.clip_length),
+            "--input-size",
+            str(side),
+            "--val-fraction",
+            "0",
+            "--steps-per-epoch",
+            str(args.steps + 1),
+            "--device",
+            args.device,
+            "--output-dir",
+            str(Path(tmp) / "out"),
         ] + (["--freeze-backbone"] if args.freeze else [])
         trainer = build_trainer(build_parser().parse_args(options))
         trainer.train_step()
@@ -56,8 +73,21 @@ def child(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace, mode: str, freeze: bool) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
     command = [
-        sys.executable, __file__, "--child", "--mode", mode, "--encoder", args.encoder, "--input-size",
-        str(args.input_size), "--clip-length", str(args.clip_length), "--steps", str(args.steps), "--device", args.device,
+        sys.executable,
+        __file__,
+        "--child",
+        "--mode",
+        mode,
+        "--encoder",
+        args.encoder,
+        "--input-size",
+        str(args.input_size),
+        "--clip-length",
+        str(args.clip_length),
+        "--steps",
+        str(args.steps),
+        "--device",
+        args.device,
     ] + (["--freeze"] if freeze else [])
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     assert process.stdout is not None

@@ -26,10 +26,17 @@ import cv2
 import numpy as np
 import torch
 
-from vda_ros.model import (BACKEND_NAMES, ENCODERS, BackendError, OfflineDepth, StreamingDepth,
-                           random_model, select_device)
-from vda_ros.model.backends import BACKENDS
 from vda_ros.core.options import PRECISION_CHOICES
+from vda_ros.model import (
+    BACKEND_NAMES,
+    ENCODERS,
+    BackendError,
+    OfflineDepth,
+    StreamingDepth,
+    random_model,
+    select_device,
+)
+from vda_ros.model.backends import BACKENDS
 from vda_ros.model.config import ENCODER_CONFIGS
 from vda_ros.model.preprocess import network_size
 
@@ -119,8 +126,16 @@ def peak_memory(device: torch.device) -> str:
     return f"{peak:.0f} MiB"
 
 
-def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int, backend: str, precision: str,
-              frames: list[np.ndarray], device: torch.device) -> None:
+def bench_row(
+    args: argparse.Namespace,
+    official,
+    encoder: str,
+    input_size: int,
+    backend: str,
+    precision: str,
+    frames: list[np.ndarray],
+    device: torch.device,
+) -> None:
     """One table row: our engine on `backend`, taking turns frame by frame with torch fp32 (for the error) and,
     with --reference, the official streaming mode. The graph cache starts empty, so the build is timed."""
     model = random_model(encoder)
@@ -159,9 +174,11 @@ def bench_row(args: argparse.Namespace, official, encoder: str, input_size: int,
             pass
         synchronize(device)
         offline = f"{len(clip) / (time.perf_counter() - start):.2f}"
-    row = (f"| {encoder} | {input_size} | {net[0]}×{net[1]} | {backend} | {engine.precision} | {build_seconds:.1f} s | "
-           f"{1e3 * statistics.median(stream):.1f} | {1e3 * percentile(stream, 90):.1f} | "
-           f"{1 / statistics.median(stream):.2f} | {error:.1e} | {offline} | {stream_memory} |")
+    row = (
+        f"| {encoder} | {input_size} | {net[0]}×{net[1]} | {backend} | {engine.precision} | {build_seconds:.1f} s | "
+        f"{1e3 * statistics.median(stream):.1f} | {1e3 * percentile(stream, 90):.1f} | "
+        f"{1 / statistics.median(stream):.2f} | {error:.1e} | {offline} | {stream_memory} |"
+    )
     if official is not None:
         ref_median = statistics.median(ref_stream[0])
         row += f" {1e3 * ref_median:.1f} | ×{ref_median / statistics.median(stream):.2f} |"
@@ -173,8 +190,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encoders", nargs="+", default=["vits"], choices=ENCODERS)
     parser.add_argument("--input-sizes", nargs="+", type=int, default=[518])
     parser.add_argument("--backends", nargs="+", default=["torch"], choices=BACKEND_NAMES)
-    parser.add_argument("--precisions", nargs="+", default=None, choices=PRECISION_CHOICES[1:],
-                        help="default: fp16 on CUDA, fp32 on CPU; each backend runs those it offers")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=None,
+        choices=PRECISION_CHOICES[1:],
+        help="default: fp16 on CUDA, fp32 on CPU; each backend runs those it offers",
+    )
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     parser.add_argument("--size", default="640x480", help="frame size WxH fed to the model (default 640x480)")
     parser.add_argument("--frames", type=int, default=20, help="streaming frames timed per row (after warm-up)")
@@ -182,8 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--offline-frames", type=int, default=64, help="frames for the offline rate (0: skip)")
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--reference", type=Path, default=None,
-                        help="checkout of the official Video-Depth-Anything repository to time beside this one")
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        help="checkout of the official Video-Depth-Anything repository to time beside this one",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -192,11 +218,19 @@ def main(argv: list[str] | None = None) -> None:
     frames = load_frames(args.video, args.frames + args.warmup, width, height)
     official = import_official(args.reference) if args.reference else None
     precisions = args.precisions or (["fp16"] if device.type == "cuda" else ["fp32"])
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    print(f"device: {device} ({name}); torch {torch.__version__}; frames {width}×{height}; "
-          f"{args.frames} timed streaming frames, {args.offline_frames} offline frames")
-    header = ("| encoder | input | network | backend | precision | build (first start) | stream median ms | p90 ms | "
-              "stream fps | max error vs torch fp32 | offline fps | peak device memory |")
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"device: {device} ({name}); torch {torch.__version__}; frames {width}×{height}; "
+        f"{args.frames} timed streaming frames, {args.offline_frames} offline frames"
+    )
+    header = (
+        "| encoder | input | network | backend | precision | build (first start) | stream median ms | p90 ms | "
+        "stream fps | max error vs torch fp32 | offline fps | peak device memory |"
+    )
     if official is not None:
         header += " official stream ms | stream speed-up |"
     print(header)

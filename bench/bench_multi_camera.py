@@ -22,15 +22,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ros_latency import REPO_ROOT, Arrivals, camera_info, spinning_node  # noqa: E402  (sets the ROS environment)
+from bench_ros_latency import REPO_ROOT, Arrivals, camera_info, spinning_node
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
 
-from rclpy.node import Node  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
-
-from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
-from vda_ros.ros.conversions import rgb_to_msg  # noqa: E402
+from vda_ros.ros.child_nodes import node_command, stop_all
+from vda_ros.ros.conversions import rgb_to_msg
 
 WIDTH, HEIGHT = 640, 480
 
@@ -44,12 +43,21 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def start_nodes(cameras: list[str], batched: bool, args: argparse.Namespace, log) -> list[subprocess.Popen]:
-    params: dict[str, object] = {"random_weights": True, "metric": True, "device": args.device,
-                                 "input_size": args.input_size, "publish_points": False}
+    params: dict[str, object] = {
+        "random_weights": True,
+        "metric": True,
+        "device": args.device,
+        "input_size": args.input_size,
+        "publish_points": False,
+    }
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     if batched:
-        commands = [node_command("vda_ros.nodes.depth_node",
-                                 {**params, "cameras": "[" + ", ".join(cameras) + "]", "max_batch": len(cameras)})]
+        commands = [
+            node_command(
+                "vda_ros.nodes.depth_node",
+                {**params, "cameras": "[" + ", ".join(cameras) + "]", "max_batch": len(cameras)},
+            )
+        ]
     else:
         commands = [node_command("vda_ros.nodes.depth_node", params, {"__ns": camera}) for camera in cameras]
     return [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log) for command in commands]
@@ -100,8 +108,14 @@ def run_case(node: Node, count: int, batched: bool, args: argparse.Namespace) ->
     pooled = [v for values in latencies.values() for v in values]
     medians = [float(np.median(v)) * 1e3 if v else float("nan") for v in latencies.values()]
     median, p95 = (np.percentile(pooled, [50, 95]) * 1e3) if pooled else (float("nan"), float("nan"))
-    return {"fps": len(pooled) / args.duration, "median": median, "p95": p95, "worst_median": max(medians),
-            "memory": memory, "outputs": {c: len(v) for c, v in latencies.items()}}
+    return {
+        "fps": len(pooled) / args.duration,
+        "median": median,
+        "p95": p95,
+        "worst_median": max(medians),
+        "memory": memory,
+        "outputs": {c: len(v) for c, v in latencies.items()},
+    }
 
 
 def main() -> None:
@@ -119,18 +133,25 @@ def main() -> None:
 
 
 def print_cases(node: Node, args: argparse.Namespace) -> None:
-    print(f"{WIDTH}x{HEIGHT} rgb8 cameras at {args.rate:g} Hz each, vits metric, input {args.input_size}, "
-          f"{args.device}, {args.duration:g} s measured after {args.warmup:g} s")
-    print("| cameras | mode | depth frames/s (all cameras) | latency median | p95 | worst camera median "
-          "| peak memory (all nodes) | outputs per camera |")
+    print(
+        f"{WIDTH}x{HEIGHT} rgb8 cameras at {args.rate:g} Hz each, vits metric, input {args.input_size}, "
+        f"{args.device}, {args.duration:g} s measured after {args.warmup:g} s"
+    )
+    print(
+        "| cameras | mode | depth frames/s (all cameras) | latency median | p95 | worst camera median "
+        "| peak memory (all nodes) | outputs per camera |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for count in args.cameras:
         for batched in (True, False):
             r = run_case(node, count, batched, args)
             mode = "one node, batched" if batched else f"{count} process{'es' if count > 1 else ''}"
-            print(f"| {count} | {mode} | {r['fps']:.2f} | {r['median']:.0f} ms | {r['p95']:.0f} ms "
-                  f"| {r['worst_median']:.0f} ms | {r['memory']:.0f} MiB | "
-                  f"{' '.join(str(v) for v in r['outputs'].values())} |", flush=True)
+            print(
+                f"| {count} | {mode} | {r['fps']:.2f} | {r['median']:.0f} ms | {r['p95']:.0f} ms "
+                f"| {r['worst_median']:.0f} ms | {r['memory']:.0f} MiB | "
+                f"{' '.join(str(v) for v in r['outputs'].values())} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

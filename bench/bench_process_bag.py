@@ -46,7 +46,10 @@ def measure(bag: Path, output: Path, frames: int, tool_args: list[str]) -> Measu
     start = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "vda_ros.cli.process_bag", str(bag), str(output), *tool_args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     assert child.stdout is not None
     summary = child.stdout.read()
@@ -74,8 +77,10 @@ def main() -> None:
 
     tool_args = ["--random-weights", "--encoder", args.encoder, "--device", args.device]
     tool_args += ["--input-size", str(args.input_size)] + ([] if args.relative else ["--metric"])
-    print(f"vda-process-bag: {args.width}x{args.height} rgb8 frames, {args.storage}, {args.encoder} "
-          f"{'relative' if args.relative else 'metric + points'}, input size {args.input_size}, device {args.device}")
+    print(
+        f"vda-process-bag: {args.width}x{args.height} rgb8 frames, {args.storage}, {args.encoder} "
+        f"{'relative' if args.relative else 'metric + points'}, input size {args.input_size}, device {args.device}"
+    )
     print(f"{'frames':>7} {'wall s':>8} {'frames/s':>9} {'peak RSS MiB':>13} {'output MiB':>11}")
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_process_bag_") as scratch:
@@ -85,13 +90,18 @@ def main() -> None:
             )
             result = measure(bag.path, Path(scratch, f"out_{count}"), count, tool_args)
             results.append(result)
-            print(f"{result.frames:>7} {result.wall_s:>8.1f} {result.tool_fps:>9.2f} "
-                  f"{result.peak_rss_mib:>13.0f} {result.output_mib:>11.1f}", flush=True)
+            print(
+                f"{result.frames:>7} {result.wall_s:>8.1f} {result.tool_fps:>9.2f} "
+                f"{result.peak_rss_mib:>13.0f} {result.output_mib:>11.1f}",
+                flush=True,
+            )
     short, long = results
     growth = long.peak_rss_mib - short.peak_rss_mib
     more_output = long.output_mib - short.output_mib
-    print(f"peak RSS, {long.frames} vs {short.frames} frames: {growth:+.0f} MiB "
-          f"({long.peak_rss_mib / short.peak_rss_mib:.2f}x) while writing {more_output:.0f} MiB more")
+    print(
+        f"peak RSS, {long.frames} vs {short.frames} frames: {growth:+.0f} MiB "
+        f"({long.peak_rss_mib / short.peak_rss_mib:.2f}x) while writing {more_output:.0f} MiB more"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,17 @@ from vda_ros.fleet.summary import SUMMARY_FILE  # noqa: E402
 def run(inputs: Path, output: Path, workers: int, tool_args: list[str]) -> dict[str, object]:
     """One run of vda-process-bags; its JSON summary."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "vda_ros.cli.process_bags", str(inputs), "--output-dir", str(output),
-               "--workers", str(workers), *tool_args]
+    command = [
+        sys.executable,
+        "-m",
+        "vda_ros.cli.process_bags",
+        str(inputs),
+        "--output-dir",
+        str(output),
+        "--workers",
+        str(workers),
+        *tool_args,
+    ]
     result = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
         raise SystemExit(f"vda-process-bags failed with exit code {result.returncode}:\n{result.stderr[-2000:]}")
@@ -53,8 +62,10 @@ def main() -> None:
         root = Path(directory)
         for index in range(args.bags):
             write_test_bag(root / "in" / f"bag{index}", synthetic_frames(args.frames, args.width, args.height))
-        print(f"{args.bags} bags × {args.frames} frames of {args.width}×{args.height} rgb8, {args.encoder}, "
-              f"input {args.input_size}, CPU ({os.cpu_count()} CPUs), embedded Ray")
+        print(
+            f"{args.bags} bags × {args.frames} frames of {args.width}×{args.height} rgb8, {args.encoder}, "
+            f"input {args.input_size}, CPU ({os.cpu_count()} CPUs), embedded Ray"
+        )
         print("| workers | threads per worker | wall time | of which Ray start | frames/s | speed-up |")
         print("| --- | --- | --- | --- | --- | --- |")
         first_rate = None
@@ -63,8 +74,10 @@ def main() -> None:
             rate = float(summary["frames_per_second"])  # type: ignore[arg-type]
             first_rate = first_rate or rate
             threads = max(1, (os.cpu_count() or 1) // workers)
-            print(f"| {workers} | {threads} | {summary['wall_seconds']:.1f} s | {summary['ray_start_seconds']:.1f} s "
-                  f"| {rate:.2f} | ×{rate / first_rate:.2f} |")
+            print(
+                f"| {workers} | {threads} | {summary['wall_seconds']:.1f} s | {summary['ray_start_seconds']:.1f} s "
+                f"| {rate:.2f} | ×{rate / first_rate:.2f} |"
+            )
 
 
 if __name__ == "__main__":

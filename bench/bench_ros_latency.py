@@ -31,8 +31,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
 from vda_ros.cli.demo import ros_environment  # noqa: E402
+from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
 
 # The middleware reads these once at start-up: set them before rclpy creates anything.
 os.environ.update(ros_environment(os.environ))
@@ -80,9 +80,16 @@ class Arrivals:
 def camera_info(header: Header) -> CameraInfo:
     f = 525.0
     cx, cy = (WIDTH - 1) / 2, (HEIGHT - 1) / 2
-    return CameraInfo(header=header, width=WIDTH, height=HEIGHT, distortion_model="plumb_bob", d=[0.0] * 5,
-                      k=[f, 0, cx, 0, f, cy, 0, 0, 1], r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
-                      p=[f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1, 0])
+    return CameraInfo(
+        header=header,
+        width=WIDTH,
+        height=HEIGHT,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=[f, 0, cx, 0, f, cy, 0, 0, 1],
+        r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+        p=[f, 0, cx, 0, 0, f, cy, 0, 0, 0, 1, 0],
+    )
 
 
 def start_node(device: str, input_size: int, checkpoint: str | None, log: IO[str]) -> subprocess.Popen:
@@ -113,8 +120,10 @@ def run_case(node: Node, device: str, input_size: int, args: argparse.Namespace)
     image_pub = node.create_publisher(Image, f"{NAMESPACE}/image", qos)
     info_pub = node.create_publisher(CameraInfo, f"{NAMESPACE}/camera_info", qos)
     depth, cloud = Arrivals(), Arrivals()
-    subscriptions = [node.create_subscription(Image, f"{NAMESPACE}/depth/image", depth, qos),
-                     node.create_subscription(PointCloud2, f"{NAMESPACE}/points", cloud, qos)]
+    subscriptions = [
+        node.create_subscription(Image, f"{NAMESPACE}/depth/image", depth, qos),
+        node.create_subscription(PointCloud2, f"{NAMESPACE}/points", cloud, qos),
+    ]
     with tempfile.TemporaryFile(mode="w+") as log_file:
         process = start_node(device, input_size, args.checkpoint, log_file)
         try:
@@ -154,8 +163,15 @@ def stream(image_pub: Publisher, info_pub: Publisher, args: argparse.Namespace) 
     return sent
 
 
-def summarise(device: str, input_size: int, sent: dict[int, float], depth: Arrivals, cloud: Arrivals,
-              args: argparse.Namespace, log: str) -> Result:
+def summarise(
+    device: str,
+    input_size: int,
+    sent: dict[int, float],
+    depth: Arrivals,
+    cloud: Arrivals,
+    args: argparse.Namespace,
+    log: str,
+) -> Result:
     def latencies(arrivals: Arrivals) -> list[float]:
         with arrivals.lock:
             return [t - sent[stamp] for stamp, t in arrivals.times.items() if stamp in sent]
@@ -164,8 +180,16 @@ def summarise(device: str, input_size: int, sent: dict[int, float], depth: Arriv
     dropped = len(sent) - len(depth_latencies)
     if not depth_latencies:
         print(f"warning: no depth came back for {device}/{input_size}; node log:\n{log}", file=sys.stderr)
-    return Result(device, input_size, len(sent), len(sent) / args.duration, len(depth_latencies) / args.duration,
-                  percentiles_ms(depth_latencies), percentiles_ms(latencies(cloud)), dropped)
+    return Result(
+        device,
+        input_size,
+        len(sent),
+        len(sent) / args.duration,
+        len(depth_latencies) / args.duration,
+        percentiles_ms(depth_latencies),
+        percentiles_ms(latencies(cloud)),
+        dropped,
+    )
 
 
 def main() -> None:
@@ -200,16 +224,23 @@ def spinning_node(name: str) -> Iterator[Node]:
 
 
 def print_cases(node: Node, args: argparse.Namespace) -> None:
-    print(f"depth_node, {WIDTH}x{HEIGHT} rgb8 at {args.rate:g} Hz, {args.duration:g} s measured after "
-          f"{args.warmup:g} s warm-up, latency = arrival here - image stamp; torch threads {torch.get_num_threads()}")
-    print(f"{'device':>6} {'input':>5} {'in Hz':>6} {'out Hz':>6} {'depth med':>9} {'depth p90':>9} "
-          f"{'cloud med':>9} {'cloud p90':>9} {'dropped':>8}")
+    print(
+        f"depth_node, {WIDTH}x{HEIGHT} rgb8 at {args.rate:g} Hz, {args.duration:g} s measured after "
+        f"{args.warmup:g} s warm-up, latency = arrival here - image stamp; torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'device':>6} {'input':>5} {'in Hz':>6} {'out Hz':>6} {'depth med':>9} {'depth p90':>9} "
+        f"{'cloud med':>9} {'cloud p90':>9} {'dropped':>8}"
+    )
     for device in args.devices:
         for input_size in args.input_sizes:
             r = run_case(node, device, input_size, args)
-            print(f"{r.device:>6} {r.input_size:>5} {r.input_rate:>6.1f} {r.output_rate:>6.2f} "
-                  f"{r.depth_ms[0]:>7.0f}ms {r.depth_ms[1]:>7.0f}ms "
-                  f"{r.cloud_ms[0]:>7.0f}ms {r.cloud_ms[1]:>7.0f}ms {r.dropped:>4}/{r.sent}", flush=True)
+            print(
+                f"{r.device:>6} {r.input_size:>5} {r.input_rate:>6.1f} {r.output_rate:>6.2f} "
+                f"{r.depth_ms[0]:>7.0f}ms {r.depth_ms[1]:>7.0f}ms "
+                f"{r.cloud_ms[0]:>7.0f}ms {r.cloud_ms[1]:>7.0f}ms {r.dropped:>4}/{r.sent}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

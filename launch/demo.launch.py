@@ -10,7 +10,6 @@ The Fast DDS large-message profile is set before the first node starts, and the 
 reliably: with Jazzy's Fast DDS best-effort full-HD frames between processes are mostly lost.
 """
 
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
@@ -18,6 +17,7 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from launch import LaunchDescription
 from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_true, large_message_profile
 
 FRAME = "camera_optical_frame"
@@ -26,18 +26,31 @@ ARGUMENTS = (
     ("video", None, "video file to play as the camera (required)"),
     ("fps", "0.0", "playback rate in Hz; 0: the video's own"),
     ("namespace", "vda_demo", "namespace of the demo's topics"),
-    ("params_file", PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "depth.yaml"]),
-     "depth_node parameters file"),
-    ("checkpoint", NOT_GIVEN, "model checkpoint (the file's empty value: the official file in $VDA_CHECKPOINT_DIR "
-                              "or ./checkpoints)" + FROM_FILE),
+    (
+        "params_file",
+        PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "depth.yaml"]),
+        "depth_node parameters file",
+    ),
+    (
+        "checkpoint",
+        NOT_GIVEN,
+        "model checkpoint (the file's empty value: the official file in $VDA_CHECKPOINT_DIR "
+        "or ./checkpoints)" + FROM_FILE,
+    ),
     ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
     ("metric", NOT_GIVEN, "true: metric model (metres, point cloud)" + FROM_FILE),
     ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
     ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
-    ("backend", NOT_GIVEN, "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)"
-                           + FROM_FILE),
-    ("input_size", NOT_GIVEN, "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a "
-                              "CPU" + FROM_FILE),
+    (
+        "backend",
+        NOT_GIVEN,
+        "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)" + FROM_FILE,
+    ),
+    (
+        "input_size",
+        NOT_GIVEN,
+        "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU" + FROM_FILE,
+    ),
     ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
     ("reliability", "reliable", "QoS of the camera images, publisher and subscriber: reliable or best_effort"),
     ("use_sim_time", NOT_GIVEN, "use /clock" + FROM_FILE),
@@ -50,36 +63,57 @@ ARGUMENTS = (
 
 def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
-    forwarded = ("namespace", "params_file", "checkpoint", "encoder", "metric", "device", "precision", "backend",
-                 "input_size", "max_res", "use_sim_time", "random_weights", "managed", "autostart", "rviz")
-    return LaunchDescription([
-        *(DeclareLaunchArgument(name, description=text, **({} if default is None else {"default_value": default}))
-          for name, default, text in ARGUMENTS),
-        # Before any node: a process reads the profile once, when it starts (the camera too).
-        large_message_profile(),
-        Node(
-            package="vda_ros",
-            executable="video_source",
-            namespace=namespace,
-            parameters=[{
-                # Typed explicitly: launch would read "30" as an integer and a path as whatever it looks like.
-                "source": ParameterValue(LaunchConfiguration("video"), value_type=str),
-                "fps": ParameterValue(LaunchConfiguration("fps"), value_type=float),
-                "loop": True,
-                "frame_id": FRAME,
-                "reliability": LaunchConfiguration("reliability"),
-                "use_sim_time": given_true("use_sim_time"),
-            }],
-            output="screen",
-        ),
-        IncludeLaunchDescription(
-            PythonLaunchDescriptionSource(
-                PathJoinSubstitution([FindPackageShare("vda_ros"), "launch", "depth.launch.py"])
+    forwarded = (
+        "namespace",
+        "params_file",
+        "checkpoint",
+        "encoder",
+        "metric",
+        "device",
+        "precision",
+        "backend",
+        "input_size",
+        "max_res",
+        "use_sim_time",
+        "random_weights",
+        "managed",
+        "autostart",
+        "rviz",
+    )
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, description=text, **({} if default is None else {"default_value": default}))
+                for name, default, text in ARGUMENTS
             ),
-            launch_arguments=[
-                *((name, LaunchConfiguration(name)) for name in forwarded),
-                ("input_reliability", LaunchConfiguration("reliability")),
-                ("camera_frame", FRAME),
-            ],
-        ),
-    ])
+            # Before any node: a process reads the profile once, when it starts (the camera too).
+            large_message_profile(),
+            Node(
+                package="vda_ros",
+                executable="video_source",
+                namespace=namespace,
+                parameters=[
+                    {
+                        # Typed explicitly: launch would read "30" as an integer and a path as whatever it looks like.
+                        "source": ParameterValue(LaunchConfiguration("video"), value_type=str),
+                        "fps": ParameterValue(LaunchConfiguration("fps"), value_type=float),
+                        "loop": True,
+                        "frame_id": FRAME,
+                        "reliability": LaunchConfiguration("reliability"),
+                        "use_sim_time": given_true("use_sim_time"),
+                    }
+                ],
+                output="screen",
+            ),
+            IncludeLaunchDescription(
+                PythonLaunchDescriptionSource(
+                    PathJoinSubstitution([FindPackageShare("vda_ros"), "launch", "depth.launch.py"])
+                ),
+                launch_arguments=[
+                    *((name, LaunchConfiguration(name)) for name in forwarded),
+                    ("input_reliability", LaunchConfiguration("reliability")),
+                    ("camera_frame", FRAME),
+                ],
+            ),
+        ]
+    )

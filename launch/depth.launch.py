@@ -10,13 +10,13 @@ wins over the file only when it is given: left out, the file's value stays. Decl
 that choice, made when launch runs (an OpaqueFunction).
 """
 
-from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from launch import LaunchContext, LaunchDescription
 from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters, given_true, large_message_profile
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
@@ -27,32 +27,59 @@ EXECUTABLE = PythonExpression(
 
 NODE_PARAMETERS = {
     # Typed explicitly: launch would read a path such as "1.5" as a number.
-    "checkpoint": str, "encoder": str, "metric": bool, "device": str, "precision": str, "backend": str,
-    "input_size": int, "max_res": int, "random_weights": bool, "input_reliability": str, "use_sim_time": bool,
+    "checkpoint": str,
+    "encoder": str,
+    "metric": bool,
+    "device": str,
+    "precision": str,
+    "backend": str,
+    "input_size": int,
+    "max_res": int,
+    "random_weights": bool,
+    "input_reliability": str,
+    "use_sim_time": bool,
     "autostart": bool,
 }
 """Arguments that set the node parameter of their name (and type); each wins over params_file only when given."""
 
 ARGUMENTS = (
     ("namespace", "", "namespace of the camera; depth_node (and RViz) run in it"),
-    ("image", "image", "camera image topic, relative to namespace (raw; the /compressed sibling with "
-                       "image_transport:=compressed in the params file)"),
+    (
+        "image",
+        "image",
+        "camera image topic, relative to namespace (raw; the /compressed sibling with "
+        "image_transport:=compressed in the params file)",
+    ),
     ("camera_info", "camera_info", "camera info topic, relative to namespace"),
     ("params_file", PathJoinSubstitution([CONFIG, "depth.yaml"]), "depth_node parameters file"),
-    ("checkpoint", NOT_GIVEN, "model checkpoint (the file's empty value: the official file in "
-                              "$VDA_CHECKPOINT_DIR or ./checkpoints)" + FROM_FILE),
+    (
+        "checkpoint",
+        NOT_GIVEN,
+        "model checkpoint (the file's empty value: the official file in "
+        "$VDA_CHECKPOINT_DIR or ./checkpoints)" + FROM_FILE,
+    ),
     ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
     ("metric", NOT_GIVEN, "true: metric model (metres on depth/image, point cloud)" + FROM_FILE),
     ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
     ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
-    ("backend", NOT_GIVEN, "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)"
-                           + FROM_FILE),
-    ("input_size", NOT_GIVEN, "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a "
-                              "CPU" + FROM_FILE),
+    (
+        "backend",
+        NOT_GIVEN,
+        "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)" + FROM_FILE,
+    ),
+    (
+        "input_size",
+        NOT_GIVEN,
+        "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU" + FROM_FILE,
+    ),
     ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
     ("random_weights", NOT_GIVEN, "smoke test without a checkpoint: random weights, MEANINGLESS depth" + FROM_FILE),
-    ("input_reliability", NOT_GIVEN, "QoS of the image subscription: best_effort (hears every camera) or "
-                                     "reliable (a reliable camera loses no large frames, e.g. on Jazzy)" + FROM_FILE),
+    (
+        "input_reliability",
+        NOT_GIVEN,
+        "QoS of the image subscription: best_effort (hears every camera) or "
+        "reliable (a reliable camera loses no large frames, e.g. on Jazzy)" + FROM_FILE,
+    ),
     ("use_sim_time", NOT_GIVEN, "use /clock (bag playback)" + FROM_FILE),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
     ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),
@@ -66,31 +93,38 @@ REMAPPINGS = [("image", LaunchConfiguration("image")), ("camera_info", LaunchCon
 def depth_node(context: LaunchContext) -> list[Node]:
     """depth_node (or managed_depth_node): params_file, then the parameter arguments the user gave."""
     given = given_parameters(context, NODE_PARAMETERS)
-    return [Node(
-        package="vda_ros",
-        executable=EXECUTABLE,
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), *([given] if given else [])],
-        remappings=REMAPPINGS,
-        output="screen",
-    )]
+    return [
+        Node(
+            package="vda_ros",
+            executable=EXECUTABLE,
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[LaunchConfiguration("params_file"), *([given] if given else [])],
+            remappings=REMAPPINGS,
+            output="screen",
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
-        # Large best-effort messages between processes need bigger shared-memory segments with
-        # Fast DDS; a profile the user already set is kept.
-        large_message_profile(),
-        OpaqueFunction(function=depth_node),
-        Node(
-            package="rviz2",
-            executable="rviz2",
-            namespace=LaunchConfiguration("namespace"),
-            # The .rviz file names topics relatively, so they resolve in the camera's namespace.
-            arguments=["-d", PathJoinSubstitution([CONFIG, "vda.rviz"]), "-f", LaunchConfiguration("camera_frame")],
-            parameters=[{"use_sim_time": given_true("use_sim_time")}],
-            remappings=REMAPPINGS,
-            condition=IfCondition(LaunchConfiguration("rviz")),
-        ),
-    ])
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=text)
+                for name, default, text in ARGUMENTS
+            ),
+            # Large best-effort messages between processes need bigger shared-memory segments with
+            # Fast DDS; a profile the user already set is kept.
+            large_message_profile(),
+            OpaqueFunction(function=depth_node),
+            Node(
+                package="rviz2",
+                executable="rviz2",
+                namespace=LaunchConfiguration("namespace"),
+                # The .rviz file names topics relatively, so they resolve in the camera's namespace.
+                arguments=["-d", PathJoinSubstitution([CONFIG, "vda.rviz"]), "-f", LaunchConfiguration("camera_frame")],
+                parameters=[{"use_sim_time": given_true("use_sim_time")}],
+                remappings=REMAPPINGS,
+                condition=IfCondition(LaunchConfiguration("rviz")),
+            ),
+        ]
+    )

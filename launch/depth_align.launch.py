@@ -11,20 +11,22 @@ sparse_source selects. Parameters come from params_file (default config/depth_al
 parameter argument below (NODE_PARAMETERS) wins over it only when it is given.
 """
 
-from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from launch import LaunchContext, LaunchDescription
 from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
 
 NODE_PARAMETERS = {
-    "input": str, "sparse_source": str,
+    "input": str,
+    "sparse_source": str,
     # Read as YAML lists: write the numbers with a decimal point (doubles, not integers).
-    "sparse_translation": None, "sparse_rotation": None,
+    "sparse_translation": None,
+    "sparse_rotation": None,
     "use_sim_time": bool,
 }
 """Arguments that set the node parameter of their name (and type); each wins over params_file only when given."""
@@ -32,12 +34,14 @@ NODE_PARAMETERS = {
 ARGUMENTS = (
     ("namespace", "", "namespace of the camera (and of depth_node)"),
     ("input", NOT_GIVEN, "relative (depth/relative) or metric (depth/metric)" + FROM_FILE),
-    ("sparse_source", NOT_GIVEN, "depth_image (registered depth, 32FC1 m or 16UC1 mm) or points (PointCloud2)"
-                                 + FROM_FILE),
+    (
+        "sparse_source",
+        NOT_GIVEN,
+        "depth_image (registered depth, 32FC1 m or 16UC1 mm) or points (PointCloud2)" + FROM_FILE,
+    ),
     ("sparse_topic", "sparse_depth", "the sparse sensor's topic (relative to namespace, or absolute)"),
     ("sparse_translation", NOT_GIVEN, "points: sensor position in the camera optical frame [x, y, z] m" + FROM_FILE),
-    ("sparse_rotation", NOT_GIVEN, "points: sensor orientation in the camera optical frame [x, y, z, w]"
-                                   + FROM_FILE),
+    ("sparse_rotation", NOT_GIVEN, "points: sensor orientation in the camera optical frame [x, y, z, w]" + FROM_FILE),
     ("params_file", PathJoinSubstitution([CONFIG, "depth_align.yaml"]), "depth_align parameters file"),
     ("use_sim_time", NOT_GIVEN, "use /clock (bag playback)" + FROM_FILE),
 )
@@ -47,18 +51,25 @@ def depth_align(context: LaunchContext) -> list[Node]:
     """depth_align: params_file, then the parameter arguments the user gave."""
     given = given_parameters(context, NODE_PARAMETERS)
     sparse_topic = LaunchConfiguration("sparse_topic")
-    return [Node(
-        package="vda_ros",
-        executable="depth_align",
-        namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file"), *([given] if given else [])],
-        remappings=[("sparse_depth", sparse_topic), ("sparse_points", sparse_topic)],
-        output="screen",
-    )]
+    return [
+        Node(
+            package="vda_ros",
+            executable="depth_align",
+            namespace=LaunchConfiguration("namespace"),
+            parameters=[LaunchConfiguration("params_file"), *([given] if given else [])],
+            remappings=[("sparse_depth", sparse_topic), ("sparse_points", sparse_topic)],
+            output="screen",
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
-    return LaunchDescription([
-        *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
-        OpaqueFunction(function=depth_align),
-    ])
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=text)
+                for name, default, text in ARGUMENTS
+            ),
+            OpaqueFunction(function=depth_align),
+        ]
+    )

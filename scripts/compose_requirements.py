@@ -55,7 +55,8 @@ def compose(base: Path, variant: Path) -> list[str]:
             pins.append(line)
     replaced = {_requirement_name(pin) for pin in pins}
     kept = [
-        line for line in _lines(base)
+        line
+        for line in _lines(base)
         if _requirement_name(line) not in replaced
         and not any(fnmatch.fnmatchcase(_requirement_name(line), pattern) for pattern in omitted)
     ]

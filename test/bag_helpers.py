@@ -64,8 +64,13 @@ def _image(rgb: np.ndarray, stamp_ns: int, image_format: str) -> Any:
     pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if image_format == "bgr8" else rgb
     height, width = rgb.shape[:2]
     return T["sensor_msgs/msg/Image"](
-        header=header, height=height, width=width, encoding=image_format, is_bigendian=0,
-        step=width * 3, data=np.ascontiguousarray(pixels).ravel(),
+        header=header,
+        height=height,
+        width=width,
+        encoding=image_format,
+        is_bigendian=0,
+        step=width * 3,
+        data=np.ascontiguousarray(pixels).ravel(),
     )
 
 
@@ -76,9 +81,17 @@ def camera_info(stamp_ns: int, width: int, height: int, calibrated: bool = True)
     scale = 1.0 if calibrated else 0.0
     roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
     return T["sensor_msgs/msg/CameraInfo"](
-        header=_header(stamp_ns), height=height if calibrated else 0, width=width if calibrated else 0,
-        distortion_model="plumb_bob", d=np.zeros(5), k=k * scale, r=np.eye(3).ravel(), p=p * scale,
-        binning_x=0, binning_y=0, roi=roi,
+        header=_header(stamp_ns),
+        height=height if calibrated else 0,
+        width=width if calibrated else 0,
+        distortion_model="plumb_bob",
+        d=np.zeros(5),
+        k=k * scale,
+        r=np.eye(3).ravel(),
+        p=p * scale,
+        binning_x=0,
+        binning_y=0,
+        roi=roi,
     )
 
 

@@ -23,9 +23,7 @@ def _configure_test_environment() -> None:
     # Runs in parallel (other checkouts, CI) must not discover each other's nodes.
     os.environ.setdefault("ROS_DOMAIN_ID", str(os.getpid() % 101 + 1))
     # Without bigger shared-memory segments, best-effort depth images and clouds get dropped.
-    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(
-        REPO_ROOT / "config" / "fastdds_large_messages.xml"
-    )
+    os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = str(REPO_ROOT / "config" / "fastdds_large_messages.xml")
     os.environ["ROS_LOG_DIR"] = _LOG_DIR
     # Graphs that backends build go to this run's own folder, never to the user's ~/.cache.
     os.environ["VDA_ROS_CACHE_DIR"] = _GRAPH_CACHE

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from bag_helpers import T, camera_info, message_writer
 
 SPHERES = ((np.array([-0.6, 0.2, 3.5]), 0.6), (np.array([0.9, 0.4, 5.0]), 0.7))
@@ -35,9 +34,18 @@ def render(index: int, width: int, height: int) -> tuple[np.ndarray, np.ndarray]
             nearer = t < best
             best = np.where(nearer, t, best)
             if surface == 0:
-                pattern = np.stack([0.5 + 0.4 * ((np.floor(hit[..., 0] * 2) + np.floor(hit[..., 2] * 2)) % 2), 0.4 + 0 * t, 0.3 + 0 * t], -1)
+                pattern = np.stack(
+                    [
+                        0.5 + 0.4 * ((np.floor(hit[..., 0] * 2) + np.floor(hit[..., 2] * 2)) % 2),
+                        0.4 + 0 * t,
+                        0.3 + 0 * t,
+                    ],
+                    -1,
+                )
             else:
-                pattern = np.stack([0.3 + 0 * t, 0.5 + 0.3 * np.sin(hit[..., 0] * 5) * np.sin(hit[..., 1] * 5), 0.8 + 0 * t], -1)
+                pattern = np.stack(
+                    [0.3 + 0 * t, 0.5 + 0.3 * np.sin(hit[..., 0] * 5) * np.sin(hit[..., 1] * 5), 0.8 + 0 * t], -1
+                )
             colour = np.where(nearer[..., None], pattern, colour)
         for centre, radius in SPHERES:
             oc = eye - centre
@@ -78,8 +86,15 @@ def _cloud(points: np.ndarray, stamp: int) -> object:
     fields = [T["sensor_msgs/msg/PointField"](name=n, offset=4 * i, datatype=7, count=1) for i, n in enumerate("xyz")]
     data = np.ascontiguousarray(points, dtype="<f4")
     return T["sensor_msgs/msg/PointCloud2"](
-        header=_header(stamp), height=1, width=len(points), fields=fields, is_bigendian=False,
-        point_step=12, row_step=12 * len(points), data=data.view(np.uint8).ravel(), is_dense=True,
+        header=_header(stamp),
+        height=1,
+        width=len(points),
+        fields=fields,
+        is_bigendian=False,
+        point_step=12,
+        row_step=12 * len(points),
+        data=data.view(np.uint8).ravel(),
+        is_dense=True,
     )
 
 
@@ -90,13 +105,33 @@ def write_rgbd_bag(path: Path, count: int, width: int, height: int, depth_offset
         for i in range(count):
             rgb, depth = render(i, width, height)
             stamp = 1_700_000_000 * 10**9 + i * 33_333_333
-            put("/cam/image_raw", stamp, T["sensor_msgs/msg/Image"](
-                header=_header(stamp), height=height, width=width, encoding="rgb8", is_bigendian=0,
-                step=3 * width, data=rgb.ravel()))
+            put(
+                "/cam/image_raw",
+                stamp,
+                T["sensor_msgs/msg/Image"](
+                    header=_header(stamp),
+                    height=height,
+                    width=width,
+                    encoding="rgb8",
+                    is_bigendian=0,
+                    step=3 * width,
+                    data=rgb.ravel(),
+                ),
+            )
             millimetres = np.round(depth * 1000).astype("<u2")
-            put("/cam/depth", stamp + depth_offset_ns, T["sensor_msgs/msg/Image"](
-                header=_header(stamp + depth_offset_ns), height=height, width=width, encoding="16UC1",
-                is_bigendian=0, step=2 * width, data=millimetres.view(np.uint8).ravel()))
+            put(
+                "/cam/depth",
+                stamp + depth_offset_ns,
+                T["sensor_msgs/msg/Image"](
+                    header=_header(stamp + depth_offset_ns),
+                    height=height,
+                    width=width,
+                    encoding="16UC1",
+                    is_bigendian=0,
+                    step=2 * width,
+                    data=millimetres.view(np.uint8).ravel(),
+                ),
+            )
             put("/cam/camera_info", stamp, _info(stamp, width, height))
             put("/lidar/points", stamp + depth_offset_ns, _cloud(lidar_points(depth), stamp + depth_offset_ns))
 

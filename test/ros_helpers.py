@@ -63,7 +63,7 @@ class NodeProcess:
 
     def __init__(self, command: list[str], log_path: Path, env: Mapping[str, str] | None = None):
         self.log_path = log_path
-        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self._log = open(log_path, "wb")
         self.process = subprocess.Popen(
             command,
             stdout=self._log,

@@ -63,14 +63,14 @@ def _socket_inodes(pid: int) -> set[str]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     return inodes
 
 
 def _address(hex_address: str) -> str:
     """/proc/net's address: 32-bit words in host (little-endian) order."""
     raw = bytes.fromhex(hex_address)
-    swapped = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    swapped = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
     return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, swapped)
 
 
@@ -103,6 +103,9 @@ def listeners(root: int) -> list[Listener]:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
         except OSError:
             continue
-        result += [Listener(protocol, address, port, pid, command)
-                   for inode, (protocol, address, port) in _bound_sockets(pid).items() if inode in inodes]
+        result += [
+            Listener(protocol, address, port, pid, command)
+            for inode, (protocol, address, port) in _bound_sockets(pid).items()
+            if inode in inodes
+        ]
     return result

@@ -71,7 +71,9 @@ def camera_pose(index: int) -> np.ndarray:
     return pose
 
 
-def _slab_hits(origin: np.ndarray, dirs: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _slab_hits(
+    origin: np.ndarray, dirs: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Entry and exit ray parameters of an axis-aligned box (slab method), for (N, 3) directions."""
     with np.errstate(divide="ignore", invalid="ignore"):
         t1 = (low - origin) / dirs
@@ -79,7 +81,9 @@ def _slab_hits(origin: np.ndarray, dirs: np.ndarray, low: np.ndarray, high: np.n
     return np.minimum(t1, t2).max(axis=1), np.maximum(t1, t2).min(axis=1)
 
 
-def render(index: int, intrinsics: np.ndarray, width: int = WIDTH, height: int = HEIGHT) -> tuple[np.ndarray, np.ndarray]:
+def render(
+    index: int, intrinsics: np.ndarray, width: int = WIDTH, height: int = HEIGHT
+) -> tuple[np.ndarray, np.ndarray]:
     """Depth (H, W) and a textured RGB image (H, W, 3) of frame `index`."""
     pose = camera_pose(index)
     fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
@@ -172,7 +176,6 @@ def lidar_points(image: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
     u, v = 2 * cols + 1, 2 * rows + 1
     fx, fy, cx, cy = intrinsics[0, 0], intrinsics[1, 1], intrinsics[0, 2], intrinsics[1, 2]
     return np.stack(((u - cx) / fx * z, (v - cy) / fy * z, z), axis=1)
-
 
 
 def synthetic_sequence(frames: int = 40) -> tuple[Scene, np.ndarray, list[np.ndarray | None]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from synthetic_scene import CORRUPTED_FRAMES, DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
+
 from vda_ros.core.alignment import Alignment, FitSettings, TemporalAligner, TemporalSettings, TrackState, fit_alignment
 from vda_ros.core.geometry import quaternion_matrix
 from vda_ros.core.sparse import Extrinsic, StampedHistory, samples_from_depth_image, samples_from_points

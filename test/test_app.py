@@ -33,7 +33,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from socket_helpers import listeners
 
-from vda_ros.cli.app import SAMPLE_CLIP, DepthApp, Settings, Server, build_app_parser, main, serve
+from vda_ros.cli.app import SAMPLE_CLIP, DepthApp, Server, Settings, build_app_parser, main, serve
 from vda_ros.cli.video import main as vda_video
 from vda_ros.io.frame_files import CloudSettings, point_cloud
 from vda_ros.io.media import read_frames
@@ -47,8 +47,18 @@ WAIT_S = 240  # upper bound for a run on a loaded 2-core machine; waits end as s
 PAGE_FIELDS = {"input-size": 70, "max-res": 320, "max-len": 4}
 MIB = 1024 * 1024
 UPLOAD_LIMIT_MB = 2  # above the sample clip (1.8 MB)
-SAME_OPTIONS = ["--metric", "--input-size", "70", "--max-res", "320", "--max-len", "4",
-                "--random-weights", "--device", "cpu"]
+SAME_OPTIONS = [
+    "--metric",
+    "--input-size",
+    "70",
+    "--max-res",
+    "320",
+    "--max-len",
+    "4",
+    "--random-weights",
+    "--device",
+    "cpu",
+]
 
 
 def loopback(host: str) -> bool:
@@ -81,8 +91,17 @@ def free_port() -> int:
 def server(outbound: list[object], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     work = tmp_path_factory.mktemp("app_work")
     args = build_app_parser().parse_args(
-        ["--random-weights", "--device", "cpu", "--port", str(free_port()), "--work-dir", str(work),
-         "--max-upload-mb", str(UPLOAD_LIMIT_MB)]
+        [
+            "--random-weights",
+            "--device",
+            "cpu",
+            "--port",
+            str(free_port()),
+            "--work-dir",
+            str(work),
+            "--max-upload-mb",
+            str(UPLOAD_LIMIT_MB),
+        ]
     )
     running = serve(args)
     yield running
@@ -124,11 +143,20 @@ def upload(driver: WebDriver, path: Path) -> None:
     """Put a file into the input box (clearing the previous one) and wait until it is uploaded."""
     for clear in driver.find_elements(By.CSS_SELECTOR, "#input-video button[aria-label='Clear']"):
         clear.click()
-    chooser = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video input[type=file]"),
-                   "the upload box did not come back")
+    chooser = wait(
+        driver,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video input[type=file]"),
+        "the upload box did not come back",
+    )
     chooser[0].send_keys(str(path))  # type: ignore[index]
-    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#input-video a[download]")
-         and path.name in d.find_element(By.ID, "input-video").text.replace("\n", ""), f"{path.name} not uploaded")
+    wait(
+        driver,
+        lambda d: (
+            d.find_elements(By.CSS_SELECTOR, "#input-video a[download]")
+            and path.name in d.find_element(By.ID, "input-video").text.replace("\n", "")
+        ),
+        f"{path.name} not uploaded",
+    )
 
 
 def run_and_wait(driver: WebDriver, before: str) -> str:
@@ -252,11 +280,28 @@ class AppProcess:
         tmp.mkdir()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vda_ros.cli.app", "--random-weights", "--device", "cpu", "--port", str(self.port),
-             *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "vda_ros.cli.app",
+                "--random-weights",
+                "--device",
+                "cpu",
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
         )
         self.stdout: list[str] = []
@@ -285,10 +330,17 @@ class AppProcess:
 def post_upload(url: str, name: str, data: bytes) -> tuple[int, str]:
     """Upload a file as the page's upload box does (Gradio's upload route); the HTTP status and body."""
     boundary = "vda-test-boundary"
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url + "gradio_api/upload", data=body,
-                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url + "gradio_api/upload", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(request, timeout=WAIT_S) as response:

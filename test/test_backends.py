@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_model_reference import INPUT_SIZE, assert_matches_reference, load_frames
+
+from vda_ros.core.options import BACKEND_CHOICES, OPTIONS
 from vda_ros.model import BACKEND_NAMES, BackendError, BatchedStreamingDepth, OfflineDepth, StreamingDepth, random_model
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 from vda_ros.model.backends.openvino_backend import _SignalStack
-from vda_ros.core.options import BACKEND_CHOICES, OPTIONS
 
 STREAM_FRAMES = {"onnxruntime": 48, "openvino": 16, "compile": 16}
 
@@ -37,8 +37,15 @@ def frames(reference_dir: Path) -> list[np.ndarray]:
 
 
 def streaming(backend: str, cache_dir: Path, log: list[str] | None = None, **kwargs: object) -> StreamingDepth:
-    return StreamingDepth(random_model("vits", seed=0), input_size=INPUT_SIZE, device="cpu", backend=backend,
-                          cache_dir=cache_dir, log=log.append if log is not None else None, **kwargs)
+    return StreamingDepth(
+        random_model("vits", seed=0),
+        input_size=INPUT_SIZE,
+        device="cpu",
+        backend=backend,
+        cache_dir=cache_dir,
+        log=log.append if log is not None else None,
+        **kwargs,
+    )
 
 
 def entries(cache_dir: Path, prefix: str) -> list[Path]:
@@ -70,8 +77,9 @@ def test_streaming_matches_official_and_the_second_start_loads_the_cache(
 @pytest.mark.parametrize("backend", ("onnxruntime", "openvino"))
 def test_offline_matches_official(backend: str, frames: list[np.ndarray], reference_dir: Path, cache_dir: Path) -> None:
     """Two windows (48 frames) with alignment; the metric variant differs only in the engine's alignment step."""
-    engine = OfflineDepth(random_model("vits", seed=0), input_size=INPUT_SIZE, device="cpu", backend=backend,
-                          cache_dir=cache_dir)
+    engine = OfflineDepth(
+        random_model("vits", seed=0), input_size=INPUT_SIZE, device="cpu", backend=backend, cache_dir=cache_dir
+    )
     assert_matches_reference(np.stack(list(engine.run(iter(frames)))), reference_dir / "vits_seed0_a_offline_280.npz")
 
 
@@ -138,19 +146,33 @@ def test_a_damaged_compiled_package_is_refused(frames: list[np.ndarray], cache_d
 
 
 def test_a_new_checkpoint_size_or_runtime_gets_its_own_entry() -> None:
-    key = GraphKey(backend="onnx", runtime="onnx opset 17; torch 2", graph="next", network_size=(280, 378),
-                   precision="fp32", weights="ab" * 32)
-    changed = [GraphKey(**{**key.__dict__, field: value}) for field, value in
-               [("weights", "cd" * 32), ("network_size", (280, 364)), ("runtime", "onnx opset 17; torch 3"),
-                ("precision", "int8"), ("graph", "first")]]
+    key = GraphKey(
+        backend="onnx",
+        runtime="onnx opset 17; torch 2",
+        graph="next",
+        network_size=(280, 378),
+        precision="fp32",
+        weights="ab" * 32,
+    )
+    changed = [
+        GraphKey(**{**key.__dict__, field: value})
+        for field, value in [
+            ("weights", "cd" * 32),
+            ("network_size", (280, 364)),
+            ("runtime", "onnx opset 17; torch 3"),
+            ("precision", "int8"),
+            ("graph", "first"),
+        ]
+    ]
     names = {key.name, *(other.name for other in changed)}
     assert len(names) == 1 + len(changed)
 
 
 def test_graph_backends_batch_streams_like_separate_engines(frames: list[np.ndarray], cache_dir: Path) -> None:
     """Two streams through one onnxruntime engine, the second starting later, equal two one-stream engines."""
-    batched = BatchedStreamingDepth(random_model("vits", seed=0), input_size=INPUT_SIZE, backend="onnxruntime",
-                                    cache_dir=cache_dir)
+    batched = BatchedStreamingDepth(
+        random_model("vits", seed=0), input_size=INPUT_SIZE, backend="onnxruntime", cache_dir=cache_dir
+    )
     alone = {name: streaming("onnxruntime", cache_dir) for name in "ab"}
     for index in range(4):
         batch = {"a": frames[index]} | ({"b": frames[10 + index]} if index else {})
@@ -160,8 +182,9 @@ def test_graph_backends_batch_streams_like_separate_engines(frames: list[np.ndar
 
 
 @pytest.mark.parametrize(("backend", "precision", "bound"), [("onnxruntime", "int8", 0.2), ("openvino", "bf16", 0.1)])
-def test_lossy_precisions_stay_near_fp32(backend: str, precision: str, bound: float, frames: list[np.ndarray],
-                                         cache_dir: Path) -> None:
+def test_lossy_precisions_stay_near_fp32(
+    backend: str, precision: str, bound: float, frames: list[np.ndarray], cache_dir: Path
+) -> None:
     """Lossy, so not equal to fp32 (the option is really applied), but close to it."""
     try:
         lossy = streaming(backend, cache_dir, precision=precision)
@@ -174,13 +197,17 @@ def test_lossy_precisions_stay_near_fp32(backend: str, precision: str, bound: fl
         assert 1e-5 < error < bound
 
 
-@pytest.mark.parametrize(("backend", "precision", "message"), [
-    ("tensorrt", None, "unknown backend 'tensorrt': expected one of torch, compile, onnxruntime, openvino"),
-    ("onnxruntime", "bf16", "the onnxruntime backend offers precision fp32, int8, not bf16"),
-    ("torch", "int8", "the torch backend offers precision fp32, fp16, bf16, not int8"),
-])
-def test_what_a_backend_does_not_offer_is_refused(backend: str, precision: str | None, message: str,
-                                                  cache_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "precision", "message"),
+    [
+        ("tensorrt", None, "unknown backend 'tensorrt': expected one of torch, compile, onnxruntime, openvino"),
+        ("onnxruntime", "bf16", "the onnxruntime backend offers precision fp32, int8, not bf16"),
+        ("torch", "int8", "the torch backend offers precision fp32, fp16, bf16, not int8"),
+    ],
+)
+def test_what_a_backend_does_not_offer_is_refused(
+    backend: str, precision: str | None, message: str, cache_dir: Path
+) -> None:
     with pytest.raises(BackendError, match=message):
         streaming(backend, cache_dir, precision=precision)
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from installed import installed_executable
 from ros_helpers import wait_until
+
 from vda_ros.cli.video import main
 from vda_ros.model.backends import onnx_backend
 
@@ -61,8 +61,21 @@ def test_offline_writes_video_and_npz(frames_dir: Path, tmp_path: Path, capsys: 
 def test_stream_mode_matches_the_official_streaming_output(reference_dir: Path, tmp_path: Path) -> None:
     """Folder reading, the streaming engine and the npz writer together reproduce the reference run."""
     frames = 2  # frame 0 runs without the temporal cache, frame 1 with it
-    argv = [str(reference_dir / "frames_a"), "--output-dir", str(tmp_path), "--save-npz", "--mode", "stream",
-            "--random-weights", "--device", "cpu", "--input-size", "280", "--max-len", str(frames)]
+    argv = [
+        str(reference_dir / "frames_a"),
+        "--output-dir",
+        str(tmp_path),
+        "--save-npz",
+        "--mode",
+        "stream",
+        "--random-weights",
+        "--device",
+        "cpu",
+        "--input-size",
+        "280",
+        "--max-len",
+        str(frames),
+    ]
     assert main(argv) == 0
     with np.load(tmp_path / "frames_a_depths.npz") as archive:
         depths = archive["depths"]
@@ -75,8 +88,23 @@ def test_stream_mode_matches_the_official_streaming_output(reference_dir: Path, 
 def test_backend_option_runs_the_stream_on_onnxruntime_and_reuses_the_graphs(
     reference_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [str(reference_dir / "frames_a"), "--save-npz", "--mode", "stream", "--random-weights", "--device", "cpu",
-            "--input-size", "280", "--max-len", "2", "--backend", "onnxruntime", "--backend-cache", str(tmp_path / "graphs")]
+    argv = [
+        str(reference_dir / "frames_a"),
+        "--save-npz",
+        "--mode",
+        "stream",
+        "--random-weights",
+        "--device",
+        "cpu",
+        "--input-size",
+        "280",
+        "--max-len",
+        "2",
+        "--backend",
+        "onnxruntime",
+        "--backend-cache",
+        str(tmp_path / "graphs"),
+    ]
     assert main([*argv, "--output-dir", str(tmp_path / "first")]) == 0
     assert capsys.readouterr().err.count("built onnx graph") == 2
     assert main([*argv, "--output-dir", str(tmp_path / "second")]) == 0
@@ -124,9 +152,19 @@ def test_console_script_reports_missing_checkpoint_without_traceback(frames_dir:
     script = installed_executable("vda-video")
     checkpoint = tmp_path / "nowhere" / "video_depth_anything_vitb.pth"
     result = subprocess.run(
-        [str(script), str(frames_dir), "--output-dir", str(tmp_path / "out"), "--encoder", "vitb",
-         "--checkpoint", str(checkpoint)],
-        capture_output=True, text=True, timeout=300,
+        [
+            str(script),
+            str(frames_dir),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--encoder",
+            "vitb",
+            "--checkpoint",
+            str(checkpoint),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 2
     assert str(checkpoint) in result.stderr
@@ -139,7 +177,7 @@ def write_video(path: Path, frames: int, fps: float, size: tuple[int, int] = (64
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
     for i in range(frames):
         frame = np.full((size[1], size[0], 3), 40, np.uint8)
-        frame[:, (3 * i) % size[0]:] = 200
+        frame[:, (3 * i) % size[0] :] = 200
         writer.write(frame)
     writer.release()
     return path
@@ -162,8 +200,14 @@ def test_target_fps_above_the_source_rate_writes_at_the_source_rate(tmp_path: Pa
         (["--input-size", "100"], "got 100"),
         (["--max-len", "0"], "--max-len must be a positive number of frames, or -1 for all, got 0"),
         (["--target-fps", "0"], "--target-fps must be a positive rate"),
-        (["--mode", "offline", "--backend", "compile"], "--backend compile: the compile backend runs the streaming step only"),
-        (["--backend", "openvino", "--precision", "int8"], "the openvino backend offers precision fp32, bf16, not int8"),
+        (
+            ["--mode", "offline", "--backend", "compile"],
+            "--backend compile: the compile backend runs the streaming step only",
+        ),
+        (
+            ["--backend", "openvino", "--precision", "int8"],
+            "the openvino backend offers precision fp32, bf16, not int8",
+        ),
     ],
 )
 def test_bad_option_values_are_usage_errors(
@@ -206,10 +250,13 @@ def leftovers(directory: Path) -> list[str]:
 CHOOSE_ANOTHER_CACHE = "; choose another folder with backend_cache (--backend-cache)"
 
 
-@pytest.mark.parametrize(("layout", "reason"), [
-    ("file", "it is a file, not a folder"),
-    ("under-a-file", "a part of its path is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("under-a-file", "a part of its path is a file, not a folder"),
+    ],
+)
 def test_a_backend_cache_that_cannot_be_used_is_refused_before_any_work(
     frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
 ) -> None:
@@ -220,7 +267,9 @@ def test_a_backend_cache_that_cannot_be_used_is_refused_before_any_work(
     argv = [str(frames_dir), "--output-dir", str(out), "--backend", "onnxruntime", "--backend-cache", str(cache)]
     assert main([*argv, *SMALL]) == 2
     err = capsys.readouterr().err
-    assert f"vda-video: error: the graph cache folder {cache} cannot be used: {reason}{CHOOSE_ANOTHER_CACHE}" in err, err
+    assert f"vda-video: error: the graph cache folder {cache} cannot be used: {reason}{CHOOSE_ANOTHER_CACHE}" in err, (
+        err
+    )
     assert "Traceback" not in err and "RANDOM WEIGHTS" not in err, "refused before the model is built"
     assert not out.exists() and blocker.read_text() == "in the way"
 
@@ -234,8 +283,17 @@ def test_a_full_disk_while_building_a_graph_is_a_clear_error_and_leaves_nothing(
 
     monkeypatch.setattr(onnx_backend, "export_onnx", export_on_a_full_disk)
     cache, out = tmp_path / "graphs", tmp_path / "out"
-    argv = [str(frames_dir), "--output-dir", str(out), "--mode", "stream", "--backend", "onnxruntime",
-            "--backend-cache", str(cache)]
+    argv = [
+        str(frames_dir),
+        "--output-dir",
+        str(out),
+        "--mode",
+        "stream",
+        "--backend",
+        "onnxruntime",
+        "--backend-cache",
+        str(cache),
+    ]
     assert main([*argv, *SMALL]) == 2
     err = capsys.readouterr().err
     assert f"vda-video: error: the graph cache folder {cache} cannot be used: writing onnx-first-" in err, err
@@ -249,7 +307,9 @@ def stopped_mid_run(video: Path, out: Path) -> subprocess.Popen[str]:
     returned frozen (SIGSTOP) while its depth spool exists: provably in the middle of its run."""
     child = subprocess.Popen(
         [sys.executable, "-m", "vda_ros.cli.video", str(video), "--output-dir", str(out), "--mode", "stream", *SMALL],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     spools = lambda: list(out.glob(".depth_spool.partial-*"))  # noqa: E731
@@ -274,9 +334,7 @@ def test_signal_stops_the_run_and_leaves_nothing(tmp_path: Path, signum: signal.
     assert leftovers(out) == []
 
 
-def test_spool_of_a_killed_run_is_removed_by_the_next_run(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_spool_of_a_killed_run_is_removed_by_the_next_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     video = write_video(tmp_path / "long.avi", 120, 30.0)
     out = tmp_path / "out"
     child = stopped_mid_run(video, out)
@@ -284,5 +342,7 @@ def test_spool_of_a_killed_run_is_removed_by_the_next_run(
     child.communicate(timeout=60)
     [spool] = leftovers(out)
     assert main([str(video), "--output-dir", str(out), "--max-len", "2", *SMALL]) == 0
-    assert f"removed 1 temporary file(s) left in {out} by an interrupted earlier run: {spool}" in capsys.readouterr().err
+    assert (
+        f"removed 1 temporary file(s) left in {out} by an interrupted earlier run: {spool}" in capsys.readouterr().err
+    )
     assert leftovers(out) == ["long_vis.mp4"]

@@ -7,21 +7,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ruamel.yaml import YAML
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
+from ruamel.yaml import YAML
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
-
-from ros_helpers import NodeProcess, TestNode, diagnostic_values, wait_for_subscribers, wait_until
 from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
+
 from vda_ros.core.alignment import AlignerSettings, DepthAligner, FitSettings
 from vda_ros.core.geometry import backproject
-from vda_ros.ros.child_nodes import node_command
-from vda_ros.nodes.depth_align import PARAMETERS
-from vda_ros.ros.parameters import defaults
-from vda_ros.ros.conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud, stamp_ns
 from vda_ros.core.sparse import samples_from_depth_image
+from vda_ros.nodes.depth_align import PARAMETERS
+from vda_ros.ros.child_nodes import node_command
+from vda_ros.ros.conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud
+from vda_ros.ros.parameters import defaults
 
 MODULE = "vda_ros.nodes.depth_align"
 START_S = 1_700_000_000
@@ -53,8 +53,16 @@ def camera_info(scene) -> CameraInfo:
     k = scene.intrinsics
     p = np.hstack((k, np.zeros((3, 1))))
     height, width = scene.depth.shape[1:]
-    return CameraInfo(header=header(0), width=width, height=height, distortion_model="plumb_bob", d=[0.0] * 5,
-                      k=k.ravel(), r=np.eye(3).ravel(), p=p.ravel())
+    return CameraInfo(
+        header=header(0),
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=k.ravel(),
+        r=np.eye(3).ravel(),
+        p=p.ravel(),
+    )
 
 
 def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, frames: int):
@@ -85,7 +93,9 @@ def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, fr
             sparse_pub.publish(sparse_messages[ahead])
         frame_header = header(index)
         depth_pub.publish(depth_to_msg(prediction[index], frame_header))
-        assert wait_until(lambda: depth_out.with_stamp(frame_header.stamp) is not None, WAIT), f"no depth for frame {index}"
+        assert wait_until(lambda: depth_out.with_stamp(frame_header.stamp) is not None, WAIT), (
+            f"no depth for frame {index}"
+        )
         outputs.append(msg_to_depth(depth_out.with_stamp(frame_header.stamp)))
     last = header(frames - 1).stamp
     assert wait_until(lambda: points_out.with_stamp(last) is not None, WAIT), "no cloud for the last frame"
@@ -186,10 +196,12 @@ def test_a_hostile_cloud_is_reported_and_skipped_and_alignment_goes_on(ros, sequ
             return not process.running() or (values is not None and values["bad inputs"] == "1")
 
         assert wait_until(reported, WAIT) and process.running(), process.log()
-        assert process.wait_for_log("/cam_c/sparse_points: PointCloud2 row_step 0 is smaller than width 2 * point_step "
-                                    "12 = 24 (skipped", WAIT), process.log()
-        outputs, _, values = stream(ros, "/cam_c", scene, prediction, lidar_clouds(scene, sparse, frames, [0.0] * 3),
-                                    frames)
+        assert process.wait_for_log(
+            "/cam_c/sparse_points: PointCloud2 row_step 0 is smaller than width 2 * point_step 12 = 24 (skipped", WAIT
+        ), process.log()
+        outputs, _, values = stream(
+            ros, "/cam_c", scene, prediction, lidar_clouds(scene, sparse, frames, [0.0] * 3), frames
+        )
         assert process.running(), process.log()
     assert_outputs_are_the_alignment_modules(outputs, prediction, sparse)
     assert values["bad inputs"] == "1" and int(values["sparse messages"]) == sum(m is not None for m in sparse[:frames])

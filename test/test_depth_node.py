@@ -20,18 +20,9 @@ import pytest
 import yaml
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from rclpy.node import NodeNameNonExistentError
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
-from std_msgs.msg import Header
-from std_srvs.srv import Trigger
-
-from vda_ros.ros.child_nodes import node_command
-from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
-from vda_ros.ros.parameters import defaults
-from vda_ros.ros.stream_state import LatestSlot, StreamContinuity
-
 from encoded_images import png_of_zeros
 from hooked_depth_node import FAULT_MESSAGE
+from rclpy.node import NodeNameNonExistentError
 from ros_helpers import (
     REPO_ROOT,
     Collector,
@@ -42,6 +33,14 @@ from ros_helpers import (
     wait_for_subscribers,
     wait_until,
 )
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+from std_srvs.srv import Trigger
+
+from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
+from vda_ros.ros.child_nodes import node_command
+from vda_ros.ros.parameters import defaults
+from vda_ros.ros.stream_state import LatestSlot, StreamContinuity
 
 MODULE = "vda_ros.nodes.depth_node"
 HOOKED_MODULE = "hooked_depth_node"
@@ -82,16 +81,27 @@ def random_rgb(width: int = WIDTH, height: int = HEIGHT) -> np.ndarray:
     return cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def image_msg(pixels: np.ndarray, stamp: Time, frame_id: str = "cam", encoding: str = "rgb8", padding: int = 0,
-              width: int | None = None) -> Image:
+def image_msg(
+    pixels: np.ndarray,
+    stamp: Time,
+    frame_id: str = "cam",
+    encoding: str = "rgb8",
+    padding: int = 0,
+    width: int | None = None,
+) -> Image:
     """An Image of pixels already in encoding's byte layout, each row followed by padding bytes.
 
     width defaults to the array's second dimension; packed formats (YUV 4:2:2) pass their own.
     """
     rows = pixels.reshape(pixels.shape[0], -1)
     rows = np.concatenate([rows, np.full((rows.shape[0], padding), 255, np.uint8)], axis=1)
-    msg = Image(header=Header(stamp=stamp, frame_id=frame_id), height=pixels.shape[0],
-                width=pixels.shape[1] if width is None else width, encoding=encoding, step=rows.shape[1])
+    msg = Image(
+        header=Header(stamp=stamp, frame_id=frame_id),
+        height=pixels.shape[0],
+        width=pixels.shape[1] if width is None else width,
+        encoding=encoding,
+        step=rows.shape[1],
+    )
     msg.data = rows.tobytes()
     return msg
 
@@ -104,12 +114,22 @@ def compressed_msg(rgb: np.ndarray, stamp: Time, fmt: str, frame_id: str = "cam"
     return msg
 
 
-def info_msg(stamp: Time, frame_id: str = "cam", width: int = WIDTH, height: int = HEIGHT,
-             k: tuple[float, float, float, float] = (50.0, 52.0, 31.5, 23.5)) -> CameraInfo:
+def info_msg(
+    stamp: Time,
+    frame_id: str = "cam",
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    k: tuple[float, float, float, float] = (50.0, 52.0, 31.5, 23.5),
+) -> CameraInfo:
     fx, fy, cx, cy = k
     return CameraInfo(
-        header=Header(stamp=stamp, frame_id=frame_id), width=width, height=height, distortion_model="plumb_bob",
-        d=[0.0] * 5, k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0], r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+        header=Header(stamp=stamp, frame_id=frame_id),
+        width=width,
+        height=height,
+        distortion_model="plumb_bob",
+        d=[0.0] * 5,
+        k=[fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0],
+        r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
         p=[fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0],
     )
 
@@ -123,12 +143,14 @@ def cloud_fields(msg: PointCloud2) -> dict[str, np.ndarray]:
     """Each field of an organised cloud as an (H, W) array (rgb as uint32 bit patterns)."""
     order = ">" if msg.is_bigendian else "<"
     kinds = {PointField.FLOAT32: "f4", PointField.UINT32: "u4"}
-    dtype = np.dtype({
-        "names": [f.name for f in msg.fields],
-        "formats": [order + ("u4" if f.name == "rgb" else kinds[f.datatype]) for f in msg.fields],
-        "offsets": [f.offset for f in msg.fields],
-        "itemsize": msg.point_step,
-    })
+    dtype = np.dtype(
+        {
+            "names": [f.name for f in msg.fields],
+            "formats": [order + ("u4" if f.name == "rgb" else kinds[f.datatype]) for f in msg.fields],
+            "offsets": [f.offset for f in msg.fields],
+            "itemsize": msg.point_step,
+        }
+    )
     assert msg.row_step == msg.point_step * msg.width
     points = np.frombuffer(bytes(msg.data), dtype=dtype).reshape(msg.height, msg.width)
     return {name: points[name] for name in dtype.names}
@@ -137,7 +159,7 @@ def cloud_fields(msg: PointCloud2) -> dict[str, np.ndarray]:
 def pinhole_points(z: np.ndarray, info: CameraInfo, stride: int = 1) -> np.ndarray:
     """X = (u - cx) / fx * Z, Y = (v - cy) / fy * Z at pixel centres (u, v) = (column, row)."""
     fx, fy, cx, cy = info.k[0], info.k[4], info.k[2], info.k[5]
-    v, u = np.mgrid[0:z.shape[0]:stride, 0:z.shape[1]:stride]
+    v, u = np.mgrid[0 : z.shape[0] : stride, 0 : z.shape[1] : stride]
     z = z[::stride, ::stride].astype(np.float64)
     return np.stack([(u - cx) / fx * z, (v - cy) / fy * z, z], axis=-1)
 
@@ -176,8 +198,13 @@ class Rig:
             self.info_pub.publish(info)
         self.image_pub.publish(image)
 
-    def request(self, image: Image | CompressedImage, info: CameraInfo | None = None,
-                expect: tuple[str, ...] = ("depth", "colored"), timeout: float = 40.0) -> dict[str, object]:
+    def request(
+        self,
+        image: Image | CompressedImage,
+        info: CameraInfo | None = None,
+        expect: tuple[str, ...] = ("depth", "colored"),
+        timeout: float = 40.0,
+    ) -> dict[str, object]:
         """Send a frame until every expected output with its stamp arrived (input is best effort)."""
         stamp = image.header.stamp
         deadline = time.monotonic() + timeout
@@ -230,15 +257,34 @@ def hooked_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def start_rig(ros: TestNode, diagnostics: Collector, tmp_path: Path, namespace: str, params: dict,
-              remaps: dict[str, str], image_type: type, image_topic: str, depth_topic: str, *, module: str = MODULE,
-              env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()) -> Rig:
+def start_rig(
+    ros: TestNode,
+    diagnostics: Collector,
+    tmp_path: Path,
+    namespace: str,
+    params: dict,
+    remaps: dict[str, str],
+    image_type: type,
+    image_topic: str,
+    depth_topic: str,
+    *,
+    module: str = MODULE,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+) -> Rig:
     """Start a depth node (module, run after the command prefix, in env) and wait until it listens."""
-    command = node_command(module, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps},
-                           REPO_ROOT / "config" / "depth.yaml")
+    command = node_command(
+        module, {**COMMON_PARAMS, **params}, {"__ns": namespace, **remaps}, REPO_ROOT / "config" / "depth.yaml"
+    )
     process = NodeProcess([*prefix, *command], tmp_path / f"{namespace.strip('/')}.log", env)
-    rig = Rig(ros, process, namespace, ros.publisher(image_type, image_topic),
-              ros.publisher(CameraInfo, f"{namespace}/camera_info"), diagnostics=diagnostics)
+    rig = Rig(
+        ros,
+        process,
+        namespace,
+        ros.publisher(image_type, image_topic),
+        ros.publisher(CameraInfo, f"{namespace}/camera_info"),
+        diagnostics=diagnostics,
+    )
     rig.outputs = {
         "depth": ros.collect(Image, f"{namespace}/{depth_topic}"),
         "colored": ros.collect(Image, f"{namespace}/depth/colored"),
@@ -260,8 +306,17 @@ def metric(ros: TestNode, diagnostics: Collector, tmp_path_factory: pytest.TempP
     # A deep reliable input queue: any bound on latency must then come from the node's own
     # newest-frame slot, not from a keep-last-1 subscription discarding frames before it.
     params = {"metric": True, "input_reliability": "reliable", "input_queue_depth": 50}
-    rig = start_rig(ros, diagnostics, tmp_path_factory.mktemp("metric"), "/metric", params, {},
-                    Image, "/metric/image", "depth/image")
+    rig = start_rig(
+        ros,
+        diagnostics,
+        tmp_path_factory.mktemp("metric"),
+        "/metric",
+        params,
+        {},
+        Image,
+        "/metric/image",
+        "depth/image",
+    )
     rig.outputs["relative"] = ros.collect(Image, "/metric/depth/relative")
     yield rig
     assert rig.process.stop() == 0, rig.process.log()
@@ -269,9 +324,17 @@ def metric(ros: TestNode, diagnostics: Collector, tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="module")
 def relative(ros: TestNode, diagnostics: Collector, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    rig = start_rig(ros, diagnostics, tmp_path_factory.mktemp("relative"), "/relative",
-                    {"metric": False, "image_transport": "compressed"}, {"image": "camera/image_raw"},
-                    CompressedImage, "/relative/camera/image_raw/compressed", "depth/relative")
+    rig = start_rig(
+        ros,
+        diagnostics,
+        tmp_path_factory.mktemp("relative"),
+        "/relative",
+        {"metric": False, "image_transport": "compressed"},
+        {"image": "camera/image_raw"},
+        CompressedImage,
+        "/relative/camera/image_raw/compressed",
+        "depth/relative",
+    )
     rig.outputs["metric_topic"] = ros.collect(Image, "/relative/depth/image")
     yield rig
     assert rig.process.stop() == 0, rig.process.log()
@@ -312,8 +375,11 @@ def test_large_images_are_shrunk_and_intrinsics_scaled_to_the_depth(metric: Rig)
     big_w, big_h = 160, 120  # longer side 160 > max_res 96: depth is 96 x 72, intrinsics x 0.6
     stamp = now_stamp()
     k = (100.0, 104.0, 79.5, 59.5)
-    out = metric.request(image_msg(random_rgb(big_w, big_h), stamp), info_msg(stamp, width=big_w, height=big_h, k=k),
-                         expect=("depth", "info", "points"))
+    out = metric.request(
+        image_msg(random_rgb(big_w, big_h), stamp),
+        info_msg(stamp, width=big_w, height=big_h, k=k),
+        expect=("depth", "info", "points"),
+    )
     depth, info = depth_array(out["depth"]), out["info"]
     assert depth.shape == (72, 96) and (info.width, info.height) == (96, 72)
     np.testing.assert_allclose([info.k[0], info.k[4], info.k[2], info.k[5]], [60.0, 62.4, 47.7, 35.7], rtol=1e-9)
@@ -324,8 +390,9 @@ def test_padded_and_other_encodings_are_read(metric: Rig) -> None:
     rgb = random_rgb()
     stamp = now_stamp()
     bgr = np.ascontiguousarray(rgb[..., ::-1])
-    out = metric.request(image_msg(bgr, stamp, encoding="bgr8", padding=13), info_msg(stamp),
-                         expect=("depth", "points"))
+    out = metric.request(
+        image_msg(bgr, stamp, encoding="bgr8", padding=13), info_msg(stamp), expect=("depth", "points")
+    )
     packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
     assert np.array_equal(cloud_fields(out["points"])["rgb"], packed), "row padding must be skipped"
 
@@ -344,8 +411,11 @@ def test_camera_info_is_paired_by_stamp_and_else_the_latest_of_the_frame(metric:
     metric.info_pub.publish(info_msg(second, k=k_second))
     # CameraInfo arrives in order on its topic: once the node pairs the one sent last (another
     # frame's), it has both of the above, before any of the images below.
-    metric.request(image_msg(random_rgb(), barrier, frame_id="barrier"), info_msg(barrier, frame_id="barrier"),
-                   expect=("depth", "info"))
+    metric.request(
+        image_msg(random_rgb(), barrier, frame_id="barrier"),
+        info_msg(barrier, frame_id="barrier"),
+        expect=("depth", "info"),
+    )
     out = metric.request(image_msg(random_rgb(), first), expect=("depth", "info"))
     assert out["info"].k[0] == k_first[0], "the CameraInfo with the image's own stamp wins"
     later = stamp_at(time.time() + 0.003)
@@ -360,8 +430,11 @@ def test_depth_never_waits_for_camera_info(metric: Rig) -> None:
     # Outputs come in order on each topic: once the next frame's CameraInfo and cloud are here,
     # any for the first frame would have come before them.
     later = now_stamp()
-    metric.request(image_msg(random_rgb(), later, frame_id="calibrated_later"),
-                   info_msg(later, frame_id="calibrated_later"), expect=("depth", "info", "points"))
+    metric.request(
+        image_msg(random_rgb(), later, frame_id="calibrated_later"),
+        info_msg(later, frame_id="calibrated_later"),
+        expect=("depth", "info", "points"),
+    )
     assert metric.outputs["info"].with_stamp(stamp) is None
     assert metric.outputs["points"].with_stamp(stamp) is None
 
@@ -370,8 +443,9 @@ def test_depth_limits_and_stride_shape_the_cloud_at_runtime(metric: Rig) -> None
     stamp = now_stamp()
     depth = depth_array(metric.request(image_msg(random_rgb(), stamp), info_msg(stamp), expect=("depth",))["depth"])
     low, high = (float(v) for v in np.nanpercentile(depth, [25, 75]))
-    results = metric.ros.set_parameters(metric.node_name, {"min_depth": low, "max_depth": high, "points_stride": 3,
-                                                             "points_rgb": False})
+    results = metric.ros.set_parameters(
+        metric.node_name, {"min_depth": low, "max_depth": high, "points_stride": 3, "points_rgb": False}
+    )
     assert all(r.successful for r in results), results
     try:
         stamp = now_stamp()
@@ -389,8 +463,9 @@ def test_depth_limits_and_stride_shape_the_cloud_at_runtime(metric: Rig) -> None
         read_only = metric.ros.set_parameters(metric.node_name, {"input_size": 140})
         assert not read_only[0].successful
     finally:
-        metric.ros.set_parameters(metric.node_name, {"min_depth": 0.0, "max_depth": 0.0, "points_stride": 1,
-                                                     "points_rgb": True})
+        metric.ros.set_parameters(
+            metric.node_name, {"min_depth": 0.0, "max_depth": 0.0, "points_stride": 1, "points_rgb": True}
+        )
 
 
 def _resets(values: dict[str, str]) -> int:
@@ -511,8 +586,15 @@ def test_diagnostics_report_rates_latencies_device_and_model(metric: Rig) -> Non
     assert values["hardware_id"] == "cpu"
     assert "RANDOM WEIGHTS" in values["model"] and "vits metric" in values["model"]
     assert values["level"] == str(DiagnosticStatus.WARN[0]) and "RANDOM WEIGHTS" in values["message"]
-    for key in ("input rate (Hz)", "output rate (Hz)", "inference latency median (ms)", "inference latency p95 (ms)",
-                "end-to-end latency median (ms)", "end-to-end latency p95 (ms)", "frames dropped"):
+    for key in (
+        "input rate (Hz)",
+        "output rate (Hz)",
+        "inference latency median (ms)",
+        "inference latency p95 (ms)",
+        "end-to-end latency median (ms)",
+        "end-to-end latency p95 (ms)",
+        "frames dropped",
+    ):
         assert float(values[key]) >= 0.0, key
     assert float(values["inference latency median (ms)"]) > 0.0
 
@@ -541,18 +623,24 @@ def _advertised(rig: Rig) -> set[str]:
 def test_only_what_the_model_can_publish_is_advertised_and_the_log_says_which(metric: Rig, relative: Rig) -> None:
     expected = [
         (metric, {"/metric/depth/image", "/metric/depth/camera_info", "/metric/depth/colored", "/metric/points"}),
-        (relative, {"/relative/depth/relative", "/relative/depth/camera_info", "/relative/depth/colored",
-                    "/relative/points"}),
+        (
+            relative,
+            {"/relative/depth/relative", "/relative/depth/camera_info", "/relative/depth/colored", "/relative/points"},
+        ),
     ]
     for rig, topics in expected:
         assert wait_until(lambda r=rig, t=topics: _advertised(r) == t, 20.0), (_advertised(rig), topics)
-    assert ("outputs: depth/image (metres), depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
-            "points (with a calibrated CameraInfo, while subscribed)") in metric.process.log()
+    assert (
+        "outputs: depth/image (metres), depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
+        "points (with a calibrated CameraInfo, while subscribed)"
+    ) in metric.process.log()
     # points stays advertised for a relative model (relative_scale can turn it on at runtime): the log says why
     # nothing is published on it yet.
-    assert ("outputs: depth/relative (relative inverse depth), depth/camera_info (with a CameraInfo), depth/colored "
-            "(while subscribed), points (advertised, off: relative depth has no scale (set relative_scale, "
-            "relative_shift))") in relative.process.log()
+    assert (
+        "outputs: depth/relative (relative inverse depth), depth/camera_info (with a CameraInfo), depth/colored "
+        "(while subscribed), points (advertised, off: relative depth has no scale (set relative_scale, "
+        "relative_shift))"
+    ) in relative.process.log()
 
 
 # --- relative model, compressed images on a remapped topic ---------------------------------------
@@ -561,8 +649,9 @@ def test_only_what_the_model_can_publish_is_advertised_and_the_log_says_which(me
 def test_compressed_relative_input_publishes_relative_depth_only(relative: Rig) -> None:
     for fmt in ("jpg", "png"):
         stamp = now_stamp()
-        out = relative.request(compressed_msg(random_rgb(), stamp, fmt), info_msg(stamp),
-                               expect=("depth", "colored", "info"))
+        out = relative.request(
+            compressed_msg(random_rgb(), stamp, fmt), info_msg(stamp), expect=("depth", "colored", "info")
+        )
         assert out["depth"].encoding == "32FC1" and out["depth"].header.stamp == stamp
         assert np.isfinite(depth_array(out["depth"])).all()
     # The node's publishers were created together, and its outputs on three of them have arrived.
@@ -576,8 +665,10 @@ def test_relative_scale_and_shift_give_a_cloud_with_nan_where_undefined(relative
     rgb, stamp = random_rgb(), now_stamp()
     rel = depth_array(relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp))["depth"])
     shift = -float(np.median(rel))  # half the pixels get a negative denominator: no metric depth there
-    assert all(r.successful for r in relative.ros.set_parameters(
-        relative.node_name, {"relative_scale": 1.0, "relative_shift": shift}))
+    assert all(
+        r.successful
+        for r in relative.ros.set_parameters(relative.node_name, {"relative_scale": 1.0, "relative_shift": shift})
+    )
     try:
         stamp = now_stamp()
         out = relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp), expect=("depth", "info", "points"))
@@ -625,6 +716,7 @@ GRAPH_BACKEND = {"backend": "onnxruntime", "input_size": 56}
 
 def _send_until(rig: Rig, condition: Callable[[], bool], timeout: float) -> bool:
     """Send a fresh frame (and its CameraInfo) every 0.2 s until condition holds (best-effort input: repeat)."""
+
     def check() -> bool:
         stamp = now_stamp()
         rig.send(image_msg(random_rgb(), stamp), info_msg(stamp))
@@ -639,13 +731,25 @@ def test_a_step_failing_again_and_again_is_logged_with_its_traceback_and_turns_t
     """A CUDA out-of-memory (or a bug) in every step: tracebacks rate-limited, ERROR, and recovery once it stops."""
     fault = tmp_path / "fault"
     fault.touch()
-    rig = start_rig(ros, diagnostics, tmp_path, "/faulty", {"metric": True}, {}, Image, "/faulty/image",
-                    "depth/image", module=HOOKED_MODULE, env=hooked_env(VDA_TEST_STEP_FAULT=str(fault)))
+    rig = start_rig(
+        ros,
+        diagnostics,
+        tmp_path,
+        "/faulty",
+        {"metric": True},
+        {},
+        Image,
+        "/faulty/image",
+        "depth/image",
+        module=HOOKED_MODULE,
+        env=hooked_env(VDA_TEST_STEP_FAULT=str(fault)),
+    )
     try:
         started = time.monotonic()
         status = f"{rig.node_name}: depth"
-        assert _send_until(rig, lambda: (diagnostic_values(diagnostics, status) or {}).get("level") == ERROR_LEVEL,
-                           120.0), rig.process.log()
+        assert _send_until(
+            rig, lambda: (diagnostic_values(diagnostics, status) or {}).get("level") == ERROR_LEVEL, 120.0
+        ), rig.process.log()
         log, elapsed = rig.process.log(), time.monotonic() - started
         values = diagnostic_values(diagnostics, status)
         assert int(values["frames failed"]) >= FAILURES_FOR_ERROR, values
@@ -672,8 +776,9 @@ def test_a_graph_cache_that_fills_up_stops_inference_once_with_one_error(
     cache = tmp_path / "graphs"
     params = {"metric": True, "backend_cache": str(cache), **GRAPH_BACKEND}
     full_disk = ("bash", "-c", 'ulimit -f 40000 && exec "$@"', "bash")  # KiB; Fast DDS' segments are 32 MiB
-    rig = start_rig(ros, diagnostics, tmp_path, "/full", params, {}, Image, "/full/image", "depth/image",
-                    prefix=full_disk)
+    rig = start_rig(
+        ros, diagnostics, tmp_path, "/full", params, {}, Image, "/full/image", "depth/image", prefix=full_disk
+    )
     try:
         stopped = f"inference stopped: the onnxruntime backend cannot build its graphs in {cache} ("
         assert _send_until(rig, lambda: stopped in rig.process.log() or not rig.process.running(), 300.0)
@@ -699,12 +804,16 @@ def test_a_graph_cache_that_fills_up_stops_inference_once_with_one_error(
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"checkpoint": "/nonexistent/video_depth_anything_vits.pth"},
-         ["/nonexistent/video_depth_anything_vits.pth", "vda-download-weights --encoder vits", "random_weights"]),
+        (
+            {"checkpoint": "/nonexistent/video_depth_anything_vits.pth"},
+            ["/nonexistent/video_depth_anything_vits.pth", "vda-download-weights --encoder vits", "random_weights"],
+        ),
         ({"metric": True}, ["metric_video_depth_anything_vits.pth", "--metric"]),
         ({"device": "tpu"}, ["'device' is 'tpu'"]),
-        ({"random_weights": True, "backend": "onnxruntime", "precision": "bf16"},
-         ["backend onnxruntime: the onnxruntime backend offers precision fp32, int8, not bf16"]),
+        (
+            {"random_weights": True, "backend": "onnxruntime", "precision": "bf16"},
+            ["backend onnxruntime: the onnxruntime backend offers precision fp32, int8, not bf16"],
+        ),
     ],
     ids=["missing-checkpoint", "missing-default-checkpoint", "bad-choice", "precision-the-backend-lacks"],
 )
@@ -718,11 +827,15 @@ def test_start_up_errors_stop_the_node_with_a_clear_message(tmp_path: Path, para
         assert text in log, log
 
 
-@pytest.mark.parametrize(("cache", "reason"), [
-    ("file", "it is a file, not a folder"),
-    ("file/graphs", "a part of its path is a file, not a folder"),
-    ("/sys", None),  # a folder nobody may write, root included (the reason depends on how /sys is mounted)
-], ids=["a-file", "under-a-file", "read-only-folder"])
+@pytest.mark.parametrize(
+    ("cache", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("file/graphs", "a part of its path is a file, not a folder"),
+        ("/sys", None),  # a folder nobody may write, root included (the reason depends on how /sys is mounted)
+    ],
+    ids=["a-file", "under-a-file", "read-only-folder"],
+)
 def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
     tmp_path: Path, cache: str, reason: str | None
 ) -> None:

@@ -16,10 +16,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def _console_scripts() -> list[str]:
     """The console_scripts setup.py declares, from its own console_scripts() (without running setup())."""
     tree = ast.parse((REPO_ROOT / "setup.py").read_text())
-    definitions = [node for node in tree.body if isinstance(node, (ast.Assign, ast.FunctionDef))
-                   and getattr(node, "name", None) in (None, "console_scripts")]
+    definitions = [
+        node
+        for node in tree.body
+        if isinstance(node, (ast.Assign, ast.FunctionDef)) and getattr(node, "name", None) in (None, "console_scripts")
+    ]
     namespace: dict[str, object] = {}
-    exec(compile(ast.Module(body=definitions, type_ignores=[]), "setup.py", "exec"), namespace)  # noqa: S102
+    exec(compile(ast.Module(body=definitions, type_ignores=[]), "setup.py", "exec"), namespace)
     return namespace["console_scripts"]()  # type: ignore[operator]
 
 
@@ -34,6 +37,7 @@ def test_every_entry_point_names_a_main_function() -> None:
 def test_moved_tools_keep_their_old_entry_points() -> None:
     """vda_ros.nodes.process_bag:main and vda_ros.nodes.demo:main, the paths before the tools moved, still work."""
     from vda_ros.nodes import demo, process_bag
-    from vda_ros.tools import demo as demo_tool, process_bag as process_bag_tool
+    from vda_ros.tools import demo as demo_tool
+    from vda_ros.tools import process_bag as process_bag_tool
 
     assert process_bag.main is process_bag_tool.main and demo.main is demo_tool.main

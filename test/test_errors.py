@@ -33,8 +33,9 @@ def _exception_classes() -> list[str]:
     for path in sorted(REPO_ROOT.glob("vda_ros/**/*.py")):
         module = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if isinstance(node, ast.ClassDef) and any(_base_name(b).endswith(("Error", "Exception"))
-                                                      for b in node.bases):
+            if isinstance(node, ast.ClassDef) and any(
+                _base_name(b).endswith(("Error", "Exception")) for b in node.bases
+            ):
                 names.append(f"{module}.{node.name}")
     return names
 
@@ -62,8 +63,9 @@ def test_errors_keep_the_builtin_base_they_had() -> None:
     assert issubclass(CheckpointError, RuntimeError) and issubclass(MediaError, RuntimeError)
 
 
-@pytest.mark.parametrize("error", ["vda_ros.io.bags.BagError", "vda_ros.model.preprocess.FrameSizeError",
-                                   "vda_ros.errors.UsageError"])
+@pytest.mark.parametrize(
+    "error", ["vda_ros.io.bags.BagError", "vda_ros.model.preprocess.FrameSizeError", "vda_ros.errors.UsageError"]
+)
 def test_a_tool_reports_any_vda_error_in_one_line_with_status_2(error: str, capsys: pytest.CaptureFixture[str]) -> None:
     def work() -> str:
         raise _load(error)("the bag /data/run1 is truncated")
@@ -88,8 +90,10 @@ def test_usage_error_is_the_one_usage_error() -> None:
 
 
 def test_the_model_and_the_pipeline_import_nothing_from_ros() -> None:
-    code = ("import sys, vda_ros.model, vda_ros.core.outputs, vda_ros.errors; "
-            "ros = sorted(m for m in sys.modules if m.split('.')[0] in {'rclpy', 'sensor_msgs', 'std_msgs', "
-            "'builtin_interfaces', 'rcl_interfaces', 'rosbags'}); print(ros); sys.exit(bool(ros))")
+    code = (
+        "import sys, vda_ros.model, vda_ros.core.outputs, vda_ros.errors; "
+        "ros = sorted(m for m in sys.modules if m.split('.')[0] in {'rclpy', 'sensor_msgs', 'std_msgs', "
+        "'builtin_interfaces', 'rcl_interfaces', 'rosbags'}); print(ros); sys.exit(bool(ros))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -28,8 +28,14 @@ def settings(fixture) -> dict:
 
 
 def test_relative_mode_and_tae_equal_the_official_code(fixture):
-    metrics = evaluate(fixture["relative"], fixture["gt"], "affine-disparity", poses=fixture["poses"],
-                       intrinsics=fixture["intrinsics"], **settings(fixture))
+    metrics = evaluate(
+        fixture["relative"],
+        fixture["gt"],
+        "affine-disparity",
+        poses=fixture["poses"],
+        intrinsics=fixture["intrinsics"],
+        **settings(fixture),
+    )
     got = [metrics.abs_rel, metrics.rmse, metrics.delta1, metrics.tae]
     np.testing.assert_allclose(got, fixture["expected_relative"], rtol=1e-6)
     assert metrics.frames == 6
@@ -59,8 +65,22 @@ def test_cli_prints_and_writes_the_official_numbers(tmp_path, fixture, capsys):
     np.save(tmp_path / "poses.npy", fixture["poses"])
     np.save(tmp_path / "k.npy", fixture["intrinsics"])
     crop = [str(v) for v in fixture["crop"]]
-    code = eval_main([str(pred), str(gt), "--max-depth", "8", "--crop", *crop, "--poses", str(tmp_path / "poses.npy"),
-                      "--intrinsics", str(tmp_path / "k.npy"), "--json", str(tmp_path / "out.json")])
+    code = eval_main(
+        [
+            str(pred),
+            str(gt),
+            "--max-depth",
+            "8",
+            "--crop",
+            *crop,
+            "--poses",
+            str(tmp_path / "poses.npy"),
+            "--intrinsics",
+            str(tmp_path / "k.npy"),
+            "--json",
+            str(tmp_path / "out.json"),
+        ]
+    )
     assert code == 0
     result = json.loads((tmp_path / "out.json").read_text())
     got = [result[key] for key in ("abs_rel", "rmse", "delta1", "tae")]
@@ -148,19 +168,27 @@ def _bad_poses_or_k(case: str, fixture) -> tuple[np.ndarray, np.ndarray]:
         ("scaled_pose", "poses", "the pose of frame 2 is not a rigid transform"),
         ("zero_k", "intrinsics", "K is not a calibration: focal lengths must be at least 0.001 px, got fx=0.0 fy=0.0"),
         ("nan_k", "intrinsics", "K has NaN or infinite values"),
-        ("negative_focal", "intrinsics", "K is not a calibration: focal lengths must be at least 0.001 px, got fx=-25.0"),
+        (
+            "negative_focal",
+            "intrinsics",
+            "K is not a calibration: focal lengths must be at least 0.001 px, got fx=-25.0",
+        ),
         ("transposed_k", "intrinsics", "K must have the last row 0 0 1 (is it transposed?)"),
         ("one_frame_k_zero", "intrinsics", "K of frame 4 is not a calibration"),
     ],
 )
-def test_poses_or_intrinsics_that_describe_no_camera_are_refused_not_scored(tmp_path, fixture, capsys, case, named, message):
+def test_poses_or_intrinsics_that_describe_no_camera_are_refused_not_scored(
+    tmp_path, fixture, capsys, case, named, message
+):
     """A NaN pose or a zero K sent every warped point off the image: TAE read 0.0, the best possible score."""
     pred, gt = write_inputs(tmp_path, fixture)
     poses, k = _bad_poses_or_k(case, fixture)
     files = {"poses": tmp_path / "poses.npy", "intrinsics": tmp_path / "k.npy"}
     np.save(files["poses"], poses)
     np.save(files["intrinsics"], k)
-    assert eval_main([str(pred), str(gt), "--poses", str(files["poses"]), "--intrinsics", str(files["intrinsics"])]) == 2
+    assert (
+        eval_main([str(pred), str(gt), "--poses", str(files["poses"]), "--intrinsics", str(files["intrinsics"])]) == 2
+    )
     captured = capsys.readouterr()
     assert captured.err.startswith(f"vda-eval: error: {named} {files[named]}: {message}"), captured.err
     assert "Traceback" not in captured.err and "tae" not in captured.out
@@ -175,9 +203,12 @@ def _write_unreadable(case: str, tmp_path: Path, fixture) -> tuple[list[str], Pa
     np.save(poses, fixture["poses"])
     np.save(k, fixture["intrinsics"])
     bad = tmp_path / "bad.npz"
-    args = {"pred": [str(bad), str(gt)], "gt": [str(pred), str(bad)],
-            "poses": [str(pred), str(gt), "--poses", str(bad), "--intrinsics", str(k)],
-            "intrinsics": [str(pred), str(gt), "--poses", str(poses), "--intrinsics", str(bad)]}
+    args = {
+        "pred": [str(bad), str(gt)],
+        "gt": [str(pred), str(bad)],
+        "poses": [str(pred), str(gt), "--poses", str(bad), "--intrinsics", str(k)],
+        "intrinsics": [str(pred), str(gt), "--poses", str(poses), "--intrinsics", str(bad)],
+    }
     role, _, damage = case.partition(":")
     message = {
         "empty": "is empty",
@@ -219,8 +250,23 @@ def _write_unreadable(case: str, tmp_path: Path, fixture) -> tuple[list[str], Pa
 
 @pytest.mark.parametrize(
     "case",
-    ["pred:empty", "gt:empty", "pred:text", "pred:truncated", "gt:npy", "poses:npz", "intrinsics:npz", "poses:empty",
-     "pred:objects", "intrinsics:strings", "gt:flat", "pred:no_pixels", "pred:folder", "poses:folder", "poses:missing"],
+    [
+        "pred:empty",
+        "gt:empty",
+        "pred:text",
+        "pred:truncated",
+        "gt:npy",
+        "poses:npz",
+        "intrinsics:npz",
+        "poses:empty",
+        "pred:objects",
+        "intrinsics:strings",
+        "gt:flat",
+        "pred:no_pixels",
+        "pred:folder",
+        "poses:folder",
+        "poses:missing",
+    ],
 )
 def test_unreadable_input_files_are_errors_naming_the_file(tmp_path, fixture, capsys, case):
     """An empty .npz was an EOFError traceback, an .npz given to --poses an AttributeError."""
@@ -265,19 +311,36 @@ def _write_pose_bag(path: Path, fixture, case: str) -> None:
         for index, frame in enumerate(depth):
             stamp = START_NS + index * PERIOD_NS
             header = T["std_msgs/msg/Header"](
-                stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID)
-            image = T["sensor_msgs/msg/Image"](header=header, height=height, width=width, encoding="32FC1",
-                                               is_bigendian=0, step=4 * width,
-                                               data=np.ascontiguousarray(frame, "<f4").view(np.uint8).ravel())
+                stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID
+            )
+            image = T["sensor_msgs/msg/Image"](
+                header=header,
+                height=height,
+                width=width,
+                encoding="32FC1",
+                is_bigendian=0,
+                step=4 * width,
+                data=np.ascontiguousarray(frame, "<f4").view(np.uint8).ravel(),
+            )
             put("/cam/pred", stamp, image)
             put("/cam/gt", stamp, image)
             # The fixture's rotations are about y: q = (0, sin(a/2), 0, cos(a/2)).
             angle = np.arctan2(poses[index, 0, 2], poses[index, 0, 0])
-            quaternion = (0.0, 0.0, 0.0, 0.0) if case == "zero_quaternion" else (0.0, np.sin(angle / 2), 0.0, np.cos(angle / 2))
+            quaternion = (
+                (0.0, 0.0, 0.0, 0.0) if case == "zero_quaternion" else (0.0, np.sin(angle / 2), 0.0, np.cos(angle / 2))
+            )
             position = poses[index, :3, 3] * (np.nan if case == "nan_position" and index == 1 else 1.0)
-            put("/cam/pose", stamp, T["geometry_msgs/msg/PoseStamped"](header=header, pose=T["geometry_msgs/msg/Pose"](
-                position=T["geometry_msgs/msg/Point"](*position),
-                orientation=T["geometry_msgs/msg/Quaternion"](*quaternion))))
+            put(
+                "/cam/pose",
+                stamp,
+                T["geometry_msgs/msg/PoseStamped"](
+                    header=header,
+                    pose=T["geometry_msgs/msg/Pose"](
+                        position=T["geometry_msgs/msg/Point"](*position),
+                        orientation=T["geometry_msgs/msg/Quaternion"](*quaternion),
+                    ),
+                ),
+            )
             info = camera_info(stamp, width, height, calibrated=case != "uncalibrated")
             info.k[:] = fixture["intrinsics"].ravel() * (case != "uncalibrated")
             put("/cam/camera_info", stamp, info)
@@ -295,8 +358,22 @@ def test_bag_poses_or_camera_info_that_describe_no_camera_are_refused(tmp_path, 
     """An uncalibrated driver's zero K gave a TAE of 0.0; a zero quaternion ended in a traceback."""
     bag = tmp_path / "bag"
     _write_pose_bag(bag, fixture, case)
-    args = ["--bag", str(bag), "--pred-topic", "/cam/pred", "--gt-topic", "/cam/gt", "--align", "none",
-            "--max-depth", "8", "--odom-topic", "/cam/pose", "--camera-info-topic", "/cam/camera_info"]
+    args = [
+        "--bag",
+        str(bag),
+        "--pred-topic",
+        "/cam/pred",
+        "--gt-topic",
+        "/cam/gt",
+        "--align",
+        "none",
+        "--max-depth",
+        "8",
+        "--odom-topic",
+        "/cam/pose",
+        "--camera-info-topic",
+        "/cam/camera_info",
+    ]
     assert eval_main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"vda-eval: error: {message}") and "Traceback" not in err, err
@@ -306,9 +383,30 @@ def test_bag_with_sound_poses_scores_the_arrays_tae(tmp_path, fixture, capsys):
     bag = tmp_path / "bag"
     _write_pose_bag(bag, fixture, "sound")
     report = tmp_path / "scores.json"
-    assert eval_main(["--bag", str(bag), "--pred-topic", "/cam/pred", "--gt-topic", "/cam/gt", "--align", "none",
-                      "--max-depth", "8", "--odom-topic", "/cam/pose", "--camera-info-topic", "/cam/camera_info",
-                      "--json", str(report)]) == 0
-    expected = evaluate(fixture["gt"], fixture["gt"], "none", max_depth=8.0, poses=fixture["poses"],
-                        intrinsics=fixture["intrinsics"])
+    assert (
+        eval_main(
+            [
+                "--bag",
+                str(bag),
+                "--pred-topic",
+                "/cam/pred",
+                "--gt-topic",
+                "/cam/gt",
+                "--align",
+                "none",
+                "--max-depth",
+                "8",
+                "--odom-topic",
+                "/cam/pose",
+                "--camera-info-topic",
+                "/cam/camera_info",
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    expected = evaluate(
+        fixture["gt"], fixture["gt"], "none", max_depth=8.0, poses=fixture["poses"], intrinsics=fixture["intrinsics"]
+    )
     assert json.loads(report.read_text())["tae"] == pytest.approx(expected.tae, rel=1e-6) and expected.tae > 0

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from rgbd_helpers import render, write_folders, write_rgbd_bag
+
 from vda_ros import cli
+from vda_ros.cli.finetune import build_parser, build_trainer, main
 from vda_ros.model import StreamingDepth, load_model
 from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
 from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
-from vda_ros.cli.finetune import build_parser, build_trainer, main
 from vda_ros.training.trainer import (
     HISTORY_FILE,
     STATE_FILE,
@@ -42,9 +42,29 @@ def _fit_args(folders: tuple[Path, Path], output: Path) -> list[str]:
     """A streaming-mode fine-tune of the head and temporal modules, from random weights, STEPS steps."""
     rgb_dir, depth_dir = folders
     return [
-        "--rgb-dir", str(rgb_dir), "--depth-dir", str(depth_dir), "--random-weights", "--mode", "streaming",
-        "--clip-length", "3", "--input-size", "56", "--val-fraction", "0.2", "--steps-per-epoch", str(STEPS),
-        "--lr", "1e-3", "--schedule", "constant", "--freeze-backbone", "--no-progress", "--output-dir", str(output),
+        "--rgb-dir",
+        str(rgb_dir),
+        "--depth-dir",
+        str(depth_dir),
+        "--random-weights",
+        "--mode",
+        "streaming",
+        "--clip-length",
+        "3",
+        "--input-size",
+        "56",
+        "--val-fraction",
+        "0.2",
+        "--steps-per-epoch",
+        str(STEPS),
+        "--lr",
+        "1e-3",
+        "--schedule",
+        "constant",
+        "--freeze-backbone",
+        "--no-progress",
+        "--output-dir",
+        str(output),
     ]
 
 
@@ -74,8 +94,27 @@ def test_checkpoint_is_official_and_vda_video_gives_the_in_memory_depth(
     assert list(state) == expected_keys
     assert all(v.dtype == torch.float32 and v.device.type == "cpu" for v in state.values())
     load_model(path, encoder="vits")  # strict keys and shapes
-    assert cli.main([str(folders[0]), "--checkpoint", str(path), "--mode", "stream", "--input-size", "56",
-                     "--max-len", "3", "--save-npz", "--output-dir", str(tmp_path), "--device", "cpu"]) == 0
+    assert (
+        cli.main(
+            [
+                str(folders[0]),
+                "--checkpoint",
+                str(path),
+                "--mode",
+                "stream",
+                "--input-size",
+                "56",
+                "--max-len",
+                "3",
+                "--save-npz",
+                "--output-dir",
+                str(tmp_path),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     written = np.load(tmp_path / "rgb_depths.npz")["depths"]
     engine = StreamingDepth(trained.model, input_size=56, precision="fp32")
     expected = np.stack([engine.step(render(i, WIDTH, HEIGHT)[0]) for i in range(3)])
@@ -84,10 +123,31 @@ def test_checkpoint_is_official_and_vda_video_gives_the_in_memory_depth(
 
 def _resume_args(bag: Path, output: Path) -> list[str]:
     return [
-        "--bag", str(bag), "--image-topic", "/cam/image_raw", "--depth-topic", "/cam/depth", "--random-weights",
-        "--mode", "offline", "--clip-length", "3", "--input-size", "56", "--val-fraction", "0",
-        "--steps-per-epoch", "2", "--save-every", "1", "--lr", "1e-3", "--freeze-backbone", "--no-progress",
-        "--output-dir", str(output),
+        "--bag",
+        str(bag),
+        "--image-topic",
+        "/cam/image_raw",
+        "--depth-topic",
+        "/cam/depth",
+        "--random-weights",
+        "--mode",
+        "offline",
+        "--clip-length",
+        "3",
+        "--input-size",
+        "56",
+        "--val-fraction",
+        "0",
+        "--steps-per-epoch",
+        "2",
+        "--save-every",
+        "1",
+        "--lr",
+        "1e-3",
+        "--freeze-backbone",
+        "--no-progress",
+        "--output-dir",
+        str(output),
     ]
 
 
@@ -146,7 +206,15 @@ def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
 def test_bad_options_are_usage_errors(
     folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    args = ["--rgb-dir", str(folders[0]), "--depth-dir", str(folders[1]), "--random-weights", "--output-dir", str(tmp_path)]
+    args = [
+        "--rgb-dir",
+        str(folders[0]),
+        "--depth-dir",
+        str(folders[1]),
+        "--random-weights",
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main(args + extra) == 2
     err = capsys.readouterr().err
     assert "vda-finetune: error:" in err and message in err and "Traceback" not in err
@@ -234,8 +302,12 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     mount_point.mkdir()
 
     def mount(options: str) -> Path:
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode:
             pytest.skip(f"mounting a tmpfs needs root (CAP_SYS_ADMIN): {result.stderr.strip()}")
         return mount_point
@@ -250,14 +322,21 @@ def tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
     [
         ("a file", "cannot write to the output folder {output}: it is a file, not a folder"),
         ("under a file", "cannot write to the output folder {output}: a part of its path is a file, not a folder"),
-        ("full disk",
-         "cannot write to the output folder {output}: there is no room for 288 MB in it (No space left on device)"),
+        (
+            "full disk",
+            "cannot write to the output folder {output}: there is no room for 288 MB in it (No space left on device)",
+        ),
         ("read-only disk", "cannot write to the output folder {output}: it cannot be created (Read-only file system)"),
     ],
 )
 def test_an_output_folder_that_cannot_take_the_saves_is_refused_before_training(
-    folders: tuple[Path, Path], tmp_path: Path, tmpfs: Callable[[str], Path], capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch, place: str, message: str,
+    folders: tuple[Path, Path],
+    tmp_path: Path,
+    tmpfs: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    place: str,
+    message: str,
 ) -> None:
     """It was found only at the first save, after the training time was spent (FileExistsError, OSError)."""
     blocker = tmp_path / "taken"

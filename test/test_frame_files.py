@@ -13,8 +13,8 @@ from plyfile import PlyData
 
 from vda_ros import frame_files
 from vda_ros.cli.video import main
-from vda_ros.io.files import atomic_directory
 from vda_ros.core.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
+from vda_ros.io.files import atomic_directory
 from vda_ros.io.media import read_frames
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
@@ -87,15 +87,33 @@ def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Pa
     k = np.array([[200.0, 0.0, 60.0], [0.0, 190.0, 50.0], [0.0, 0.0, 1.0]])
     np.save(tmp_path / "K.npy", k)
     out = tmp_path / "out"
-    argv = [str(clip), "--output-dir", str(out), "--mode", "stream", "--max-res", "64", "--save-npz", "--save-ply",
-            "--intrinsics", str(tmp_path / "K.npy"), "--relative-scale", "2.5", "--relative-shift", "0.1", *SMALL]
+    argv = [
+        str(clip),
+        "--output-dir",
+        str(out),
+        "--mode",
+        "stream",
+        "--max-res",
+        "64",
+        "--save-npz",
+        "--save-ply",
+        "--intrinsics",
+        str(tmp_path / "K.npy"),
+        "--relative-scale",
+        "2.5",
+        "--relative-shift",
+        "0.1",
+        *SMALL,
+    ]
     assert main(argv) == 0
     depths = npz_depths(out / "clip_depths.npz")
     assert depths.shape == (FRAMES, 48, 64)
     scaled = scale_intrinsics(k, (128, 96), (64, 48))
     for index, (depth, frame) in enumerate(zip(depths, frames_as_read(clip, max_res=64), strict=True)):
         xyz, rgb = read_ply(out / "clip_points_ply" / f"frame_{index:05d}.ply")
-        grid = backproject(inverse_depth_to_metric(depth, 2.5, 0.1), scaled[0, 0], scaled[1, 1], scaled[0, 2], scaled[1, 2])
+        grid = backproject(
+            inverse_depth_to_metric(depth, 2.5, 0.1), scaled[0, 0], scaled[1, 1], scaled[0, 2], scaled[1, 2]
+        )
         valid = ~np.isnan(grid[..., 2])
         assert valid.any() and np.array_equal(xyz, grid[valid]) and np.array_equal(rgb, frame[valid])
 
@@ -110,7 +128,11 @@ def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Pa
     ],
 )
 def test_bad_point_cloud_options_are_refused_with_the_reason(
-    extra: list[str], message: str, clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    message: str,
+    clip: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)

@@ -23,8 +23,14 @@ from vda_ros.model.backends import check_cache_dir
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-KEY = GraphKey(backend="onnx", runtime="onnx opset 17; torch 2", graph="next", network_size=(56, 70),
-               precision="fp32", weights="ab" * 32)
+KEY = GraphKey(
+    backend="onnx",
+    runtime="onnx opset 17; torch 2",
+    graph="next",
+    network_size=(56, 70),
+    precision="fp32",
+    weights="ab" * 32,
+)
 CHOOSE_ANOTHER = "choose another folder with backend_cache (--backend-cache)"
 
 
@@ -42,14 +48,21 @@ def cache_with_log(root: Path) -> tuple[GraphCache, list[str]]:
     return GraphCache(root, log.append), log
 
 
-@pytest.mark.parametrize("manifest", [
-    None, [], 1, "text",
-    {},
-    {"key": KEY.fields()},
-    {"key": KEY.fields(), "files": []},
-    {"key": [], "files": {}},
-    {"key": "onnx", "files": {"graph.bin": "00"}},
-], ids=["null", "list", "number", "string", "empty", "no-files", "files-list", "key-list", "key-string"])
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        None,
+        [],
+        1,
+        "text",
+        {},
+        {"key": KEY.fields()},
+        {"key": KEY.fields(), "files": []},
+        {"key": [], "files": {}},
+        {"key": "onnx", "files": {"graph.bin": "00"}},
+    ],
+    ids=["null", "list", "number", "string", "empty", "no-files", "files-list", "key-list", "key-string"],
+)
 def test_a_malformed_manifest_is_damage_and_the_entry_is_rebuilt(tmp_path: Path, manifest: Any) -> None:
     first = GraphCache(tmp_path)
     assert first.get(KEY, writer(b"old"), read) == b"old"
@@ -74,10 +87,13 @@ def test_a_missing_cache_folder_is_created_and_left_empty(tmp_path: Path) -> Non
     assert root.is_dir() and list(root.iterdir()) == []
 
 
-@pytest.mark.parametrize(("layout", "reason"), [
-    ("file", "it is a file, not a folder"),
-    ("under-a-file", "a part of its path is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("under-a-file", "a part of its path is a file, not a folder"),
+    ],
+)
 def test_a_cache_folder_that_cannot_be_used_is_refused_before_any_build(
     tmp_path: Path, layout: str, reason: str
 ) -> None:
@@ -95,6 +111,7 @@ def test_a_cache_folder_that_cannot_be_used_is_refused_before_any_build(
 
 def test_a_read_only_cache_folder_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """As on a read-only mount, where root too can create nothing (and removing even a missing file fails)."""
+
     def read_only_file_system(path: Path, *args: Any, **kwargs: Any) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
 
@@ -104,17 +121,21 @@ def test_a_read_only_cache_folder_is_refused(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(Path, "unlink", read_only_file_system)
     with pytest.raises(CacheError) as refused:
         check_cache_dir(root)
-    assert str(refused.value) == (f"the graph cache folder {root} cannot be used: nothing can be written in it "
-                                  f"(Read-only file system); {CHOOSE_ANOTHER}")
+    assert str(refused.value) == (
+        f"the graph cache folder {root} cannot be used: nothing can be written in it "
+        f"(Read-only file system); {CHOOSE_ANOTHER}"
+    )
 
 
 def full_disk(error_at: str) -> Callable[[Path], None]:
     """A build whose writing stops at a full disk: in the graph file, or when the manifest is written."""
+
     def build(folder: Path) -> None:
         graph = folder / "graph.bin"
         graph.write_bytes(b"half a graph")
         if error_at == "graph":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(graph))
+
     return build
 
 
@@ -135,8 +156,9 @@ def test_a_full_disk_during_a_build_is_a_cache_error_and_leaves_nothing(
     with pytest.raises(CacheError) as refused:
         GraphCache(root).get(KEY, full_disk(error_at), read)
     message = str(refused.value)
-    assert message.startswith(f"the graph cache folder {root} cannot be used: writing {KEY.name} failed "
-                              "(No space left on device: "), message
+    assert message.startswith(
+        f"the graph cache folder {root} cannot be used: writing {KEY.name} failed (No space left on device: "
+    ), message
     assert message.endswith(CHOOSE_ANOTHER)
     assert isinstance(refused.value.__cause__, OSError) and refused.value.__cause__.errno == errno.ENOSPC
     assert os.listdir(root) == []
@@ -155,8 +177,9 @@ GraphCache(Path(sys.argv[1])).get(key, lambda folder: (folder / "graph.bin").wri
 def publish_from_another_process(root: Path) -> None:
     """Another process (a second camera's node, a second tool) builds and publishes the entry for KEY."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))}
-    subprocess.run([sys.executable, "-c", WINNER, str(root), json.dumps(KEY.fields())], env=env, check=True,
-                   timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", WINNER, str(root), json.dumps(KEY.fields())], env=env, check=True, timeout=300
+    )
 
 
 @pytest.mark.parametrize("moment", ["before-the-check", "between-the-check-and-the-rename"])
@@ -181,6 +204,7 @@ def test_the_process_that_finishes_an_entry_second_uses_the_first_ones(
             if Path(target) == entry and Path(source).name.startswith(f".{entry.name}.partial-"):
                 publish_from_another_process(tmp_path)
             rename(source, target, *args, **kwargs)
+
         return hooked
 
     if moment == "between-the-check-and-the-rename":

@@ -64,8 +64,11 @@ def _forwarded(name: str) -> set[str]:
         if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "forwarded" for t in node.targets):
             names |= set(ast.literal_eval(node.value))
         if isinstance(node, ast.keyword) and node.arg == "launch_arguments":
-            names |= {item.elts[0].value for item in node.value.elts
-                      if isinstance(item, ast.Tuple) and isinstance(item.elts[0], ast.Constant)}
+            names |= {
+                item.elts[0].value
+                for item in node.value.elts
+                if isinstance(item, ast.Tuple) and isinstance(item.elts[0], ast.Constant)
+            }
     return names
 
 
@@ -76,9 +79,17 @@ class Recorded:
         self.args, self.kwargs = args, kwargs
 
 
-LAUNCH_MODULES = ("launch", "launch.actions", "launch.conditions", "launch.launch_description_sources",
-                  "launch.substitutions", "launch_ros", "launch_ros.actions", "launch_ros.parameter_descriptions",
-                  "launch_ros.substitutions")
+LAUNCH_MODULES = (
+    "launch",
+    "launch.actions",
+    "launch.conditions",
+    "launch.launch_description_sources",
+    "launch.substitutions",
+    "launch_ros",
+    "launch_ros.actions",
+    "launch_ros.parameter_descriptions",
+    "launch_ros.substitutions",
+)
 
 
 @functools.cache
@@ -161,18 +172,30 @@ def test_depth_launch_gives_the_node_only_the_arguments_the_user_gave() -> None:
     assert len(parameters) == 1 and type(parameters[0]).__name__ == "LaunchConfiguration", parameters
     assert parameters[0].args == ("params_file",), "the file alone decides"
 
-    file, given = _node_parameters("depth.launch.py", {"params_file": "robot.yaml", "metric": "true", "input_size": "252",
-                                          "checkpoint": "1.5"})
+    file, given = _node_parameters(
+        "depth.launch.py", {"params_file": "robot.yaml", "metric": "true", "input_size": "252", "checkpoint": "1.5"}
+    )
     assert file.args == ("params_file",)
     typed = {name: (_configuration_name(value.args[0]), value.kwargs["value_type"]) for name, value in given.items()}
-    assert typed == {
-        "metric": ("metric", bool), "input_size": ("input_size", int), "checkpoint": ("checkpoint", str)}
+    assert typed == {"metric": ("metric", bool), "input_size": ("input_size", int), "checkpoint": ("checkpoint", str)}
 
 
 @pytest.mark.usefixtures("stand_in_launch")
 def test_every_parameter_argument_of_the_depth_launch_can_be_given() -> None:
-    parameter_arguments = ("checkpoint", "encoder", "metric", "device", "precision", "backend", "input_size",
-                           "max_res", "random_weights", "input_reliability", "use_sim_time", "autostart")
+    parameter_arguments = (
+        "checkpoint",
+        "encoder",
+        "metric",
+        "device",
+        "precision",
+        "backend",
+        "input_size",
+        "max_res",
+        "random_weights",
+        "input_reliability",
+        "use_sim_time",
+        "autostart",
+    )
     _, given = _node_parameters("depth.launch.py", {name: "x" for name in parameter_arguments})
     assert set(given) == set(parameter_arguments)
     defaults = _configurations(_description("depth.launch.py"), {})
@@ -185,7 +208,9 @@ def test_depth_align_launch_gives_the_node_only_the_arguments_the_user_gave() ->
     assert file.args == ("params_file",), "the file alone decides"
     _, given = _node_parameters("depth_align.launch.py", {"input": "metric", "sparse_translation": "[0.0, 0.1, 0.0]"})
     assert {name: _configuration_name(value.args[0]) for name, value in given.items()} == {
-        "input": "input", "sparse_translation": "sparse_translation"}
+        "input": "input",
+        "sparse_translation": "sparse_translation",
+    }
 
 
 @pytest.mark.usefixtures("stand_in_launch")
@@ -194,10 +219,23 @@ def test_demo_forwards_no_parameter_the_user_did_not_give() -> None:
     actions = _description("demo.launch.py")
     configurations = _configurations(actions, {"video": "clip.mp4"})
     (include,) = _of(actions, "IncludeLaunchDescription")
-    forwarded = {name: configurations[_configuration_name(value)] if isinstance(value, Recorded) else value
-                 for name, value in include.kwargs["launch_arguments"]}
-    parameters = {"checkpoint", "encoder", "metric", "device", "precision", "backend", "input_size", "max_res",
-                  "random_weights", "use_sim_time", "autostart"}
+    forwarded = {
+        name: configurations[_configuration_name(value)] if isinstance(value, Recorded) else value
+        for name, value in include.kwargs["launch_arguments"]
+    }
+    parameters = {
+        "checkpoint",
+        "encoder",
+        "metric",
+        "device",
+        "precision",
+        "backend",
+        "input_size",
+        "max_res",
+        "random_weights",
+        "use_sim_time",
+        "autostart",
+    }
     assert {name: forwarded[name] for name in parameters} == {name: "" for name in parameters}
     assert forwarded["input_reliability"] == "reliable", "the demo's images travel reliably, both ends"
 

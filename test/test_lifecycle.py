@@ -10,12 +10,11 @@ import pytest
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.task import Future
+from ros_helpers import NodeProcess, TestNode, node_env, wait_for_subscribers, wait_until
 from sensor_msgs.msg import CameraInfo, Image
+from test_depth_node import HOOKED_MODULE, hooked_env, image_msg, random_rgb, stamp_at
 
 from vda_ros.ros.child_nodes import node_command
-
-from ros_helpers import NodeProcess, TestNode, node_env, wait_for_subscribers, wait_until
-from test_depth_node import HOOKED_MODULE, hooked_env, image_msg, random_rgb, stamp_at
 
 MODULE = "vda_ros.nodes.managed_depth_node"
 PARAMS = {"random_weights": True, "device": "cpu", "input_size": 56, "metric": True, "diagnostics_period": 0.5}
@@ -53,8 +52,9 @@ class Lifecycle:
 
 
 def test_transitions_load_serve_stop_and_release(ros: TestNode, tmp_path: Path) -> None:
-    process = NodeProcess(node_command(MODULE, PARAMS, {"__ns": "/managed"}), tmp_path / "node.log",
-                          node_env(OMP_NUM_THREADS="1"))
+    process = NodeProcess(
+        node_command(MODULE, PARAMS, {"__ns": "/managed"}), tmp_path / "node.log", node_env(OMP_NUM_THREADS="1")
+    )
     try:
         lifecycle = Lifecycle(ros, "/managed/depth_node")
         image_pub = ros.publisher(Image, "/managed/image")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vda_ros.model import CheckpointError, ENCODERS, VideoDepthAnything, load_model, random_model
+from vda_ros.model import ENCODERS, CheckpointError, VideoDepthAnything, load_model, random_model
 from vda_ros.model.checkpoint import checkpoint_filename, read_state_dict
 
 PARAMETER_COUNTS = {"vits": 29_035_137, "vitb": 114_441_409, "vitl": 384_390_337}
@@ -49,7 +49,9 @@ def test_random_weights_follow_the_reference_rule() -> None:
     assert float(state["pretrained.blocks.0.ls1.gamma"].mean()) == pytest.approx(0.1, abs=0.01)
     pe = state["head.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.pos_encoder.pe"]
     assert float(pe[0, 0, 1]) == 1.0 and float(pe[0, 1, 0]) == pytest.approx(float(torch.sin(torch.tensor(1.0))))
-    assert not torch.equal(state["pretrained.cls_token"], random_model("vits", seed=1).state_dict()["pretrained.cls_token"])
+    assert not torch.equal(
+        state["pretrained.cls_token"], random_model("vits", seed=1).state_dict()["pretrained.cls_token"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +61,9 @@ def vits_state() -> dict[str, torch.Tensor]:
 
 def test_missing_file_names_the_file_and_the_download(tmp_path: Path) -> None:
     path = tmp_path / "metric_video_depth_anything_vitb.pth"
-    with pytest.raises(CheckpointError, match=r"checkpoint not found: .*metric_video_depth_anything_vitb\.pth.*--encoder vitb --metric"):
+    with pytest.raises(
+        CheckpointError, match=r"checkpoint not found: .*metric_video_depth_anything_vitb\.pth.*--encoder vitb --metric"
+    ):
         load_model(path)
 
 
@@ -113,7 +117,9 @@ def test_wrong_shape_is_listed(tmp_path: Path, vits_state: dict[str, torch.Tenso
     state["head.scratch.output_conv1.bias"] = torch.zeros(5)
     path = tmp_path / "shape.pth"
     torch.save(state, path)
-    with pytest.raises(CheckpointError, match=r"wrong shapes: head\.scratch\.output_conv1\.bias \(5,\) \(expected \(32,\)\)"):
+    with pytest.raises(
+        CheckpointError, match=r"wrong shapes: head\.scratch\.output_conv1\.bias \(5,\) \(expected \(32,\)\)"
+    ):
         load_model(path)
 
 

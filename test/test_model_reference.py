@@ -32,7 +32,9 @@ def assert_matches_reference(depths: np.ndarray, reference_file: Path, frames: i
     limit = TOLERANCE * float(np.abs(reference).max())
     errors = np.abs(depths - reference).reshape(len(reference), -1).max(axis=1)
     worst = int(errors.argmax())
-    assert errors.max() <= limit, f"frame {worst}: max abs error {errors[worst]:.3g} > {limit:.3g} ({reference_file.name})"
+    assert errors.max() <= limit, (
+        f"frame {worst}: max abs error {errors[worst]:.3g} > {limit:.3g} ({reference_file.name})"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,12 @@ def test_streaming_matches_official(frames: list[np.ndarray], reference_dir: Pat
     [(False, "vits_seed0_a_offline_280.npz"), (True, "vits_seed0_a_offline_metric_280.npz")],
     ids=["relative", "metric"],
 )
-def test_offline_matches_official(frames: list[np.ndarray], reference_dir: Path, metric: bool, reference_name: str) -> None:
-    engine = OfflineDepth(random_model("vits", seed=0, metric=metric), input_size=INPUT_SIZE, device="cpu", precision="fp32")
+def test_offline_matches_official(
+    frames: list[np.ndarray], reference_dir: Path, metric: bool, reference_name: str
+) -> None:
+    engine = OfflineDepth(
+        random_model("vits", seed=0, metric=metric), input_size=INPUT_SIZE, device="cpu", precision="fp32"
+    )
     depths = np.stack(list(engine.run(iter(frames))))
     assert_matches_reference(depths, reference_dir / reference_name)
 

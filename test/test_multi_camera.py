@@ -17,15 +17,14 @@ import numpy as np
 import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
+from ros_helpers import NodeProcess, TestNode, diagnostic_values, node_env, wait_for_subscribers, wait_until
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+from test_depth_node import depth_array, image_msg, info_msg, random_rgb, stamp_at
 
 from vda_ros import cli
 from vda_ros.ros.child_nodes import node_command
-
-from ros_helpers import NodeProcess, TestNode, diagnostic_values, node_env, wait_for_subscribers, wait_until
-from test_depth_node import depth_array, image_msg, info_msg, random_rgb, stamp_at
 
 MODULE = "vda_ros.nodes.depth_node"
 INPUT_SIZE = 56
@@ -33,8 +32,15 @@ SIZES = {"/front": (64, 48), "/left": (64, 48), "/right": (80, 60)}
 """Camera → (width, height): front and left share a network input size, right has its own."""
 RATES_SIZES = {"/fast1": (64, 48), "/fast2": (64, 48), "/slow": (80, 60)}
 """Cameras of the starvation test (their own topics: nobody else subscribes to their outputs)."""
-COMMON = {"random_weights": True, "device": "cpu", "precision": "fp32", "input_size": INPUT_SIZE, "max_res": 0,
-          "metric": False, "diagnostics_period": 0.5}
+COMMON = {
+    "random_weights": True,
+    "device": "cpu",
+    "precision": "fp32",
+    "input_size": INPUT_SIZE,
+    "max_res": 0,
+    "metric": False,
+    "diagnostics_period": 0.5,
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +69,27 @@ def stream_reference(frames: list[np.ndarray], tmp_path: Path, name: str) -> np.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny inputs: fastest on one thread, and least disturbed by a busy machine
     try:
-        assert cli.main([str(folder), "--output-dir", str(out), "--mode", "stream", "--random-weights", "--fp32",
-                         "--device", "cpu", "--input-size", str(INPUT_SIZE), "--max-res", "0", "--save-npz"]) == 0
+        assert (
+            cli.main(
+                [
+                    str(folder),
+                    "--output-dir",
+                    str(out),
+                    "--mode",
+                    "stream",
+                    "--random-weights",
+                    "--fp32",
+                    "--device",
+                    "cpu",
+                    "--input-size",
+                    str(INPUT_SIZE),
+                    "--max-res",
+                    "0",
+                    "--save-npz",
+                ]
+            )
+            == 0
+        )
     finally:
         torch.set_num_threads(threads)
     return np.load(out / f"{name}_depths.npz")["depths"]
@@ -98,7 +123,10 @@ def test_three_cameras_equal_vda_video_per_camera_and_a_reset_touches_one(ros: T
                 pubs[camera].publish(image_msg(frames[camera][index], stamp, frame_id=frame_id))
             for camera in SIZES:  # every camera's outputs of this frame before the next frame
                 assert wait_until(lambda c=camera: all(outputs[c][n].with_stamp(stamp) for n in outputs[c]), 120.0), (
-                    camera, index, process.log())
+                    camera,
+                    index,
+                    process.log(),
+                )
             if index + 1 == reset_after:
                 assert ros.call(reset, Trigger.Request()).success
 
@@ -114,8 +142,12 @@ def test_three_cameras_equal_vda_video_per_camera_and_a_reset_touches_one(ros: T
             published[camera] = got = np.stack(got)
             assert got.shape == (frames_per_camera, height, width)
             if camera == "/left":
-                expected = np.concatenate([stream_reference(frames[camera][:reset_after], tmp_path, "left_a"),
-                                           stream_reference(frames[camera][reset_after:], tmp_path, "left_b")])
+                expected = np.concatenate(
+                    [
+                        stream_reference(frames[camera][:reset_after], tmp_path, "left_a"),
+                        stream_reference(frames[camera][reset_after:], tmp_path, "left_b"),
+                    ]
+                )
             else:
                 expected = stream_reference(frames[camera], tmp_path, camera.strip("/"))
             span = float(expected.max() - expected.min())
@@ -123,7 +155,8 @@ def test_three_cameras_equal_vda_video_per_camera_and_a_reset_touches_one(ros: T
         continuous = stream_reference(frames["/left"], tmp_path, "left_continuous")[reset_after:]
         span = float(continuous.max() - continuous.min())
         assert float(np.abs(published["/left"][reset_after:] - continuous).max()) > 1e-3 * span, (
-            "without its reset /left would have continued its stream")
+            "without its reset /left would have continued its stream"
+        )
         log = process.log()
         assert "camera /left: temporal cache reset: requested on a reset service" in log, log
         assert "camera /front: temporal cache reset" not in log and "camera /right: temporal cache reset" not in log
@@ -140,8 +173,9 @@ def test_a_slow_camera_is_not_starved_and_unwatched_outputs_are_not_computed(ros
         depths = {camera: ros.collect(Image, f"{camera}/depth/relative") for camera in RATES_SIZES}
         for camera in RATES_SIZES:
             wait_for_subscribers(pubs[camera])
-        images = {camera: image_msg(random_rgb(*size), stamp_at(0.0), frame_id=camera)
-                  for camera, size in RATES_SIZES.items()}
+        images = {
+            camera: image_msg(random_rgb(*size), stamp_at(0.0), frame_id=camera) for camera, size in RATES_SIZES.items()
+        }
         received = {camera: 0 for camera in RATES_SIZES}
 
         def served_enough() -> bool:
@@ -162,8 +196,9 @@ def test_a_slow_camera_is_not_starved_and_unwatched_outputs_are_not_computed(ros
         assert served_enough(), (received, process.log())
 
         name = "/robot/depth_node: depth /slow"
-        assert wait_until(lambda: int((diagnostic_values(diagnostics, name) or {}).get("frames processed", 0)) >= 4,
-                          30.0)
+        assert wait_until(
+            lambda: int((diagnostic_values(diagnostics, name) or {}).get("frames processed", 0)) >= 4, 30.0
+        )
         values = diagnostic_values(diagnostics, name)
         assert int(values["colored not computed (no subscriber)"]) >= 4, values
         assert int(values["points not computed (no subscriber)"]) >= 4, values
@@ -205,11 +240,15 @@ def test_spellings_of_one_camera_are_served_once(ros: TestNode, tmp_path: Path) 
         assert process.stop() == 0, process.log()
 
 
-@pytest.mark.parametrize(("camera", "reason"), [
-    ("has space", "namespace must not contain characters other than alphanumerics"),
-    ("", "a camera needs a namespace name"),
-    ("~/x", "namespace must not contain characters other than alphanumerics"),
-], ids=["space", "empty", "private"])
+@pytest.mark.parametrize(
+    ("camera", "reason"),
+    [
+        ("has space", "namespace must not contain characters other than alphanumerics"),
+        ("", "a camera needs a namespace name"),
+        ("~/x", "namespace must not contain characters other than alphanumerics"),
+    ],
+    ids=["space", "empty", "private"],
+)
 def test_an_invalid_camera_name_stops_the_node_naming_it(tmp_path: Path, camera: str, reason: str) -> None:
     command = node_command(MODULE, {**COMMON, "cameras": f"['/front', '{camera}']"})
     with NodeProcess(command, tmp_path / "node.log") as process:

@@ -37,7 +37,7 @@ class StandInEngine(OfflineDepth):
         super().__init__(shared_model(), input_size=28, metric=metric)
         self.windows = 0
 
-    def _infer(self, inputs, height, width):  # noqa: D102 - stand-in network
+    def _infer(self, inputs, height, width):
         maps = stand_in(inputs, self.windows)
         self.windows += 1
         return maps.astype(np.float32)

@@ -9,12 +9,11 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-
 from test_model_reference import TOLERANCE, load_frames
-from vda_ros.model import StreamingDepth, random_model
-from vda_ros.model.backends.graphs import cache_names
-from vda_ros.model import export
+
 from vda_ros.cli.export_onnx import main
+from vda_ros.model import StreamingDepth, export, random_model
+from vda_ros.model.backends.graphs import cache_names
 from vda_ros.model.preprocess import network_size, preprocess, to_frame_size
 from vda_ros.model.streaming import stream_window
 
@@ -25,7 +24,10 @@ INPUT_SIZE = 70
 
 def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: Path) -> None:
     """A runtime outside vda_ros (as a TensorRT user's) owns the slots: export.json says all it needs."""
-    assert main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)]) == 0
+    assert (
+        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)])
+        == 0
+    )
     info = json.loads((tmp_path / "export.json").read_text())
     first = onnxruntime.InferenceSession(str(tmp_path / "first.onnx"), providers=["CPUExecutionProvider"])
     step = onnxruntime.InferenceSession(str(tmp_path / "step.onnx"), providers=["CPUExecutionProvider"])
@@ -72,13 +74,25 @@ def exit_status(argv: list[str]) -> int:
         return int(exit_info.code)
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--size", "0x0"], "--size must be WxH with both sides at least 1 pixel, got '0x0'"),
-    (["--size", "640x-480"], "--size must be WxH with both sides at least 1 pixel, got '640x-480'"),
-    (["--input-size", "0"], "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 0"),
-    (["--input-size", "43"], "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 43"),
-    (["--size", "100000x1"], "a 100000x1 frame is too elongated for input size 518: at an aspect ratio of 100000:1"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--size", "0x0"], "--size must be WxH with both sides at least 1 pixel, got '0x0'"),
+        (["--size", "640x-480"], "--size must be WxH with both sides at least 1 pixel, got '640x-480'"),
+        (
+            ["--input-size", "0"],
+            "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 0",
+        ),
+        (
+            ["--input-size", "43"],
+            "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 43",
+        ),
+        (
+            ["--size", "100000x1"],
+            "a 100000x1 frame is too elongated for input size 518: at an aspect ratio of 100000:1",
+        ),
+    ],
+)
 def test_export_command_refuses_sizes_the_network_cannot_take(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], message: str
 ) -> None:
@@ -89,19 +103,26 @@ def test_export_command_refuses_sizes_the_network_cannot_take(
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("layout", "reason"), [
-    ("file", "it is a file, not a folder"),
-    ("under-a-file", "a part of its path is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("under-a-file", "a part of its path is a file, not a folder"),
+    ],
+)
 def test_export_command_refuses_an_output_folder_it_cannot_write(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
 ) -> None:
     blocker = tmp_path / "blocker"
     blocker.write_text("in the way")
     out = blocker if layout == "file" else blocker / "out"
-    assert main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(out)]) == 2
+    assert (
+        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(out)]) == 2
+    )
     err = capsys.readouterr().err
-    assert f"vda-export-onnx: error: cannot write to the output folder {out}: {reason}" in err and "Traceback" not in err
+    assert (
+        f"vda-export-onnx: error: cannot write to the output folder {out}: {reason}" in err and "Traceback" not in err
+    )
     assert os.listdir(tmp_path) == ["blocker"] and blocker.read_text() == "in the way"
 
 
@@ -109,6 +130,7 @@ def test_a_full_disk_during_the_export_leaves_the_folder_as_it_was(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """first.onnx is written, step.onnx fills the disk: no new file, no temporary, the older export untouched."""
+
     def export_until_the_disk_is_full(model: object, graph: str, net_size: tuple[int, int], path: Path) -> None:
         path.write_bytes(b"half a graph")
         if graph == "next":
@@ -118,7 +140,10 @@ def test_a_full_disk_during_the_export_leaves_the_folder_as_it_was(
     older = {"first.onnx": b"older first", "step.onnx": b"older step", "export.json": b"{}"}
     for name, data in older.items():
         (tmp_path / name).write_bytes(data)
-    assert main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)]) == 2
+    assert (
+        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)])
+        == 2
+    )
     err = capsys.readouterr().err
     assert f"vda-export-onnx: error: cannot write to the output folder {tmp_path}: No space left on device" in err, err
     assert "Traceback" not in err

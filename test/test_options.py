@@ -3,9 +3,9 @@
 from dataclasses import fields
 
 from vda_ros import cli
-from vda_ros.nodes.depth_node import PARAMETERS
 from vda_ros.batch.settings import Options
 from vda_ros.core.options import OPTIONS, resolve_precision
+from vda_ros.nodes.depth_node import PARAMETERS
 
 BAG_OPTIONS = {"precision", "backend", "backend_cache", "publish_points", "points_stride", "color_min", "color_max"}
 """The shared options that make sense for a recording (input_size is also shared; max_res is live/video only)."""
@@ -32,7 +32,6 @@ def test_precision_and_the_official_fp32_flag() -> None:
 
 def test_the_three_camera_example_sets_only_declared_parameters() -> None:
     import yaml
-
     from ros_helpers import REPO_ROOT
 
     with open(REPO_ROOT / "config" / "cameras_example.yaml") as stream:

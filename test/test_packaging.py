@@ -51,4 +51,3 @@ def test_install_requires_states_minimum_versions() -> None:
     required = {re.split(r"[<>=!~]", spec)[0]: spec for spec in _setup_keyword("install_requires")}
     assert required["torch"] == "torch>=2.0"
     assert required["numpy"] == "numpy>=1.21"
-

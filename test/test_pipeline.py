@@ -26,8 +26,9 @@ def frame() -> tuple[np.ndarray, np.ndarray]:
 
 def test_metric_depth_is_nan_where_invalid_and_the_cloud_is_the_pinhole_backprojection(frame) -> None:
     rgb, prediction = frame
-    out = frame_outputs(rgb, prediction, metric=True, settings=OutputSettings(), camera=camera(),
-                        color_scale=ColorScale(0.0, 3.0))
+    out = frame_outputs(
+        rgb, prediction, metric=True, settings=OutputSettings(), camera=camera(), color_scale=ColorScale(0.0, 3.0)
+    )
     invalid = prediction <= 0
     assert np.isnan(out.depth[invalid]).all() and np.array_equal(out.depth[~invalid], prediction[~invalid])
     # The depth is half the camera's size: the intrinsics are halved (image_proc's resize).
@@ -49,9 +50,13 @@ def test_relative_depth_passes_through_and_gets_a_cloud_only_with_a_scale(frame)
     assert np.array_equal(plain.depth, prediction), "0 and negatives are values of inverse depth, not gaps"
     assert plain.cloud is None and "relative depth has no scale" in plain.cloud_state
     assert plain.colored is None, "no colour scale: no colourised depth"
-    scaled = frame_outputs(rgb, prediction, metric=False, camera=camera(),
-                           settings=OutputSettings(relative_scale=2.0, relative_shift=-1.0, points_stride=2,
-                                                   points_rgb=False))
+    scaled = frame_outputs(
+        rgb,
+        prediction,
+        metric=False,
+        camera=camera(),
+        settings=OutputSettings(relative_scale=2.0, relative_shift=-1.0, points_stride=2, points_rgb=False),
+    )
     denominator = 2.0 * prediction[::2, ::2].astype(np.float64) - 1.0
     with np.errstate(divide="ignore"):
         metres = np.where(denominator > 0, 1.0 / denominator, np.nan)
@@ -61,8 +66,9 @@ def test_relative_depth_passes_through_and_gets_a_cloud_only_with_a_scale(frame)
 
 def test_depth_limits_apply_to_the_cloud_not_to_the_depth(frame) -> None:
     rgb, prediction = frame
-    out = frame_outputs(rgb, prediction, metric=True, camera=camera(),
-                        settings=OutputSettings(min_depth=1.0, max_depth=2.0))
+    out = frame_outputs(
+        rgb, prediction, metric=True, camera=camera(), settings=OutputSettings(min_depth=1.0, max_depth=2.0)
+    )
     z = out.cloud.xyz[..., 2]
     kept = (prediction >= 1.0) & (prediction <= 2.0)
     assert np.isnan(z[~kept]).all() and np.isfinite(z[kept]).all()
@@ -95,9 +101,18 @@ def test_an_unwanted_cloud_is_not_computed_and_switched_off_points_say_so(frame)
 
 
 def test_settings_from_node_values_and_a_live_colour_scale_that_follows_them() -> None:
-    values = {"publish_points": True, "points_stride": 2, "points_rgb": False, "min_depth": 0.5, "max_depth": 0.0,
-              "relative_scale": 0.0, "relative_shift": 0.0, "color_min": 1.0, "color_max": 1.0,
-              "color_smoothing": 0.2}
+    values = {
+        "publish_points": True,
+        "points_stride": 2,
+        "points_rgb": False,
+        "min_depth": 0.5,
+        "max_depth": 0.0,
+        "relative_scale": 0.0,
+        "relative_shift": 0.0,
+        "color_min": 1.0,
+        "color_max": 1.0,
+        "color_smoothing": 0.2,
+    }
     settings = OutputSettings.from_values(values)
     assert settings.max_depth == math.inf and settings.color_range == (None, None, 0.2)
     fixed = OutputSettings.from_values({**values, "color_max": 4.0})

@@ -25,7 +25,9 @@ from vda_ros.model.preprocess import network_size, preprocess, preprocess_on_dev
         ((480, 640), 505, (518, 672)),
     ],
 )
-def test_network_size_matches_upstream_examples(frame: tuple[int, int], input_size: int, expected: tuple[int, int]) -> None:
+def test_network_size_matches_upstream_examples(
+    frame: tuple[int, int], input_size: int, expected: tuple[int, int]
+) -> None:
     assert network_size(*frame, input_size) == expected
 
 

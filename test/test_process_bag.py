@@ -35,13 +35,13 @@ from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
 from vda_ros import cli
-from vda_ros.io.files import host_tag
+from vda_ros.batch.pipeline import CameraInfoHistory
+from vda_ros.batch.plan import OutputTopics, topic_namespace
+from vda_ros.batch.settings import Options, parse_options
 from vda_ros.interruption import EXIT_INTERRUPTED
+from vda_ros.io.files import host_tag
 from vda_ros.model.backends import onnx_backend
 from vda_ros.tools import process_bag
-from vda_ros.batch.pipeline import CameraInfoHistory
-from vda_ros.batch.settings import Options, parse_options
-from vda_ros.batch.plan import OutputTopics, topic_namespace
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "112"]
@@ -173,8 +173,14 @@ def test_runs_as_ros_node_with_parameters(tmp_path: Path) -> None:
     )
     out = tmp_path / "out"
     parameters = {
-        "input": bag.path, "output": out, "random_weights": "true", "encoder": "vits", "device": "cpu",
-        "input_size": "112", "metric": "true", "color_range": "[0.5, 4.0]",
+        "input": bag.path,
+        "output": out,
+        "random_weights": "true",
+        "encoder": "vits",
+        "device": "cpu",
+        "input_size": "112",
+        "metric": "true",
+        "color_range": "[0.5, 4.0]",
     }
     ros_args = [arg for name, value in parameters.items() for arg in ("-p", f"{name}:={value}")]
     result = subprocess.run(
@@ -196,7 +202,10 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals
     out = tmp_path / "out"
     child = subprocess.Popen(
         tool_command(str(bag.path), str(out), *SMALL),
-        env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     # The staging folder appears once the model is loaded, with 60 frames (two windows) still to go.
     assert wait_until(lambda: list(tmp_path.glob(".out.partial-*")) or child.poll() is not None, 120.0)
@@ -204,7 +213,8 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals
     child.send_signal(signal.SIGSTOP)
     try:
         assert child.poll() is None and list(tmp_path.glob(".out.partial-*")) and not out.exists(), (
-            "the run ended before it could be interrupted")
+            "the run ended before it could be interrupted"
+        )
         child.send_signal(signum)
     except BaseException:
         child.kill()
@@ -297,8 +307,10 @@ def test_temporaries_of_a_killed_run_are_removed_by_the_next_run(
     elsewhere = tmp_path / f".more.partial-{finished.pid}-0123abcd@another_machine"  # a pid there means nothing here
     elsewhere.mkdir()
     assert run(bag.path, tmp_path / "out") == 0
-    assert f"removed 1 temporary file(s) left in {tmp_path} by an interrupted earlier run: {stale.name}" in \
-        capsys.readouterr().err
+    assert (
+        f"removed 1 temporary file(s) left in {tmp_path} by an interrupted earlier run: {stale.name}"
+        in capsys.readouterr().err
+    )
     assert leftovers(tmp_path) == [elsewhere.name, live.name, "in", "out"]
 
 
@@ -309,7 +321,9 @@ def test_images_above_the_pixel_limit_are_refused(
     bag = write_test_bag(tmp_path / "in", synthetic_frames(2), image_format=image_format)
     assert run(bag.path, tmp_path / "out", "--max-image-pixels", "3000") == 2
     err = capsys.readouterr().err
-    assert "is 64x48 = 0.00307 MP, above the limit of 0.003 MP (max_image_pixels)" in err and "Traceback" not in err, err
+    assert "is 64x48 = 0.00307 MP, above the limit of 0.003 MP (max_image_pixels)" in err and "Traceback" not in err, (
+        err
+    )
     assert leftovers(tmp_path) == ["in"]
 
 
@@ -350,15 +364,27 @@ def _bag_with_topics(path: Path, topics: dict[str, str]) -> Path:
 @pytest.mark.parametrize(
     ("topics", "extra", "message"),
     [
-        ({"/left/image_raw": IMAGE, "/right/image_raw": IMAGE}, [],
-         "several image topics, choose one with --image-topic: /left/image_raw, /right/image_raw"),
+        (
+            {"/left/image_raw": IMAGE, "/right/image_raw": IMAGE},
+            [],
+            "several image topics, choose one with --image-topic: /left/image_raw, /right/image_raw",
+        ),
         ({"/left/image_raw": IMAGE}, ["--image-topic", "/nope"], "topic /nope is not in the bag"),
-        ({"/left/image_raw": IMAGE, CHATTER_TOPIC: "std_msgs/msg/String"}, ["--image-topic", CHATTER_TOPIC],
-         "has type std_msgs/msg/String"),
-        ({CHATTER_TOPIC: "std_msgs/msg/String"}, [],
-         "no sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage topic"),
-        ({"/left/image_raw": IMAGE, "/a/info": CAMERA_INFO, "/b/info": CAMERA_INFO}, [],
-         "several CameraInfo topics, choose one with --camera-info-topic: /a/info, /b/info"),
+        (
+            {"/left/image_raw": IMAGE, CHATTER_TOPIC: "std_msgs/msg/String"},
+            ["--image-topic", CHATTER_TOPIC],
+            "has type std_msgs/msg/String",
+        ),
+        (
+            {CHATTER_TOPIC: "std_msgs/msg/String"},
+            [],
+            "no sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage topic",
+        ),
+        (
+            {"/left/image_raw": IMAGE, "/a/info": CAMERA_INFO, "/b/info": CAMERA_INFO},
+            [],
+            "several CameraInfo topics, choose one with --camera-info-topic: /a/info, /b/info",
+        ),
     ],
 )
 def test_topic_choice_errors_list_candidates(
@@ -369,10 +395,16 @@ def test_topic_choice_errors_list_candidates(
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--backend", "compile"], "backend compile: the compile backend runs the streaming step only"),
-    (["--backend", "onnxruntime", "--precision", "bf16"], "the onnxruntime backend offers precision fp32, int8, not bf16"),
-])
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--backend", "compile"], "backend compile: the compile backend runs the streaming step only"),
+        (
+            ["--backend", "onnxruntime", "--precision", "bf16"],
+            "the onnxruntime backend offers precision fp32, int8, not bf16",
+        ),
+    ],
+)
 def test_a_backend_that_cannot_run_the_bag_is_refused_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
@@ -383,10 +415,13 @@ def test_a_backend_that_cannot_run_the_bag_is_refused_first(
     assert leftovers(tmp_path) == ["in"]
 
 
-@pytest.mark.parametrize(("layout", "reason"), [
-    ("file", "it is a file, not a folder"),
-    ("under-a-file", "a part of its path is a file, not a folder"),
-])
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ("file", "it is a file, not a folder"),
+        ("under-a-file", "a part of its path is a file, not a folder"),
+    ],
+)
 def test_a_backend_cache_that_cannot_be_used_is_refused_first(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], layout: str, reason: str
 ) -> None:
@@ -396,8 +431,10 @@ def test_a_backend_cache_that_cannot_be_used_is_refused_first(
     cache = blocker if layout == "file" else blocker / "graphs"
     assert run(bag.path, tmp_path / "out", "--backend", "onnxruntime", "--backend-cache", cache) == 2
     err = capsys.readouterr().err
-    assert (f"vda-process-bag: error: the graph cache folder {cache} cannot be used: {reason}; choose another "
-            "folder with backend_cache (--backend-cache)") in err, err
+    assert (
+        f"vda-process-bag: error: the graph cache folder {cache} cannot be used: {reason}; choose another "
+        "folder with backend_cache (--backend-cache)"
+    ) in err, err
     assert "Traceback" not in err and "RANDOM WEIGHTS" not in err, "refused before the model is built"
     assert leftovers(tmp_path) == ["blocker", "in"] and blocker.read_text() == "in the way"
 
@@ -427,28 +464,82 @@ def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
-    expected = Options(input="in", output="out", metric=True, color_min=1.0, color_max=2.0, bag_version=9,
-                       points_stride=3, publish_points=False, precision="bf16", backend="openvino",
-                       backend_cache="/tmp/graphs")
-    from_cli = parse_options(["in", "out", "--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9",
-                              "--points-stride", "3", "--no-publish-points", "--precision", "bf16",
-                              "--backend", "openvino", "--backend-cache", "/tmp/graphs"])
-    parameters = ["input:=in", "output:=out", "metric:=true", "color_min:=1.0", "color_max:=2.0", "bag_version:=9",
-                  "points_stride:=3", "publish_points:=false", "precision:=bf16", "backend:=openvino",
-                  "backend_cache:=/tmp/graphs"]
+    expected = Options(
+        input="in",
+        output="out",
+        metric=True,
+        color_min=1.0,
+        color_max=2.0,
+        bag_version=9,
+        points_stride=3,
+        publish_points=False,
+        precision="bf16",
+        backend="openvino",
+        backend_cache="/tmp/graphs",
+    )
+    from_cli = parse_options(
+        [
+            "in",
+            "out",
+            "--metric",
+            "--color-min",
+            "1",
+            "--color-max",
+            "2",
+            "--bag-version",
+            "9",
+            "--points-stride",
+            "3",
+            "--no-publish-points",
+            "--precision",
+            "bf16",
+            "--backend",
+            "openvino",
+            "--backend-cache",
+            "/tmp/graphs",
+        ]
+    )
+    parameters = [
+        "input:=in",
+        "output:=out",
+        "metric:=true",
+        "color_min:=1.0",
+        "color_max:=2.0",
+        "bag_version:=9",
+        "points_stride:=3",
+        "publish_points:=false",
+        "precision:=bf16",
+        "backend:=openvino",
+        "backend_cache:=/tmp/graphs",
+    ]
     from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
     assert "deprecated" not in capsys.readouterr().err
 
 
 def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
-    expected = Options(input="in", output="out", metric=True, color_min=1.0, color_max=2.0, bag_version=9,
-                       points_stride=3, publish_points=False)
+    expected = Options(
+        input="in",
+        output="out",
+        metric=True,
+        color_min=1.0,
+        color_max=2.0,
+        bag_version=9,
+        points_stride=3,
+        publish_points=False,
+    )
     from_cli = parse_options(
         ["in", "out", "--metric", "--color-range", "1", "2", "--bag-version", "9", "--point-stride", "3", "--no-points"]
     )
-    parameters = ["input:=in", "output:=out", "metric:=true", "color_range:=[1.0, 2.0]", "bag_version:=9",
-                  "point_stride:=3", "no_points:=true"]
+    parameters = [
+        "input:=in",
+        "output:=out",
+        "metric:=true",
+        "color_range:=[1.0, 2.0]",
+        "bag_version:=9",
+        "point_stride:=3",
+        "no_points:=true",
+    ]
     from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
     err = capsys.readouterr().err

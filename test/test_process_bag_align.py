@@ -17,31 +17,44 @@ import numpy as np
 import pytest
 from bag_helpers import FRAME_ID, TYPESTORE, read_bag, stamp_ns
 from rosbags.rosbag2 import StoragePlugin, Writer
-
 from synthetic_scene import frame_abs_rel, lidar_points, synthetic_sequence
-from vda_ros.cli.eval import main as eval_main
-from vda_ros.core.metrics import evaluate
+
 from vda_ros.batch import run as bag_run
 from vda_ros.cli import process_bag
+from vda_ros.cli.eval import main as eval_main
+from vda_ros.core.metrics import evaluate
 
 T = TYPESTORE.types
 START_NS = 1_700_000_000 * 10**9
 PERIOD_NS = 100_000_000
 LOOK_AHEAD = 8
-TOPICS = {"image": "/cam/image_raw", "info": "/cam/camera_info", "sparse": "/cam/sparse_depth", "truth": "/cam/gt_depth",
-          "pose": "/cam/pose", "points": "/cam/sparse_points"}
+TOPICS = {
+    "image": "/cam/image_raw",
+    "info": "/cam/camera_info",
+    "sparse": "/cam/sparse_depth",
+    "truth": "/cam/gt_depth",
+    "pose": "/cam/pose",
+    "points": "/cam/sparse_points",
+}
 
 
 def _header(stamp: int):
-    return T["std_msgs/msg/Header"](stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9),
-                                    frame_id=FRAME_ID)
+    return T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID
+    )
 
 
 def _depth_image(depth: np.ndarray, stamp: int):
     height, width = depth.shape
-    return T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width, encoding="32FC1",
-                                      is_bigendian=0, step=4 * width,
-                                      data=np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).ravel())
+    return T["sensor_msgs/msg/Image"](
+        header=_header(stamp),
+        height=height,
+        width=width,
+        encoding="32FC1",
+        is_bigendian=0,
+        step=4 * width,
+        data=np.ascontiguousarray(depth, dtype="<f4").view(np.uint8).ravel(),
+    )
 
 
 def _pose(matrix: np.ndarray, stamp: int):
@@ -49,8 +62,10 @@ def _pose(matrix: np.ndarray, stamp: int):
     r = matrix[:3, :3]
     w = np.sqrt(max(1.0 + np.trace(r), 0.0)) / 2
     x, y, z = (r[2, 1] - r[1, 2]) / (4 * w), (r[0, 2] - r[2, 0]) / (4 * w), (r[1, 0] - r[0, 1]) / (4 * w)
-    pose = T["geometry_msgs/msg/Pose"](position=T["geometry_msgs/msg/Point"](*matrix[:3, 3]),
-                                       orientation=T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w))
+    pose = T["geometry_msgs/msg/Pose"](
+        position=T["geometry_msgs/msg/Point"](*matrix[:3, 3]),
+        orientation=T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w),
+    )
     return T["geometry_msgs/msg/PoseStamped"](header=_header(stamp), pose=pose)
 
 
@@ -60,9 +75,16 @@ def _cloud(points: np.ndarray, stamp: int, height: int = 1, width: int | None = 
     fields = [field(name=name, offset=4 * i, datatype=field.FLOAT32, count=1) for i, name in enumerate("xyz")]
     width = len(points) if width is None else width
     return T["sensor_msgs/msg/PointCloud2"](
-        header=_header(stamp), height=height, width=width, fields=fields, is_bigendian=False, point_step=12,
+        header=_header(stamp),
+        height=height,
+        width=width,
+        fields=fields,
+        is_bigendian=False,
+        point_step=12,
         row_step=12 * width if row_step is None else row_step,
-        data=np.ascontiguousarray(points, dtype="<f4").view(np.uint8).ravel(), is_dense=True)
+        data=np.ascontiguousarray(points, dtype="<f4").view(np.uint8).ravel(),
+        is_dense=True,
+    )
 
 
 def _hostile_cloud(stamp: int):
@@ -90,14 +112,37 @@ def write_scene_bag(path: Path, scene, sparse, sparse_message=None, sparse_key: 
         for index in range(scene.frames):
             stamp = START_NS + index * PERIOD_NS
             rgb = scene.rgb[index]
-            put("image", stamp, T["sensor_msgs/msg/Image"](header=_header(stamp), height=height, width=width,
-                                                          encoding="rgb8", is_bigendian=0, step=3 * width,
-                                                          data=rgb.ravel()))
+            put(
+                "image",
+                stamp,
+                T["sensor_msgs/msg/Image"](
+                    header=_header(stamp),
+                    height=height,
+                    width=width,
+                    encoding="rgb8",
+                    is_bigendian=0,
+                    step=3 * width,
+                    data=rgb.ravel(),
+                ),
+            )
             roi = T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False)
-            put("info", stamp + 1, T["sensor_msgs/msg/CameraInfo"](
-                header=_header(stamp), height=height, width=width, distortion_model="plumb_bob", d=np.zeros(5),
-                k=k.ravel(), r=np.eye(3).ravel(), p=np.hstack((k, np.zeros((3, 1)))).ravel(), binning_x=0,
-                binning_y=0, roi=roi))
+            put(
+                "info",
+                stamp + 1,
+                T["sensor_msgs/msg/CameraInfo"](
+                    header=_header(stamp),
+                    height=height,
+                    width=width,
+                    distortion_model="plumb_bob",
+                    d=np.zeros(5),
+                    k=k.ravel(),
+                    r=np.eye(3).ravel(),
+                    p=np.hstack((k, np.zeros((3, 1)))).ravel(),
+                    binning_x=0,
+                    binning_y=0,
+                    roi=roi,
+                ),
+            )
             if sparse[index] is not None:  # the LiDAR's scan is recorded a little after the image, stamped 10 ms later
                 put(sparse_key, stamp + 2_000_000, sparse_message(sparse[index], stamp + 10_000_000))
             put("truth", stamp + 3_000_000, _depth_image(scene.depth[index], stamp))
@@ -133,8 +178,20 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     path, scene, prediction = scene_bag
     monkeypatch.setattr(bag_run, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
-    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
-                         TOPICS["sparse"], "--copy-input"]) == 0
+    assert (
+        process_bag.main(
+            [
+                str(path),
+                str(output),
+                "--image-topic",
+                TOPICS["image"],
+                "--align-topic",
+                TOPICS["sparse"],
+                "--copy-input",
+            ]
+        )
+        == 0
+    )
     written = read_bag(output)
     depth_msgs = written["/cam/depth/image"]
     assert len(depth_msgs) == scene.frames and len(written["/cam/points"]) == scene.frames
@@ -143,8 +200,25 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     depths = np.stack([np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width) for _, m in depth_msgs])
 
     report = tmp_path / "eval.json"
-    assert eval_main(["--bag", str(output), "--pred-topic", "/cam/depth/image", "--gt-topic", TOPICS["truth"],
-                      "--align", "none", "--max-depth", "20", "--json", str(report)]) == 0
+    assert (
+        eval_main(
+            [
+                "--bag",
+                str(output),
+                "--pred-topic",
+                "/cam/depth/image",
+                "--gt-topic",
+                TOPICS["truth"],
+                "--align",
+                "none",
+                "--max-depth",
+                "20",
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     result = json.loads(report.read_text())
     assert result["frames"] == scene.frames and result["abs_rel"] <= 0.04
     assert f"{result['abs_rel']:.4f}" in capsys.readouterr().out
@@ -152,9 +226,29 @@ def test_aligned_bag_has_metric_depth_and_points_and_vda_eval_scores_it(scene_ba
     assert result["abs_rel"] == pytest.approx(expected.abs_rel, rel=1e-9)
 
     # TAE from the recorded poses and the depth's CameraInfo equals TAE on the arrays
-    assert eval_main(["--bag", str(output), "--pred-topic", "/cam/depth/image", "--gt-topic", TOPICS["truth"],
-                      "--align", "none", "--max-depth", "20", "--odom-topic", TOPICS["pose"],
-                      "--camera-info-topic", "/cam/depth/camera_info", "--json", str(report)]) == 0
+    assert (
+        eval_main(
+            [
+                "--bag",
+                str(output),
+                "--pred-topic",
+                "/cam/depth/image",
+                "--gt-topic",
+                TOPICS["truth"],
+                "--align",
+                "none",
+                "--max-depth",
+                "20",
+                "--odom-topic",
+                TOPICS["pose"],
+                "--camera-info-topic",
+                "/cam/depth/camera_info",
+                "--json",
+                str(report),
+            ]
+        )
+        == 0
+    )
     with_tae = json.loads(report.read_text())
     arrays = evaluate(depths, scene.depth, "none", max_depth=20.0, poses=scene.poses, intrinsics=scene.intrinsics)
     assert with_tae["tae"] == pytest.approx(arrays.tae, rel=1e-6) and with_tae["tae"] < 5.0
@@ -172,23 +266,41 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
     write_scene_bag(path, scene, sparse, cloud, "points", [hostile])
     monkeypatch.setattr(bag_run, "build_engine", lambda options: ReplayEngine(prediction))
     output = tmp_path / "aligned"
-    assert process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic",
-                         TOPICS["points"]]) == 0
+    assert (
+        process_bag.main([str(path), str(output), "--image-topic", TOPICS["image"], "--align-topic", TOPICS["points"]])
+        == 0
+    )
     captured = capsys.readouterr()
-    assert ("warning: skipped 1 message of /cam/sparse_points that could not be read (the last: PointCloud2 row_step 0 "
-            "is smaller than width 2 * point_step 12 = 24)") in captured.out, captured
+    assert (
+        "warning: skipped 1 message of /cam/sparse_points that could not be read (the last: PointCloud2 row_step 0 "
+        "is smaller than width 2 * point_step 12 = 24)"
+    ) in captured.out, captured
     assert "Traceback" not in captured.err
     depth_msgs = read_bag(output)["/cam/depth/image"]
     assert len(depth_msgs) == scene.frames
-    errors = [frame_abs_rel(np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width), truth)
-              for (_, m), truth in zip(depth_msgs, scene.depth)]
+    errors = [
+        frame_abs_rel(np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width), truth)
+        for (_, m), truth in zip(depth_msgs, scene.depth)
+    ]
     assert np.median(errors) <= 0.04 and max(errors) <= 0.08, errors
 
 
 def test_align_topic_of_the_wrong_type_is_refused(scene_bag, tmp_path, capsys):
     path, _, _ = scene_bag
-    assert process_bag.main([str(path), str(tmp_path / "out"), "--image-topic", TOPICS["image"], "--align-topic",
-                         TOPICS["info"], "--random-weights"]) == 2
+    assert (
+        process_bag.main(
+            [
+                str(path),
+                str(tmp_path / "out"),
+                "--image-topic",
+                TOPICS["image"],
+                "--align-topic",
+                TOPICS["info"],
+                "--random-weights",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "has type sensor_msgs/msg/CameraInfo" in err and not (tmp_path / "out").exists()
 

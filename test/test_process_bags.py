@@ -17,8 +17,8 @@ import socket
 import subprocess
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,13 @@ from bag_helpers import read_bag, synthetic_frames, write_multi_camera_bag, writ
 from ros_helpers import node_env, wait_until
 from socket_helpers import Listener, listeners
 
+from vda_ros.batch import run as bag_run
+from vda_ros.batch.settings import Options, parse_options
 from vda_ros.cli import process_bags as cli
 from vda_ros.fleet.bag_job import shared_options
 from vda_ros.fleet.manifest import MANIFEST_SUFFIX, OutputState, output_state, write_manifest
 from vda_ros.fleet.summary import SUMMARY_FILE
 from vda_ros.fleet.units import find_bags, plan_units
-from vda_ros.batch import run as bag_run
-from vda_ros.batch.settings import Options, parse_options
 
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "56"]
 WORKER = ["--cpus-per-worker", "1"]
@@ -73,8 +73,14 @@ def references(runs: list[tuple[Path, Path, str]]) -> None:
         shared = parse_options(["in", "out", *SMALL])
         engine = bag_run.build_engine(shared)
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda run: bag_run.process(
-                replace(shared, input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine), runs))
+            list(
+                pool.map(
+                    lambda run: bag_run.process(
+                        replace(shared, input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine
+                    ),
+                    runs,
+                )
+            )
     finally:
         torch.set_num_threads(threads)
 
@@ -100,8 +106,12 @@ def visible_entries(root: Path) -> Iterator[tuple[Path, list[str]]]:
 
 
 def hidden_leftovers(root: Path) -> list[Path]:
-    return [Path(d, name) for d, subdirectories, files in os.walk(root) for name in subdirectories + files
-            if name.startswith(".")]
+    return [
+        Path(d, name)
+        for d, subdirectories, files in os.walk(root)
+        for name in subdirectories + files
+        if name.startswith(".")
+    ]
 
 
 class Watcher:
@@ -139,7 +149,10 @@ class ToolRun:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vda_ros.cli.process_bags", *map(str, args), *SMALL, *WORKER],
-            env=node_env(**(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=node_env(**(env or {})),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             start_new_session=new_session,
         )
         self._stdout: list[str] = []
@@ -185,12 +198,18 @@ def test_five_bags_on_two_workers_with_a_worker_killed_mid_bag(tmp_path: Path, c
     out = tmp_path / "out"
 
     watcher = Watcher(out)
-    run = ToolRun(inputs, "--output-dir", out, "--each-image-topic", "--address", cluster, "--workers", "2",
-                  "--max-retries", "1")
+    run = ToolRun(
+        inputs, "--output-dir", out, "--each-image-topic", "--address", cluster, "--workers", "2", "--max-retries", "1"
+    )
     target = out / "long" / "cam.image_raw"
     # The longest bag goes first; kill its worker once it is writing that bag.
-    assert wait_until(lambda: run.find(r"long/cam\.image_raw: started on worker \d+ \(pid (\d+)") is not None
-                      or run.process.poll() is not None, TIMEOUT_S)
+    assert wait_until(
+        lambda: (
+            run.find(r"long/cam\.image_raw: started on worker \d+ \(pid (\d+)") is not None
+            or run.process.poll() is not None
+        ),
+        TIMEOUT_S,
+    )
     started = run.find(r"long/cam\.image_raw: started on worker \d+ \(pid (\d+)")
     assert started is not None, "".join(run.lines)
     assert wait_until(lambda: any(target.parent.glob(".cam.image_raw.partial-*")) or target.exists(), TIMEOUT_S)
@@ -239,13 +258,14 @@ def _unit_options(bag: Path, output: Path, topic: str = "") -> Options:
 def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, cluster: str) -> None:
     """Ctrl-C (SIGINT to the process group) after the first bag: 130, only complete outputs; the rerun skips it."""
     inputs = tmp_path / "in"
-    bags = {name: write_test_bag(inputs / name, synthetic_frames(frames)).path
-            for name, frames in (("first", 20), ("second", 12), ("third", 8))}
+    bags = {
+        name: write_test_bag(inputs / name, synthetic_frames(frames)).path
+        for name, frames in (("first", 20), ("second", 12), ("third", 8))
+    }
     out = tmp_path / "out"
     watcher = Watcher(out)
     run = ToolRun(inputs, "--output-dir", out, "--workers", "1", new_session=True)  # embedded Ray
-    assert wait_until(lambda: (out / f"first{MANIFEST_SUFFIX}").exists() or run.process.poll() is not None,
-                      TIMEOUT_S)
+    assert wait_until(lambda: (out / f"first{MANIFEST_SUFFIX}").exists() or run.process.poll() is not None, TIMEOUT_S)
     assert run.process.poll() is None, "".join(run.lines)
     os.killpg(run.process.pid, signal.SIGINT)
     code, _, stderr = run.finish()
@@ -259,8 +279,9 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
     finished = {name for name, status in statuses.items() if status == "done"}
     assert {path.name for path in out.iterdir() if path.is_dir()} == finished
 
-    kept = {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*")
-            if path.name.startswith("first")}
+    kept = {
+        path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.name.startswith("first")
+    }
     rerun = ToolRun(inputs, "--output-dir", out, "--address", cluster, "--workers", "2")
     code, stdout, stderr = rerun.finish()
     assert code == 0, stderr
@@ -312,8 +333,21 @@ def timed_run(tmp_path: Path, address: str, **env: str) -> tuple[int, str, float
     """vda-process-bags --address ADDRESS on one small bag: exit status, stderr and main()'s seconds."""
     bag = write_test_bag(tmp_path / "in", synthetic_frames(1)).path
     result = subprocess.run(
-        [sys.executable, "-c", TIMED_MAIN, str(bag), "--output-dir", str(tmp_path / "out"), "--address", address,
-         *SMALL], env=node_env(**env), capture_output=True, text=True, timeout=TIMEOUT_S,
+        [
+            sys.executable,
+            "-c",
+            TIMED_MAIN,
+            str(bag),
+            "--output-dir",
+            str(tmp_path / "out"),
+            "--address",
+            address,
+            *SMALL,
+        ],
+        env=node_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
     )
     took = re.search(r"main took ([\d.]+) s", result.stderr)
     assert took is not None, result.stderr
@@ -344,8 +378,10 @@ def test_a_port_that_is_not_a_ray_cluster_exits_2_after_one_handshake(tmp_path: 
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize(("output", "problem"), [
-    ("a_file", "it is a file, not a folder"), ("a_file/below", "a part of its path is a file, not a folder")])
+@pytest.mark.parametrize(
+    ("output", "problem"),
+    [("a_file", "it is a file, not a folder"), ("a_file/below", "a part of its path is a file, not a folder")],
+)
 def test_an_unwritable_output_folder_exits_2_before_ray_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, output: str, problem: str
 ) -> None:
@@ -389,12 +425,14 @@ def test_bags_are_found_and_named_without_collisions(tmp_path: Path) -> None:
     write_test_bag(out / "robot1" / "run", synthetic_frames(1))
     found = find_bags([root, loose_file], exclude=out)
     assert [(bag, str(name)) for bag, name in found] == [
-        (loose_file.resolve(), "loose"), ((root / "robot1" / "run").resolve(), "robot1/run"),
+        (loose_file.resolve(), "loose"),
+        ((root / "robot1" / "run").resolve(), "robot1/run"),
         ((root / "robot2" / "run").resolve(), "robot2/run"),
     ]
     units = plan_units(found, out, "", each_image_topic=False)
     assert [(u.name, u.output, u.frames, u.error) for u in units] == [
-        ("loose", out / "loose", 1, ""), ("robot1/run", out / "robot1" / "run", 1, ""),
+        ("loose", out / "loose", 1, ""),
+        ("robot1/run", out / "robot1" / "run", 1, ""),
         ("robot2/run", out / "robot2" / "run", 1, ""),
     ]
     with pytest.raises(cli.UsageError, match="would both be written to"):
@@ -423,8 +461,25 @@ def test_usage_errors_exit_2_before_any_work(
 
 def test_every_single_bag_option_is_shared() -> None:
     """vda-process-bag's options (but its two paths) are vda-process-bags' options, parsed to the same values."""
-    flags = ["--metric", "--color-min", "1", "--color-max", "2", "--bag-version", "9", "--points-stride", "3", "--copy-input",
-             "--input-size", "70", "--storage", "sqlite3", "--camera-info-topic", "/c/info", "--overwrite"]
+    flags = [
+        "--metric",
+        "--color-min",
+        "1",
+        "--color-max",
+        "2",
+        "--bag-version",
+        "9",
+        "--points-stride",
+        "3",
+        "--copy-input",
+        "--input-size",
+        "70",
+        "--storage",
+        "sqlite3",
+        "--camera-info-topic",
+        "/c/info",
+        "--overwrite",
+    ]
     single = parse_options(["in", "out", *flags])
     fleet = shared_options(cli.build_parser().parse_args(["in", "--output-dir", "o", *flags]))
     assert fleet == replace(single, input="", output="")

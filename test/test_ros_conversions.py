@@ -8,15 +8,15 @@ import tracemalloc
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest  # noqa: E402
-from std_msgs.msg import Header  # noqa: E402
+import cv2
+import numpy as np
+import pytest
+from encoded_images import png_header_only, png_of_zeros
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
+from std_msgs.msg import Header
 
-from encoded_images import png_header_only, png_of_zeros  # noqa: E402
-from vda_ros.core.geometry import backproject  # noqa: E402
-from vda_ros.ros.conversions import (  # noqa: E402
+from vda_ros.core.geometry import backproject
+from vda_ros.ros.conversions import (
     CloudConversionError,
     ImageConversionError,
     bgr_to_msg,
@@ -441,8 +441,14 @@ def _xyz_fields(**changes: tuple[int, int, int]) -> list[PointField]:
 
 
 def _cloud(height: int, width: int, point_step: int, row_step: int, data_size: int, fields=None) -> PointCloud2:
-    return PointCloud2(height=height, width=width, fields=_xyz_fields() if fields is None else fields,
-                       point_step=point_step, row_step=row_step, data=bytes(data_size))
+    return PointCloud2(
+        height=height,
+        width=width,
+        fields=_xyz_fields() if fields is None else fields,
+        point_step=point_step,
+        row_step=row_step,
+        data=bytes(data_size),
+    )
 
 
 @pytest.mark.parametrize(
@@ -460,8 +466,18 @@ def _cloud(height: int, width: int, point_step: int, row_step: int, data_size: i
         (_cloud(1, 2, 12, 24, 24, _xyz_fields(y=(4, 42, 1))), r"field y has datatype 42 \(unknown\)"),
         (_cloud(1, 2, 12, 24, 24, _xyz_fields(x=(0, PointField.FLOAT32, 3))), r"field x has count 3"),
     ],
-    ids=["issue-row-step-0", "huge-height", "point-step-0", "row-step-short", "truncated", "offset-outside",
-         "missing-z", "float64", "unknown-datatype", "count-3"],
+    ids=[
+        "issue-row-step-0",
+        "huge-height",
+        "point-step-0",
+        "row-step-short",
+        "truncated",
+        "offset-outside",
+        "missing-z",
+        "float64",
+        "unknown-datatype",
+        "count-3",
+    ],
 )
 def test_malformed_cloud_is_refused_before_anything_of_its_claimed_size_is_allocated(cloud, message):
     tracemalloc.start()
@@ -482,10 +498,11 @@ def test_cloud_with_padded_points_and_rows_in_either_byte_order_is_read():
         stored = points.astype(">f4" if big else "<f4").view(np.uint8).reshape(3, 4, 3, 4)
         layout = block[:, :80].reshape(3, 4, 20)
         for axis, offset in zip(range(3), (8, 12, 4)):
-            layout[..., offset: offset + 4] = stored[:, :, axis]
+            layout[..., offset : offset + 4] = stored[:, :, axis]
         fields = _xyz_fields(x=(8, PointField.FLOAT32, 1), y=(12, PointField.FLOAT32, 1), z=(4, PointField.FLOAT32, 1))
-        cloud = PointCloud2(height=3, width=4, fields=fields, is_bigendian=big, point_step=20, row_step=85,
-                            data=block.tobytes())
+        cloud = PointCloud2(
+            height=3, width=4, fields=fields, is_bigendian=big, point_step=20, row_step=85, data=block.tobytes()
+        )
         np.testing.assert_array_equal(cloud_to_xyz(cloud), points)
 
 

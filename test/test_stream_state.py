@@ -21,8 +21,10 @@ class FakeClock:
 
 def info(frame_id: str, stamp: int, fx: float = 50.0) -> CameraInfo:
     sec, nanosec = divmod(stamp, 10**9)
-    return CameraInfo(header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id),
-                      k=[fx, 0.0, 32.0, 0.0, fx, 24.0, 0.0, 0.0, 1.0])
+    return CameraInfo(
+        header=Header(stamp=Time(sec=sec, nanosec=nanosec), frame_id=frame_id),
+        k=[fx, 0.0, 32.0, 0.0, fx, 24.0, 0.0, 0.0, 1.0],
+    )
 
 
 def test_lru_map_forgets_the_least_recently_used_key() -> None:
@@ -38,8 +40,13 @@ def test_camera_info_cache_keeps_the_latest_of_a_bounded_number_of_frame_ids() -
     cache = CameraInfoCache(size=4, max_frames=3)
     for index in range(1000):  # a publisher inventing a new frame_id for every message
         cache.add(info(f"cam_{index}", index, fx=float(index)))
-    assert [cache.lookup(f"cam_{i}", 10**12) is None for i in (0, 996, 997, 998, 999)] == [True, True, False,
-                                                                                              False, False]
+    assert [cache.lookup(f"cam_{i}", 10**12) is None for i in (0, 996, 997, 998, 999)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     assert cache.lookup("cam_999", 10**12).k[0] == 999.0
 
     cache.lookup("cam_997", 10**12)  # in use: survives the next new frame_id, cam_998 does not

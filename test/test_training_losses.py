@@ -20,7 +20,7 @@ def _cases() -> list[int]:
 @pytest.mark.parametrize("case", _cases())
 def test_matches_official_values_and_gradients(case: int) -> None:
     with np.load(FIXTURE) as data:
-        fixture = {k[len(f"case{case}_"):]: data[k] for k in data.files if k.startswith(f"case{case}_")}
+        fixture = {k[len(f"case{case}_") :]: data[k] for k in data.files if k.startswith(f"case{case}_")}
     loss = VideoDepthLoss(trim=float(fixture["trim"]))
     for name in NAMES:
         prediction = torch.tensor(fixture["prediction"], requires_grad=True)

@@ -17,11 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from ros_helpers import REPO_ROOT, NodeProcess, TestNode, node_env, wait_until
 from sensor_msgs.msg import CameraInfo, Image
 
 from vda_ros.ros.child_nodes import node_command
-
-from ros_helpers import REPO_ROOT, NodeProcess, TestNode, node_env, wait_until
 
 MODULE = "vda_ros.nodes.video_source"
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 6, 20.0
@@ -34,7 +33,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     for i in range(FRAMES):
         frame = np.full((HEIGHT, WIDTH, 3), (30, 60, 90), np.uint8)
-        frame[:, 8 * i: 8 * i + 8] = (250, 200, 150)
+        frame[:, 8 * i : 8 * i + 8] = (250, 200, 150)
         writer.write(frame)
     writer.release()
     return path
@@ -96,8 +95,18 @@ def test_intrinsics_are_scaled_with_max_res_and_the_video_ends_without_loop(
     ros: TestNode, video: Path, tmp_path: Path
 ) -> None:
     """Played once, the clip is over in about a second: the source holds it until this test has subscribed."""
-    params = {"source": str(video), "loop": False, "fps": 5.0, "max_res": 32, "encoding": "bgr8",
-              "fx": 40.0, "fy": 44.0, "cx": 30.0, "cy": 20.0, "wait_for_subscribers": 1}
+    params = {
+        "source": str(video),
+        "loop": False,
+        "fps": 5.0,
+        "max_res": 32,
+        "encoding": "bgr8",
+        "fx": 40.0,
+        "fy": 44.0,
+        "cx": 30.0,
+        "cy": 20.0,
+        "wait_for_subscribers": 1,
+    }
     with NodeProcess(node_command(MODULE, params, {"__ns": "/vs2"}), tmp_path / "source.log") as process:
         # Subscribing only once the source runs: without the hold, its frames could all be gone by then.
         assert process.wait_for_log("waiting for 1 subscriptions on image and camera_info", 30.0), process.log()
@@ -106,8 +115,10 @@ def test_intrinsics_are_scaled_with_max_res_and_the_video_ends_without_loop(
         assert process.wait(30.0) == 0, process.log()
         assert f"end of {video}" in process.log()
     # Every frame once, in order (reliable, and the source waited for their delivery before exiting).
-    expected = [cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), (32, 24), interpolation=cv2.INTER_AREA)
-                for f in decoded_rgb_frames(video)]
+    expected = [
+        cv2.resize(cv2.cvtColor(f, cv2.COLOR_RGB2BGR), (32, 24), interpolation=cv2.INTER_AREA)
+        for f in decoded_rgb_frames(video)
+    ]
     assert wait_until(lambda: len(images.messages()) >= FRAMES and len(infos.messages()) >= FRAMES, 5.0)
     received = images.messages()
     assert len(received) == FRAMES and len(infos.messages()) == FRAMES
@@ -128,9 +139,25 @@ def test_missing_video_stops_with_a_message_naming_it(tmp_path: Path) -> None:
 def test_demo_records_live_depth_to_an_mp4(video: Path, tmp_path: Path) -> None:
     output = tmp_path / "out" / "live.mp4"
     namespace = f"/demo_test_{os.getpid()}"  # pgrep sees the whole machine: other test runs too
-    command = [sys.executable, "-m", "vda_ros.cli.demo", str(video), "--frames", "3", "--output", str(output),
-               "--random-weights", "--input-size", "112", "--device", "cpu", "--namespace", namespace,
-               "--timeout", "120"]
+    command = [
+        sys.executable,
+        "-m",
+        "vda_ros.cli.demo",
+        str(video),
+        "--frames",
+        "3",
+        "--output",
+        str(output),
+        "--random-weights",
+        "--input-size",
+        "112",
+        "--device",
+        "cpu",
+        "--namespace",
+        namespace,
+        "--timeout",
+        "120",
+    ]
     before = time.time()
     result = subprocess.run(command, env=node_env(), cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from ros_helpers import wait_until
-from vda_ros.io.files import host_tag
+
 from vda_ros.cli.weights import main
+from vda_ros.io.files import host_tag
 from vda_ros.model.weights import HUB_URL, OfficialCheckpoint, selected_checkpoints
 
 FAKE = b"not really a checkpoint, but bytes to hash\n" * 1000
@@ -58,7 +58,7 @@ def hub() -> Iterator[FakeHub]:
     requests: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             requests.append(self.path)
             route = routes.get(self.path, Route(404))
             self.send_response(route.status)
@@ -186,8 +186,9 @@ def test_present_file_with_a_wrong_sha256_is_reported(tmp_path: Path, capsys: py
     assert "is present but its sha256" in capsys.readouterr().err
 
 
-def test_cut_short_download_is_reported_as_incomplete(hub: FakeHub, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_cut_short_download_is_reported_as_incomplete(
+    hub: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hub.serve_lfs_file(RELATIVE_VITS, FAKE, None)
     hub.routes[f"/storage{RELATIVE_VITS}"].body = FAKE[:1000]
     hub.routes[f"/storage{RELATIVE_VITS}"].length = len(FAKE)
@@ -205,13 +206,16 @@ def _download_in_background(hub: FakeHub, directory: Path) -> tuple[subprocess.P
     hub.routes[f"/storage{METRIC_VITS}"].hold = hold
     child = subprocess.Popen(
         [sys.executable, "-m", "vda_ros.cli.weights", "--metric", "--dir", str(directory), "--base-url", hub.url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     partial = directory / f".metric_video_depth_anything_vits.partial-{child.pid}@{host_tag()}.pth"
     try:  # the server holds back the second half, so the child is mid-download while its partial file exists
-        assert wait_until(lambda: child.poll() is not None or partial.exists(), 60.0) and partial.exists(), \
+        assert wait_until(lambda: child.poll() is not None or partial.exists(), 60.0) and partial.exists(), (
             child.stderr.read() if child.poll() is not None else "no partial file appeared"
+        )
     except BaseException:
         child.kill()
         hold.set()

@@ -13,6 +13,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from vda_ros.core.alignment import AlignerSettings, DepthAligner
+from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 from vda_ros.io.bags import IMAGE_TYPE, POINT_CLOUD_TYPE, BagError, deserialize
 from vda_ros.ros.conversions import (
     MessageConversionError,
@@ -22,7 +23,6 @@ from vda_ros.ros.conversions import (
     msg_to_metres,
     stamp_ns,
 )
-from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 
 SPARSE_TYPES = (IMAGE_TYPE, POINT_CLOUD_TYPE)
 MAX_TIME_OFFSET = 0.05
@@ -85,9 +85,13 @@ class BagAlignment:
         notes = []
         if self.skipped:
             plural = "s" if self.skipped > 1 else ""
-            notes.append(f"skipped {self.skipped} message{plural} of {self.topic} that could not be read "
-                         f"(the last: {self._last_skipped})")
+            notes.append(
+                f"skipped {self.skipped} message{plural} of {self.topic} that could not be read "
+                f"(the last: {self._last_skipped})"
+            )
         if self.unaligned:
-            notes.append(f"{self.unaligned} frames had no alignment to {self.topic} (before its first good fit, or "
-                         "longer than the hold time without one) and were not written")
+            notes.append(
+                f"{self.unaligned} frames had no alignment to {self.topic} (before its first good fit, or "
+                "longer than the hold time without one) and were not written"
+            )
         return "; ".join(notes) or None

@@ -20,6 +20,11 @@ from rosbags.interfaces import Connection
 from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
+from vda_ros.batch.alignment import BagAlignment
+from vda_ros.batch.plan import IMAGE_DECODERS, Plan
+from vda_ros.batch.settings import Options
+from vda_ros.core.colormap import ColorScale, robust_range
+from vda_ros.core.outputs import OutputSettings, frame_outputs
 from vda_ros.io.bags import (
     CAMERA_INFO_TYPE,
     IMAGE_TYPE,
@@ -30,8 +35,6 @@ from vda_ros.io.bags import (
     deserialize,
     serialize,
 )
-from vda_ros.core.colormap import ColorScale, robust_range
-from vda_ros.core.outputs import OutputSettings, frame_outputs
 from vda_ros.ros.conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -41,9 +44,6 @@ from vda_ros.ros.conversions import (
     points_to_cloud,
     stamp_ns,
 )
-from vda_ros.batch.alignment import BagAlignment
-from vda_ros.batch.settings import Options
-from vda_ros.batch.plan import IMAGE_DECODERS, Plan
 
 COLOR_RANGE_FRAMES = 24
 """Depth maps that set the automatic colour range: what the offline engine's first window delivers."""
@@ -174,9 +174,15 @@ class BagPipeline:
                 return
             depth = aligned
         info = self._infos.lookup(stamp_ns(source.header.stamp)) if self._plan.camera_info_topic else None
-        out = frame_outputs(source.rgb, depth, metric=self._metric or self._alignment is not None, settings=self._settings,
-                            camera=camera_model(info) if info is not None else None, color_scale=color_scale,
-                            want_cloud=self._plan.points)
+        out = frame_outputs(
+            source.rgb,
+            depth,
+            metric=self._metric or self._alignment is not None,
+            settings=self._settings,
+            camera=camera_model(info) if info is not None else None,
+            color_scale=color_scale,
+            want_cloud=self._plan.points,
+        )
         self._put(outputs.depth, source, depth_to_msg(out.depth, source.header))
         assert out.colored is not None
         self._put(outputs.colored, source, bgr_to_msg(out.colored, source.header))
@@ -187,8 +193,10 @@ class BagPipeline:
         if not self._plan.points:
             return
         if out.cloud is None:
-            self._warn(f"no points where {self._plan.camera_info_topic} is not calibrated or does not fit the "
-                       f"images: {out.cloud_state}")
+            self._warn(
+                f"no points where {self._plan.camera_info_topic} is not calibrated or does not fit the "
+                f"images: {out.cloud_state}"
+            )
             return
         self._put(outputs.points, source, points_to_cloud(out.cloud.xyz, source.header, out.cloud.rgb))
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CompressedImage, Image
 
-from vda_ros.io.bags import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, storage_of, topic_types
-from vda_ros.errors import UsageError
-from vda_ros.ros.conversions import compressed_to_rgb, image_to_rgb
 from vda_ros.batch.alignment import SPARSE_TYPES
 from vda_ros.batch.settings import Options
+from vda_ros.errors import UsageError
+from vda_ros.io.bags import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, storage_of, topic_types
+from vda_ros.ros.conversions import compressed_to_rgb, image_to_rgb
 
 IMAGE_DECODERS = {IMAGE_TYPE: (Image, image_to_rgb), COMPRESSED_IMAGE_TYPE: (CompressedImage, compressed_to_rgb)}
 """Image message type → (rclpy class, conversion to RGB): the types read, with the live node's conversions."""

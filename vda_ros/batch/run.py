@@ -8,16 +8,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vda_ros.io.bags import BagError, BagWriter, check_output_free, open_bag, read_messages, staged_output
-from vda_ros.cli.video import build_model
-from vda_ros.errors import UsageError
-from vda_ros.io.files import remove_stale_temporaries
-from vda_ros.model import BackendError, OfflineDepth, check_backend_cache, select_device
-from vda_ros.core.options import backend_cache_dir, resolve_precision
 from vda_ros.batch.pipeline import BagPipeline, color_range_and_depths
-from vda_ros.batch.settings import PROG, Options
 from vda_ros.batch.plan import check_separate, make_plan
 from vda_ros.batch.report import Summary
+from vda_ros.batch.settings import PROG, Options
+from vda_ros.cli.video import build_model
+from vda_ros.core.options import backend_cache_dir, resolve_precision
+from vda_ros.errors import UsageError
+from vda_ros.io.bags import BagError, BagWriter, check_output_free, open_bag, read_messages, staged_output
+from vda_ros.io.files import remove_stale_temporaries
+from vda_ros.model import BackendError, OfflineDepth, check_backend_cache, select_device
 
 
 def build_engine(options: Options) -> OfflineDepth:
@@ -33,10 +33,15 @@ def build_engine(options: Options) -> OfflineDepth:
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
     try:
-        return OfflineDepth(model, input_size=options.input_size, device=device,
-                            precision=resolve_precision(options.precision, options.fp32), backend=options.backend,
-                            cache_dir=backend_cache_dir(options.backend_cache),
-                            log=lambda line: print(f"{PROG}: {line}", file=sys.stderr))
+        return OfflineDepth(
+            model,
+            input_size=options.input_size,
+            device=device,
+            precision=resolve_precision(options.precision, options.fp32),
+            backend=options.backend,
+            cache_dir=backend_cache_dir(options.backend_cache),
+            log=lambda line: print(f"{PROG}: {line}", file=sys.stderr),
+        )
     except BackendError as error:
         raise UsageError(f"backend {options.backend}: {error}") from error
 
@@ -60,9 +65,10 @@ def process(options: Options, engine: OfflineDepth | None = None) -> Summary:
         plan = make_plan(reader, input_path, options)
         engine = build_engine(options) if engine is None else engine
         start = time.perf_counter()
-        with staged_output(output_path, options.overwrite) as bag_path, BagWriter(
-            bag_path, plan.storage, options.bag_version
-        ) as writer:
+        with (
+            staged_output(output_path, options.overwrite) as bag_path,
+            BagWriter(bag_path, plan.storage, options.bag_version) as writer,
+        ):
             pipeline = BagPipeline(writer, plan, options, reader.connections)
             frames = pipeline.frames(read_messages(reader, pipeline.connections))
             # Started before the first window and unsmoothed: depth comes out in bursts of a window, so

@@ -13,17 +13,17 @@ from dataclasses import Field, dataclass, field, fields
 from typing import Any
 
 import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
-from rcl_interfaces.msg import ParameterDescriptor
 
-from vda_ros.io.bags import BAG_VERSIONS, DEFAULT_BAG_VERSION, STORAGES
-from vda_ros.errors import UsageError
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, BackendError, check_backend, input_size_problem
 from vda_ros.core.options import DEFAULT_MAX_IMAGE_PIXELS, OPTIONS, deprecation_note, resolve_precision
+from vda_ros.errors import UsageError
+from vda_ros.io.bags import BAG_VERSIONS, DEFAULT_BAG_VERSION, STORAGES
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, BackendError, check_backend, input_size_problem
 
 PROG = "vda-process-bag"
 NODE_NAME = "process_bag"
@@ -93,8 +93,10 @@ class Options:
     overwrite: bool = field(default=False, metadata=_option("replace an existing output"))
     align_topic: str = field(
         default="",
-        metadata=_option("sparse metric topic (depth Image registered to the camera, or PointCloud2 in its optical "
-                         "frame): align the depth to it and write metric depth/image and points"),
+        metadata=_option(
+            "sparse metric topic (depth Image registered to the camera, or PointCloud2 in its optical "
+            "frame): align the depth to it and write metric depth/image and points"
+        ),
     )
 
     def check(self) -> None:
@@ -114,7 +116,9 @@ class Options:
         except BackendError as error:
             raise UsageError(f"backend {self.backend}: {error}") from error
         if self.max_image_pixels < 0:
-            raise UsageError(f"max_image_pixels must be a number of pixels, or 0 for no limit, got {self.max_image_pixels}")
+            raise UsageError(
+                f"max_image_pixels must be a number of pixels, or 0 for no limit, got {self.max_image_pixels}"
+            )
         if self.points_stride < 1:
             raise UsageError(f"points_stride must be at least 1, got {self.points_stride}")
         if (self.color_min or self.color_max) and not self.color_min < self.color_max:
@@ -181,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     old = parser.add_argument_group("deprecated spellings (still accepted)")
     old.add_argument("--point-stride", type=int, default=0, help=deprecation_note("point_stride"))
     old.add_argument("--no-points", action="store_true", help=deprecation_note("no_points"))
-    old.add_argument("--color-range", nargs=2, type=float, metavar=("MIN", "MAX"), default=None,
-                     help=deprecation_note("color_range"))
+    old.add_argument(
+        "--color-range", nargs=2, type=float, metavar=("MIN", "MAX"), default=None, help=deprecation_note("color_range")
+    )
     return parser
 
 
@@ -214,8 +219,12 @@ def options_from_ros(argv: list[str]) -> Options:
         node = Node(NODE_NAME)
         try:
             values = {o.name: _declare(node, o.name, o.default, o.metadata["help"]) for o in fields(Options)}
-            values.update({name: _declare(node, name, default, deprecation_note(name))
-                           for name, default in DEPRECATED_PARAMETERS.items()})
+            values.update(
+                {
+                    name: _declare(node, name, default, deprecation_note(name))
+                    for name, default in DEPRECATED_PARAMETERS.items()
+                }
+            )
             return options_from(values)
         except ParameterException as error:
             raise UsageError(f"bad parameter: {error}") from error

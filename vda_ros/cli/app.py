@@ -34,9 +34,9 @@ import numpy as np
 
 # Read by Gradio when it is imported and when it launches: no telemetry, no version check.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from vda_ros.cli.video import (  # noqa: E402
+from vda_ros.cli.video import (
     RunSummary,
     UsageError,
     build_model,
@@ -45,14 +45,14 @@ from vda_ros.cli.video import (  # noqa: E402
     cloud_settings,
     process,
 )
-from vda_ros.core.colormap import ColorScale, colorize  # noqa: E402
-from vda_ros.errors import VdaError  # noqa: E402
-from vda_ros.io.files import atomic_output  # noqa: E402
-from vda_ros.io.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply  # noqa: E402
-from vda_ros.core.geometry import optical_to_opengl  # noqa: E402
-from vda_ros.interruption import run_tool  # noqa: E402
-from vda_ros.io.media import read_frames  # noqa: E402
-from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything  # noqa: E402
+from vda_ros.core.colormap import ColorScale, colorize
+from vda_ros.core.geometry import optical_to_opengl
+from vda_ros.errors import VdaError
+from vda_ros.interruption import run_tool
+from vda_ros.io.files import atomic_output
+from vda_ros.io.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply
+from vda_ros.io.media import read_frames
+from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything
 
 SAMPLE_CLIP = Path(__file__).resolve().parent.parent / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8
@@ -89,12 +89,32 @@ class Settings:
 def video_argv(video: str | Path, output_dir: Path, settings: Settings, random_weights: bool, device: str) -> list[str]:
     """The vda-video command line (without the program name) that a page request runs."""
     argv = [
-        str(video), "--output-dir", str(output_dir), "--save-npz",
-        "--encoder", settings.encoder, "--mode", settings.mode,
-        "--input-size", str(settings.input_size), "--max-res", str(settings.max_res),
-        "--max-len", str(settings.max_len), "--target-fps", str(settings.target_fps), "--device", device,
-        "--focal-length-x", str(settings.focal_length_x), "--focal-length-y", str(settings.focal_length_y),
-        "--relative-scale", str(settings.relative_scale), "--relative-shift", str(settings.relative_shift),
+        str(video),
+        "--output-dir",
+        str(output_dir),
+        "--save-npz",
+        "--encoder",
+        settings.encoder,
+        "--mode",
+        settings.mode,
+        "--input-size",
+        str(settings.input_size),
+        "--max-res",
+        str(settings.max_res),
+        "--max-len",
+        str(settings.max_len),
+        "--target-fps",
+        str(settings.target_fps),
+        "--device",
+        device,
+        "--focal-length-x",
+        str(settings.focal_length_x),
+        "--focal-length-y",
+        str(settings.focal_length_y),
+        "--relative-scale",
+        str(settings.relative_scale),
+        "--relative-shift",
+        str(settings.relative_shift),
     ]
     if settings.metric:
         argv.append("--metric")
@@ -117,7 +137,9 @@ class ModelCache:
         with self._lock:
             if key not in self._models:
                 self._models[key] = build_model(
-                    random_weights=args.random_weights, encoder=args.encoder, metric=args.metric,
+                    random_weights=args.random_weights,
+                    encoder=args.encoder,
+                    metric=args.metric,
                     checkpoint=args.checkpoint,
                 )
             return self._models[key]
@@ -171,8 +193,12 @@ class _Run:
                 if self._stop.is_set():
                     raise _Cancelled
                 if writer is None:
-                    writer = cv2.VideoWriter(str(self._source_video), cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC),
-                                             info.fps, (frame.shape[1], frame.shape[0]))
+                    writer = cv2.VideoWriter(
+                        str(self._source_video),
+                        cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC),
+                        info.fps,
+                        (frame.shape[1], frame.shape[0]),
+                    )
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
                 self.events.put(("frame", (frame, depth)))
 
@@ -241,8 +267,9 @@ def _internal(error: Exception) -> str:
     return f"internal error ({type(error).__name__}: {error}); see the vda-app console"
 
 
-CLEARED: dict[str, Any] = {name: None for name in (
-    "live_source", "live_depth", "source_video", "depth_video", "npz_file", "vis_file", "cloud")}
+CLEARED: dict[str, Any] = {
+    name: None for name in ("live_source", "live_depth", "source_video", "depth_video", "npz_file", "vis_file", "cloud")
+}
 CLEARED.update(command="", cloud_status="")
 """The outputs of a previous run, emptied when a new one starts."""
 
@@ -265,7 +292,9 @@ class DepthApp:
             shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"run{next(self._jobs):05d}_", dir=self.work_dir))
 
-    def run(self, video: str | None, settings: Settings, cloud_index: int, progress: gr.Progress) -> Iterator[dict[str, Any]]:
+    def run(
+        self, video: str | None, settings: Settings, cloud_index: int, progress: gr.Progress
+    ) -> Iterator[dict[str, Any]]:
         """Depth for one uploaded video: live previews, then the videos, downloads and a cloud.
 
         Yields partial page updates keyed by output name (see build_page); user errors become a
@@ -307,8 +336,11 @@ class DepthApp:
                     if time.monotonic() - last_preview >= PREVIEW_PERIOD_S or count == total:
                         last_preview = time.monotonic()
                         shown = cv2.cvtColor(colorize(depth, *colours.update(depth)), cv2.COLOR_BGR2RGB)
-                        yield {"live_source": frame, "live_depth": shown,
-                               "status": f"Running on `{name}`: frame {count} of {total}…"}
+                        yield {
+                            "live_source": frame,
+                            "live_depth": shown,
+                            "status": f"Running on `{name}`: frame {count} of {total}…",
+                        }
                 elif kind == "error":
                     yield {"status": _error(payload.replace(str(video), name))}
                     return
@@ -321,7 +353,9 @@ class DepthApp:
         finally:
             run.stop()
 
-    def _finished(self, summary: RunSummary, argv: list[str], job_dir: Path, stem: str, cloud_index: int) -> dict[str, Any]:
+    def _finished(
+        self, summary: RunSummary, argv: list[str], job_dir: Path, stem: str, cloud_index: int
+    ) -> dict[str, Any]:
         """The page once a run is complete: both videos, the downloads and one frame's cloud."""
         vis, npz = summary.files[0], summary.files[1]
         job = Job(argv=argv, npz=str(npz), frames=summary.frames)
@@ -351,7 +385,6 @@ class DepthApp:
             return None, _error(f"cannot make the cloud of frame {index}: {error}")
 
 
-
 INTRO = """# Video Depth Anything: depth for a video
 
 Upload a video (or pick the sample below), choose the model and press **Run**. The source and its
@@ -378,12 +411,24 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     gr.Examples(examples=[[str(SAMPLE_CLIP)]], inputs=[video], label="Sample clip")
                 encoder = gr.Dropdown(list(ENCODERS), value=DEFAULT_ENCODER, label="Encoder", elem_id="encoder")
                 depth_kind = gr.Radio(["relative", "metric"], value="relative", label="Depth", elem_id="depth-kind")
-                mode = gr.Radio(["offline", "stream"], value="offline", label="Mode",
-                                info="offline: 32-frame windows, most consistent; stream: frame by frame, as the ROS node")
-                input_size = gr.Number(518, label="Input size (multiple of 14)", precision=0, minimum=14,
-                                       maximum=2044, step=14, elem_id="input-size")
-                max_res = gr.Number(1280, label="Max resolution (longer side)", precision=0, minimum=14,
-                                    elem_id="max-res")
+                mode = gr.Radio(
+                    ["offline", "stream"],
+                    value="offline",
+                    label="Mode",
+                    info="offline: 32-frame windows, most consistent; stream: frame by frame, as the ROS node",
+                )
+                input_size = gr.Number(
+                    518,
+                    label="Input size (multiple of 14)",
+                    precision=0,
+                    minimum=14,
+                    maximum=2044,
+                    step=14,
+                    elem_id="input-size",
+                )
+                max_res = gr.Number(
+                    1280, label="Max resolution (longer side)", precision=0, minimum=14, elem_id="max-res"
+                )
                 max_len = gr.Number(-1, label="Max frames (-1: all)", precision=0, minimum=-1, elem_id="max-len")
                 target_fps = gr.Number(-1, label="Target fps (-1: source rate)", minimum=-1, elem_id="target-fps")
                 with gr.Accordion("Point cloud", open=False):
@@ -402,20 +447,44 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     outputs["live_source"] = gr.Image(label="Source (live)", interactive=False, elem_id="live-source")
                     outputs["live_depth"] = gr.Image(label="Depth (live)", interactive=False, elem_id="live-depth")
                 with gr.Row():
-                    outputs["source_video"] = gr.Video(label="Source video", interactive=False, autoplay=True,
-                                                       loop=True, format=None, elem_id="source-video")
-                    outputs["depth_video"] = gr.Video(label="Depth video", interactive=False, autoplay=True,
-                                                      loop=True, format=None, elem_id="depth-video")
+                    outputs["source_video"] = gr.Video(
+                        label="Source video",
+                        interactive=False,
+                        autoplay=True,
+                        loop=True,
+                        format=None,
+                        elem_id="source-video",
+                    )
+                    outputs["depth_video"] = gr.Video(
+                        label="Depth video",
+                        interactive=False,
+                        autoplay=True,
+                        loop=True,
+                        format=None,
+                        elem_id="depth-video",
+                    )
                 with gr.Row():
                     outputs["npz_file"] = gr.File(label="Raw depths (.npz)", interactive=False, elem_id="npz-file")
                     outputs["vis_file"] = gr.File(label="Depth video (.mp4)", interactive=False, elem_id="vis-file")
-                outputs["cloud"] = gr.Model3D(label="Point cloud", display_mode="point_cloud",
-                                              clear_color=(0.1, 0.1, 0.1, 1.0), elem_id="cloud")
+                outputs["cloud"] = gr.Model3D(
+                    label="Point cloud", display_mode="point_cloud", clear_color=(0.1, 0.1, 0.1, 1.0), elem_id="cloud"
+                )
                 outputs["cloud_status"] = gr.Markdown("", elem_id="cloud-status")
                 show_cloud = gr.Button("Show this frame in 3D", elem_id="show-cloud")
         outputs["job"] = job
-        settings_inputs = [encoder, depth_kind, mode, input_size, max_res, max_len, target_fps,
-                           focal_x, focal_y, relative_scale, relative_shift]
+        settings_inputs = [
+            encoder,
+            depth_kind,
+            mode,
+            input_size,
+            max_res,
+            max_len,
+            target_fps,
+            focal_x,
+            focal_y,
+            relative_scale,
+            relative_shift,
+        ]
 
         def on_run(video_path: str | None, *values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
             *fields, index = values
@@ -428,13 +497,32 @@ def build_page(app: DepthApp) -> gr.Blocks:
     return page
 
 
-def page_settings(encoder: str, depth_kind: str, mode: str, input_size: float, max_res: float, max_len: float,
-                  target_fps: float, focal_x: float, focal_y: float, scale: float, shift: float) -> Settings:
+def page_settings(
+    encoder: str,
+    depth_kind: str,
+    mode: str,
+    input_size: float,
+    max_res: float,
+    max_len: float,
+    target_fps: float,
+    focal_x: float,
+    focal_y: float,
+    scale: float,
+    shift: float,
+) -> Settings:
     """Settings from the controls' values (in their order on the page)."""
     return Settings(
-        encoder=encoder, metric=depth_kind == "metric", mode=mode, input_size=int(input_size), max_res=int(max_res),
-        max_len=int(max_len), target_fps=float(target_fps), focal_length_x=float(focal_x),
-        focal_length_y=float(focal_y), relative_scale=float(scale or 0.0), relative_shift=float(shift or 0.0),
+        encoder=encoder,
+        metric=depth_kind == "metric",
+        mode=mode,
+        input_size=int(input_size),
+        max_res=int(max_res),
+        max_len=int(max_len),
+        target_fps=float(target_fps),
+        focal_length_x=float(focal_x),
+        focal_length_y=float(focal_y),
+        relative_scale=float(scale or 0.0),
+        relative_shift=float(shift or 0.0),
     )
 
 
@@ -445,18 +533,36 @@ def build_app_parser() -> argparse.ArgumentParser:
         "Serves on 127.0.0.1 only, unless --host or --share say otherwise. Ctrl-C or SIGTERM stops it and "
         "removes the uploads and its temporary files.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)"
+    )
     parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument("--share", action="store_true",
-                        help="also publish a temporary public link through Gradio's share servers (off by default)")
-    parser.add_argument("--random-weights", action="store_true",
-                        help="smoke test without checkpoints: random weights, meaningless depth")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where runs write their files (default: a new temporary folder, removed at exit)")
-    parser.add_argument("--max-upload-mb", type=int, default=DEFAULT_MAX_UPLOAD_MB,
-                        help=f"largest upload accepted, in MiB (default {DEFAULT_MAX_UPLOAD_MB}); larger ones are "
-                        "refused with a message in the page")
+    parser.add_argument(
+        "--share",
+        action="store_true",
+        help="also publish a temporary public link through Gradio's share servers (off by default)",
+    )
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="smoke test without checkpoints: random weights, meaningless depth",
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available"
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="where runs write their files (default: a new temporary folder, removed at exit)",
+    )
+    parser.add_argument(
+        "--max-upload-mb",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD_MB,
+        help=f"largest upload accepted, in MiB (default {DEFAULT_MAX_UPLOAD_MB}); larger ones are "
+        "refused with a message in the page",
+    )
     return parser
 
 
@@ -525,8 +631,15 @@ def serve(args: argparse.Namespace) -> Server:
         page = build_page(DepthApp(args.random_weights, args.device, files.work_dir))
         page.queue(default_concurrency_limit=1)
         _, url, _ = page.launch(
-            server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True,
-            inbrowser=False, quiet=True, ssr_mode=False, allowed_paths=[str(files.work_dir)], footer_links=[],
+            server_name=args.host,
+            server_port=args.port,
+            share=args.share,
+            prevent_thread_lock=True,
+            inbrowser=False,
+            quiet=True,
+            ssr_mode=False,
+            allowed_paths=[str(files.work_dir)],
+            footer_links=[],
             max_file_size=args.max_upload_mb * MIB,
         )
     except OSError as error:

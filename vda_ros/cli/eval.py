@@ -17,8 +17,6 @@ import cv2
 import numpy as np
 from numpy.lib.npyio import NpzFile
 
-from vda_ros.errors import UsageError, VdaError
-from vda_ros.ros.eval_bag import read_bag_sequence
 from vda_ros.core.metrics import (
     ALIGN_MODES,
     Crop,
@@ -30,8 +28,10 @@ from vda_ros.core.metrics import (
     check_poses,
     evaluate,
 )
-from vda_ros.io.files import atomic_output
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.interruption import EXIT_USAGE
+from vda_ros.io.files import atomic_output
+from vda_ros.ros.eval_bag import read_bag_sequence
 
 PROG = "vda-eval"
 """Unusable input or options: the status every vda tool (and argparse) uses for the user's mistakes."""
@@ -48,28 +48,66 @@ def build_parser() -> argparse.ArgumentParser:
         description="Score predicted depth against ground truth with the official Video Depth Anything benchmark "
         "metrics (AbsRel, RMSE, delta1, and TAE with poses).",
     )
-    parser.add_argument("pred", nargs="?", type=Path, help="prediction .npz, key 'depths' (T x H x W), as vda-video --save-npz writes")
-    parser.add_argument("gt", nargs="?", type=Path, help="ground truth .npz (key 'depths', metres, 0 invalid) or a folder of 16-bit PNG / .npy frames")
-    parser.add_argument("--align", choices=ALIGN_MODES, default="affine-disparity",
-                        help="affine-disparity: relative inverse depth, per-sequence least squares as the official "
-                        "benchmark (default); scale: metric prediction, one factor; none: metric prediction as it is")
-    parser.add_argument("--min-depth", type=float, default=1e-3, help="valid ground truth is above this, metres (default 1e-3, as the official code)")
-    parser.add_argument("--max-depth", type=float, default=80.0, help="valid ground truth is below this; predictions are clipped to it (default 80, KITTI's)")
-    parser.add_argument("--crop", type=int, nargs=4, metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
-                        help="keep rows TOP:BOTTOM and columns LEFT:RIGHT of the ground truth (Python slices, e.g. 8 -8 11 -11)")
-    parser.add_argument("--gt-scale", type=float, default=None,
-                        help="metres = stored value / this, for GT frame folders (default 1000 for PNG: millimetres; 1 for .npy)")
+    parser.add_argument(
+        "pred", nargs="?", type=Path, help="prediction .npz, key 'depths' (T x H x W), as vda-video --save-npz writes"
+    )
+    parser.add_argument(
+        "gt",
+        nargs="?",
+        type=Path,
+        help="ground truth .npz (key 'depths', metres, 0 invalid) or a folder of 16-bit PNG / .npy frames",
+    )
+    parser.add_argument(
+        "--align",
+        choices=ALIGN_MODES,
+        default="affine-disparity",
+        help="affine-disparity: relative inverse depth, per-sequence least squares as the official "
+        "benchmark (default); scale: metric prediction, one factor; none: metric prediction as it is",
+    )
+    parser.add_argument(
+        "--min-depth",
+        type=float,
+        default=1e-3,
+        help="valid ground truth is above this, metres (default 1e-3, as the official code)",
+    )
+    parser.add_argument(
+        "--max-depth",
+        type=float,
+        default=80.0,
+        help="valid ground truth is below this; predictions are clipped to it (default 80, KITTI's)",
+    )
+    parser.add_argument(
+        "--crop",
+        type=int,
+        nargs=4,
+        metavar=("TOP", "BOTTOM", "LEFT", "RIGHT"),
+        help="keep rows TOP:BOTTOM and columns LEFT:RIGHT of the ground truth (Python slices, e.g. 8 -8 11 -11)",
+    )
+    parser.add_argument(
+        "--gt-scale",
+        type=float,
+        default=None,
+        help="metres = stored value / this, for GT frame folders (default 1000 for PNG: millimetres; 1 for .npy)",
+    )
     parser.add_argument("--poses", type=Path, help="T x 4 x 4 camera-to-world poses (.npy), for TAE")
     parser.add_argument("--intrinsics", type=Path, help="3 x 3 K of the ground-truth grid (.npy), for TAE")
     parser.add_argument("--json", type=Path, help="also write the results to this JSON file")
     bag = parser.add_argument_group("from a recording")
-    bag.add_argument("--bag", type=Path, help="rosbag2 bag with the predicted and the reference depth (instead of PRED GT)")
+    bag.add_argument(
+        "--bag", type=Path, help="rosbag2 bag with the predicted and the reference depth (instead of PRED GT)"
+    )
     bag.add_argument("--pred-topic", help="predicted depth (32FC1: depth/image in metres or depth/relative)")
     bag.add_argument("--gt-topic", help="reference depth (32FC1 metres or 16UC1 millimetres, 0 or NaN invalid)")
-    bag.add_argument("--odom-topic", default="", help="nav_msgs/Odometry or PoseStamped of the camera optical frame, for TAE")
+    bag.add_argument(
+        "--odom-topic", default="", help="nav_msgs/Odometry or PoseStamped of the camera optical frame, for TAE"
+    )
     bag.add_argument("--camera-info-topic", default="", help="CameraInfo of the depth, for TAE (with --odom-topic)")
-    bag.add_argument("--max-time-offset", type=float, default=DEFAULT_MAX_TIME_OFFSET,
-                     help=f"pair messages whose stamps differ by at most this, seconds (default {DEFAULT_MAX_TIME_OFFSET})")
+    bag.add_argument(
+        "--max-time-offset",
+        type=float,
+        default=DEFAULT_MAX_TIME_OFFSET,
+        help=f"pair messages whose stamps differ by at most this, seconds (default {DEFAULT_MAX_TIME_OFFSET})",
+    )
     return parser
 
 
@@ -176,8 +214,14 @@ def run(args: argparse.Namespace) -> tuple[Metrics, list[str]]:
         sequence = read_bag_sequence(
             args.bag, args.pred_topic, args.gt_topic, args.max_time_offset, args.odom_topic, args.camera_info_topic
         )
-        notes = [f"{sequence.skipped} predictions had no reference within {args.max_time_offset} s"] if sequence.skipped else []
-        metrics = evaluate(sequence.prediction, sequence.truth, poses=sequence.poses, intrinsics=sequence.intrinsics, **settings)
+        notes = (
+            [f"{sequence.skipped} predictions had no reference within {args.max_time_offset} s"]
+            if sequence.skipped
+            else []
+        )
+        metrics = evaluate(
+            sequence.prediction, sequence.truth, poses=sequence.poses, intrinsics=sequence.intrinsics, **settings
+        )
         return metrics, notes
     if args.pred is None or args.gt is None:
         raise UsageError("give PRED and GT, or --bag with --pred-topic and --gt-topic")

@@ -20,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--random-weights", action="store_true", help="seeded random weights (testing only)")
     parser.add_argument("--size", default="640x480", help="camera frame size WxH the engine is built for")
-    parser.add_argument("--input-size", type=int, default=518, help="network input size, shorter side, a multiple "
-                        "of 14 (default 518)")
+    parser.add_argument(
+        "--input-size", type=int, default=518, help="network input size, shorter side, a multiple of 14 (default 518)"
+    )
     parser.add_argument("--window", action="store_true", help="also write window.onnx (the offline 32-frame window)")
     parser.add_argument("--output-dir", type=Path, required=True)
     return parser

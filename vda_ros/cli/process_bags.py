@@ -20,13 +20,13 @@ from pathlib import Path
 from types import ModuleType
 
 from vda_ros.errors import UsageError, VdaError
-from vda_ros.io.files import writable_folder_problem
-from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
 from vda_ros.fleet.bag_job import Options, add_shared_arguments, options_for, shared_options
 from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.scheduler import Job, Resources, Scheduler
 from vda_ros.fleet.summary import COMPLETE, FAILED, SUCCEEDED, SUMMARY_FILE, Outcome, RunTotals, table, write_json
 from vda_ros.fleet.units import Unit, find_bags, plan_units
+from vda_ros.interruption import EXIT_INTERRUPTED, EXIT_USAGE
+from vda_ros.io.files import writable_folder_problem
 
 PROG = "vda-process-bags"
 EXIT_FAILED = 1
@@ -59,25 +59,55 @@ def build_parser() -> argparse.ArgumentParser:
         "recomputes even complete outputs. Without it, outputs a run of this tool has verified are skipped, "
         "its outputs from other inputs or options are redone, and anything else in the way is reported as failed.",
     )
-    parser.add_argument("inputs", nargs="+", type=Path, metavar="INPUT",
-                        help="a bag (directory, or .mcap or .db3 file), or a folder searched for bags")
-    parser.add_argument("--output-dir", type=Path, required=True,
-                        help="where the output bags go: DIR/<bag name>, or DIR/<path below a searched folder>")
-    parser.add_argument("--each-image-topic", action="store_true",
-                        help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>")
-    parser.add_argument("--address", default="",
-                        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run, "
-                        f"on 127.0.0.1 only); refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s")
-    parser.add_argument("--workers", type=int, default=0,
-                        help="worker actors, each with its own copy of the model (default: one per GPU, else 1)")
-    parser.add_argument("--cpus-per-worker", type=float, default=0.0,
-                        help="CPUs reserved by each worker; also its PyTorch threads (default: 1 with GPUs, else the "
-                        "cluster's CPUs divided among the workers)")
-    parser.add_argument("--gpus-per-worker", type=float, default=None,
-                        help="GPUs per worker, fractions allowed (default: 1 if the cluster has GPUs and --device is "
-                        "not cpu, else 0)")
-    parser.add_argument("--max-retries", type=int, default=2,
-                        help="times a bag is retried after its worker died or failed unexpectedly (default 2)")
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="a bag (directory, or .mcap or .db3 file), or a folder searched for bags",
+    )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        required=True,
+        help="where the output bags go: DIR/<bag name>, or DIR/<path below a searched folder>",
+    )
+    parser.add_argument(
+        "--each-image-topic",
+        action="store_true",
+        help="one unit of work per image topic, written to DIR/<bag name>/<topic, dots for slashes>",
+    )
+    parser.add_argument(
+        "--address",
+        default="",
+        help="Ray cluster: 'auto', host:port or ray://host:10001 (default: a local Ray for this run, "
+        f"on 127.0.0.1 only); refused if nothing answers there within {CONNECT_TIMEOUT_S:g} s",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker actors, each with its own copy of the model (default: one per GPU, else 1)",
+    )
+    parser.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=0.0,
+        help="CPUs reserved by each worker; also its PyTorch threads (default: 1 with GPUs, else the "
+        "cluster's CPUs divided among the workers)",
+    )
+    parser.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=None,
+        help="GPUs per worker, fractions allowed (default: 1 if the cluster has GPUs and --device is not cpu, else 0)",
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=int,
+        default=2,
+        help="times a bag is retried after its worker died or failed unexpectedly (default 2)",
+    )
     add_shared_arguments(parser)
     return parser
 

@@ -16,7 +16,10 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vda_ros.core.frame_tap import FrameTap
+from vda_ros.core.options import OPTIONS, backend_cache_dir, resolve_precision
 from vda_ros.errors import UsageError
+from vda_ros.interruption import run_tool
 from vda_ros.io.files import remove_stale_temporaries
 from vda_ros.io.frame_files import (
     DEFAULT_FOCAL_LENGTH,
@@ -27,13 +30,10 @@ from vda_ros.io.frame_files import (
     load_intrinsics,
     writer_library,
 )
-from vda_ros.core.frame_tap import FrameTap
-from vda_ros.interruption import run_tool
 from vda_ros.io.media import DepthVideoOutputs, VideoInfo, read_frames
-from vda_ros.core.options import OPTIONS, backend_cache_dir, resolve_precision
 from vda_ros.model import (
-    ENCODERS,
     DEFAULT_ENCODER,
+    ENCODERS,
     BackendError,
     CheckpointError,
     OfflineDepth,
@@ -69,59 +69,85 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("input", type=Path, help="video file, or folder of images (read in name order)")
     parser.add_argument("--output-dir", type=Path, default=Path("outputs"), help="where to write (default ./outputs)")
     parser.add_argument(
-        "--encoder", choices=ENCODERS, default=None,
+        "--encoder",
+        choices=ENCODERS,
+        default=None,
         help=f"model size (default {DEFAULT_ENCODER}; with --checkpoint, detected from the file)",
     )
     parser.add_argument("--metric", action="store_true", help="metric-depth model (depth in metres)")
     parser.add_argument(
-        "--checkpoint", type=Path, default=None,
+        "--checkpoint",
+        type=Path,
+        default=None,
         help="checkpoint file (default $VDA_CHECKPOINT_DIR or ./checkpoints, official file name)",
     )
     parser.add_argument(
-        "--random-weights", action="store_true",
+        "--random-weights",
+        action="store_true",
         help="smoke test without a checkpoint: random weights, meaningless depth",
     )
     parser.add_argument(
-        "--mode", choices=("offline", "stream"), default="offline",
+        "--mode",
+        choices=("offline", "stream"),
+        default="offline",
         help="offline: 32-frame windows, most consistent (default); stream: frame by frame, as the ROS node",
     )
     parser.add_argument("--input-size", type=int, default=518, help="network input size, shorter side (default 518)")
-    parser.add_argument("--max-res", type=int, default=1280, help="shrink frames whose longer side exceeds this (default 1280)")
+    parser.add_argument(
+        "--max-res", type=int, default=1280, help="shrink frames whose longer side exceeds this (default 1280)"
+    )
     parser.add_argument("--max-len", type=int, default=-1, help="process at most this many frames (default -1: all)")
     parser.add_argument(
-        "--target-fps", type=float, default=-1,
+        "--target-fps",
+        type=float,
+        default=-1,
         help="keep every round(source/target)-th frame (default -1: every frame); the video is written at the rate kept",
     )
-    parser.add_argument("--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)")
-    OPTIONS["precision"].add_to(parser, help="inference precision (default auto: fp16 on CUDA, fp32 on CPU); "
-                                "--fp32 is --precision fp32")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available")
+    parser.add_argument(
+        "--fp32", action="store_true", help="full precision on CUDA too (default fp16 on CUDA, fp32 on CPU)"
+    )
+    OPTIONS["precision"].add_to(
+        parser, help="inference precision (default auto: fp16 on CUDA, fp32 on CPU); --fp32 is --precision fp32"
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available"
+    )
     OPTIONS["backend"].add_to(parser)
     OPTIONS["backend_cache"].add_to(parser)
     parser.add_argument("--save-npz", action="store_true", help="also write NAME_depths.npz")
     parser.add_argument("--grayscale", action="store_true", help="grey instead of the inferno colour map")
     parser.add_argument(
-        "--save-exr", action="store_true",
+        "--save-exr",
+        action="store_true",
         help="also write NAME_depths_exr/frame_00000.exr, ... (float32 depth in channel Z, one file per frame)",
     )
     parser.add_argument(
-        "--save-ply", action="store_true",
+        "--save-ply",
+        action="store_true",
         help="also write NAME_points_ply/frame_00000.ply, ... (binary PLY, xyz in metres + rgb); metric "
         "models, or relative ones with --relative-scale",
     )
     parser.add_argument(
-        "--focal-length-x", type=float, default=None,
+        "--focal-length-x",
+        type=float,
+        default=None,
         help=f"point clouds: focal length in pixels of the depth map, principal point at its centre "
         f"(default {DEFAULT_FOCAL_LENGTH}, as the official tool)",
     )
-    parser.add_argument("--focal-length-y", type=float, default=None, help=f"see --focal-length-x (default {DEFAULT_FOCAL_LENGTH})")
     parser.add_argument(
-        "--intrinsics", type=Path, default=None,
+        "--focal-length-y", type=float, default=None, help=f"see --focal-length-x (default {DEFAULT_FOCAL_LENGTH})"
+    )
+    parser.add_argument(
+        "--intrinsics",
+        type=Path,
+        default=None,
         help="point clouds: .npy file with the 3x3 camera matrix K of the input (before --max-res); "
         "instead of the focal lengths",
     )
     parser.add_argument(
-        "--relative-scale", type=float, default=0.0,
+        "--relative-scale",
+        type=float,
+        default=0.0,
         help="point clouds from a relative model: metres = 1 / (scale * relative + shift) (default 0: refused)",
     )
     parser.add_argument("--relative-shift", type=float, default=0.0, help="see --relative-scale (default 0)")
@@ -154,7 +180,9 @@ def check_arguments(args: argparse.Namespace) -> None:
                 raise UsageError(str(error)) from error
 
 
-def build_model(*, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None) -> VideoDepthAnything:
+def build_model(
+    *, random_weights: bool, encoder: str | None, metric: bool, checkpoint: Path | None
+) -> VideoDepthAnything:
     """The network the options ask for (see `open_model`); CheckpointError becomes a UsageError."""
     if random_weights:
         print(RANDOM_WEIGHTS_BANNER, file=sys.stderr)
@@ -164,15 +192,22 @@ def build_model(*, random_weights: bool, encoder: str | None, metric: bool, chec
         raise UsageError(f"{error}\n(Or pass --checkpoint FILE, or --random-weights for a smoke test.)") from error
 
 
-def depth_stream(args: argparse.Namespace, model: VideoDepthAnything, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+def depth_stream(
+    args: argparse.Namespace, model: VideoDepthAnything, frames: Iterator[np.ndarray]
+) -> Iterator[np.ndarray]:
     """Depth maps, one per frame, from the engine the options select."""
     try:
         device = select_device(args.device)
     except (RuntimeError, ValueError) as error:
         raise UsageError(str(error)) from error
-    settings = {"input_size": args.input_size, "device": device, "precision": resolve_precision(args.precision, args.fp32),
-                "backend": args.backend, "cache_dir": backend_cache_dir(args.backend_cache),
-                "log": lambda line: print(line, file=sys.stderr)}
+    settings = {
+        "input_size": args.input_size,
+        "device": device,
+        "precision": resolve_precision(args.precision, args.fp32),
+        "backend": args.backend,
+        "cache_dir": backend_cache_dir(args.backend_cache),
+        "log": lambda line: print(line, file=sys.stderr),
+    }
     try:
         if args.mode == "offline":
             return OfflineDepth(model, **settings).run(frames)
@@ -214,10 +249,12 @@ def process(
     leaves no output behind.
     """
     start = time.perf_counter()
-    with (DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs,
-          FrameFileOutputs(args.output_dir, info.name, args.save_exr,
-                           cloud_settings(args) if args.save_ply else None, info.source_size)
-          as frame_files):
+    with (
+        DepthVideoOutputs(args.output_dir, info.name, info.fps, args.save_npz, args.grayscale) as outputs,
+        FrameFileOutputs(
+            args.output_dir, info.name, args.save_exr, cloud_settings(args) if args.save_ply else None, info.source_size
+        ) as frame_files,
+    ):
         tap = FrameTap(frames) if on_frame is not None or frame_files.needs_frames else None
         depths = depth_stream(args, model, iter(tap) if tap is not None else frames)
         for depth in tqdm(depths, total=info.frame_count, unit="frame", desc=info.name):

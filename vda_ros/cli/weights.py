@@ -20,7 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--encoder", choices=(*ENCODERS, "all"), default="vits", help="model size (default vits)")
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("--metric", action="store_true", help="the metric-depth checkpoints instead of the relative ones")
+    family.add_argument(
+        "--metric", action="store_true", help="the metric-depth checkpoints instead of the relative ones"
+    )
     family.add_argument("--all", action="store_true", help="both the relative and the metric checkpoints")
     parser.add_argument(
         "--dir", type=Path, default=None, help="target folder (default $VDA_CHECKPOINT_DIR or ./checkpoints)"

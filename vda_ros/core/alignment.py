@@ -131,7 +131,9 @@ def _relative_residuals(scale: np.ndarray, shift: np.ndarray, x: np.ndarray, z: 
     return (scale * x + shift) * z - 1.0
 
 
-def _hypotheses(x: np.ndarray, z: np.ndarray, settings: FitSettings, metric_input: bool) -> tuple[np.ndarray, np.ndarray]:
+def _hypotheses(
+    x: np.ndarray, z: np.ndarray, settings: FitSettings, metric_input: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Scale and shift of `iterations` exact fits to minimal random subsets (column vectors)."""
     rng = np.random.default_rng(settings.seed)
     inverse = 1.0 / z
@@ -351,7 +353,9 @@ class DepthAligner:
         self._temporal = TemporalAligner(settings.temporal)
         self._last_stamp = -math.inf
 
-    def align(self, stamp: float, prediction: np.ndarray, samples: SparseSamples | None) -> tuple[np.ndarray | None, AlignmentStatus]:
+    def align(
+        self, stamp: float, prediction: np.ndarray, samples: SparseSamples | None
+    ) -> tuple[np.ndarray | None, AlignmentStatus]:
         """Metric depth for the prediction at `stamp` (seconds), NaN where invalid, or None without an alignment.
 
         samples are the sparse measurements paired with this frame (None: none within the time offset).

@@ -206,9 +206,7 @@ def project_points(
     return rows[inside].astype(np.intp), cols[inside].astype(np.intp), z[front][inside]
 
 
-def render_depth(
-    xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int
-) -> np.ndarray:
+def render_depth(xyz: np.ndarray, fx: float, fy: float, cx: float, cy: float, width: int, height: int) -> np.ndarray:
     """Render points of the camera optical frame into a (height, width) float32 depth image (Z, metres).
 
     Each point goes to its project_points pixel; where several land on one pixel the nearest wins (a

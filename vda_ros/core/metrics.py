@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vda_ros.errors import VdaError
 from vda_ros.core.geometry import MIN_FOCAL_LENGTH, focal_lengths_valid
+from vda_ros.errors import VdaError
 
 ALIGN_MODES = ("affine-disparity", "scale", "none")
 CLIP = 1e-3

@@ -52,29 +52,68 @@ class SharedOption:
 
 
 SHARED_OPTIONS: tuple[SharedOption, ...] = (
-    SharedOption("precision", "auto", "Inference precision; auto is fp16 on CUDA with the torch backend, else "
-                 "fp32. fp32 gives the official numbers on every backend; bf16 (torch, openvino), int8 "
-                 "(onnxruntime) and fp16 (torch on CUDA) are lossy.", choices=PRECISION_CHOICES),
-    SharedOption("backend", "torch", "What runs the network: torch (eager PyTorch), compile (AOTInductor, "
-                 "streaming only), onnxruntime or openvino. Graphs are built on first use and cached in "
-                 "backend_cache.", choices=BACKEND_CHOICES),
-    SharedOption("backend_cache", "", "Folder of built graphs (exported, compiled); empty: $VDA_ROS_CACHE_DIR, "
-                 "else ~/.cache/vda_ros/graphs."),
-    SharedOption("input_size", 518, "Network input size (shorter side, multiple of 14); smaller is faster and "
-                 "coarser.", int_range=(56, 2044, 14)),
-    SharedOption("max_res", 1280, "Images whose longer side exceeds this are shrunk before inference; depth "
-                 "and its camera_info are at the shrunk size. 0: never shrink.", int_range=(0, 16384, 0)),
-    SharedOption("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS, "Images with more pixels than this are refused as "
-                 "bad input (compressed ones from their header, before decoding); 0: no limit.",
-                 int_range=(0, 2**31 - 1, 0)),
-    SharedOption("publish_points", True, "Publish the PointCloud2 on points (metric depth, or relative depth "
-                 "with relative_scale set, and a calibrated camera_info)."),
-    SharedOption("points_stride", 1, "Keep every n-th row and column in the point cloud (1: organised, full "
-                 "size).", int_range=(1, 64, 0)),
-    SharedOption("color_min", 0.0, "Value shown darkest on depth/colored; with color_max > color_min the "
-                 "range is fixed, else it is automatic.", float_range=(-1.0e6, 1.0e6)),
-    SharedOption("color_max", 0.0, "Value shown brightest on depth/colored; see color_min.",
-                 float_range=(-1.0e6, 1.0e6)),
+    SharedOption(
+        "precision",
+        "auto",
+        "Inference precision; auto is fp16 on CUDA with the torch backend, else "
+        "fp32. fp32 gives the official numbers on every backend; bf16 (torch, openvino), int8 "
+        "(onnxruntime) and fp16 (torch on CUDA) are lossy.",
+        choices=PRECISION_CHOICES,
+    ),
+    SharedOption(
+        "backend",
+        "torch",
+        "What runs the network: torch (eager PyTorch), compile (AOTInductor, "
+        "streaming only), onnxruntime or openvino. Graphs are built on first use and cached in "
+        "backend_cache.",
+        choices=BACKEND_CHOICES,
+    ),
+    SharedOption(
+        "backend_cache",
+        "",
+        "Folder of built graphs (exported, compiled); empty: $VDA_ROS_CACHE_DIR, else ~/.cache/vda_ros/graphs.",
+    ),
+    SharedOption(
+        "input_size",
+        518,
+        "Network input size (shorter side, multiple of 14); smaller is faster and coarser.",
+        int_range=(56, 2044, 14),
+    ),
+    SharedOption(
+        "max_res",
+        1280,
+        "Images whose longer side exceeds this are shrunk before inference; depth "
+        "and its camera_info are at the shrunk size. 0: never shrink.",
+        int_range=(0, 16384, 0),
+    ),
+    SharedOption(
+        "max_image_pixels",
+        DEFAULT_MAX_IMAGE_PIXELS,
+        "Images with more pixels than this are refused as "
+        "bad input (compressed ones from their header, before decoding); 0: no limit.",
+        int_range=(0, 2**31 - 1, 0),
+    ),
+    SharedOption(
+        "publish_points",
+        True,
+        "Publish the PointCloud2 on points (metric depth, or relative depth "
+        "with relative_scale set, and a calibrated camera_info).",
+    ),
+    SharedOption(
+        "points_stride",
+        1,
+        "Keep every n-th row and column in the point cloud (1: organised, full size).",
+        int_range=(1, 64, 0),
+    ),
+    SharedOption(
+        "color_min",
+        0.0,
+        "Value shown darkest on depth/colored; with color_max > color_min the range is fixed, else it is automatic.",
+        float_range=(-1.0e6, 1.0e6),
+    ),
+    SharedOption(
+        "color_max", 0.0, "Value shown brightest on depth/colored; see color_min.", float_range=(-1.0e6, 1.0e6)
+    ),
 )
 OPTIONS: dict[str, SharedOption] = {option.name: option for option in SHARED_OPTIONS}
 

@@ -60,13 +60,17 @@ class CameraModel:
         """Why these intrinsics cannot describe a width×height depth image, or None when they can."""
         frame = self.frame_id
         if not self.calibrated:
-            return (f"CameraInfo of frame {frame!r} is uncalibrated (K is all zeros or not finite): no point cloud "
-                    "until a calibrated one arrives; depth keeps flowing")
+            return (
+                f"CameraInfo of frame {frame!r} is uncalibrated (K is all zeros or not finite): no point cloud "
+                "until a calibrated one arrives; depth keeps flowing"
+            )
         if self.width == 0 or self.height == 0:
             return f"CameraInfo of frame {frame!r} has no image size ({self.width}x{self.height}): no point cloud"
         if abs(self.width * height / (self.height * width) - 1.0) > ASPECT_TOLERANCE:
-            return (f"CameraInfo of frame {frame!r} is for {self.width}x{self.height} images, which does not fit "
-                    f"the {width}x{height} depth: no point cloud")
+            return (
+                f"CameraInfo of frame {frame!r} is for {self.width}x{self.height} images, which does not fit "
+                f"the {width}x{height} depth: no point cloud"
+            )
         return None
 
     def scaled_to(self, width: int, height: int) -> CameraModel:
@@ -74,8 +78,9 @@ class CameraModel:
         if (width, height) == (self.width, self.height) or not (self.width and self.height):
             return self
         src, dst = (self.width, self.height), (width, height)
-        return CameraModel(self.frame_id, width, height, scale_intrinsics(self.k, src, dst),
-                           scale_projection(self.p, src, dst))
+        return CameraModel(
+            self.frame_id, width, height, scale_intrinsics(self.k, src, dst), scale_projection(self.p, src, dst)
+        )
 
 
 @dataclass(frozen=True)
@@ -197,8 +202,9 @@ def frame_outputs(
     if not want_cloud:
         return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber")
     stride = settings.points_stride
-    xyz = backproject(metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth,
-                      max_depth=settings.max_depth)
+    xyz = backproject(
+        metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth, max_depth=settings.max_depth
+    )
     colours = rgb[::stride, ::stride] if settings.points_rgb and rgb is not None else None
     return FrameOutputs(values, colored, depth_camera, Cloud(xyz, colours), CLOUD_PUBLISHING)
 

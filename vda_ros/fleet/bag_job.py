@@ -11,10 +11,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from vda_ros.batch.run import build_engine, process
-from vda_ros.batch.settings import Options, add_arguments, options_from
 from vda_ros.batch.plan import choose_image_topic
 from vda_ros.batch.report import Summary
+from vda_ros.batch.run import build_engine, process
+from vda_ros.batch.settings import Options, add_arguments, options_from
 
 __all__ = [
     "Options",

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from vda_ros import __version__
-from vda_ros.io.files import atomic_output
 from vda_ros.fleet.bag_job import Options
+from vda_ros.io.files import atomic_output
 
 MANIFEST_SUFFIX = ".vda-manifest.json"
 _NOT_HASHED = ("input", "output", "overwrite")

@@ -25,13 +25,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from vda_ros.io.bags import staging_directories
 from vda_ros.errors import UsageError
 from vda_ros.fleet.bag_job import Options, options_for
 from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.summary import DONE, FAILED, INTERRUPTED, NOT_RUN, Outcome
 from vda_ros.fleet.units import Unit
 from vda_ros.fleet.worker import BagResult, BagWorker, WorkerInfo
+from vda_ros.io.bags import staging_directories
 
 KILL_WAIT_S = 60.0
 """How long an interrupted run waits for Ray to confirm that its killed workers are gone."""
@@ -124,8 +124,9 @@ class Scheduler:
         """Process every job; returns their outcomes in the order given. self.interrupted tells a stopped run."""
         self._pending = deque(sorted(jobs, key=lambda job: -job.unit.frames))
         # Unsmoothed: frames arrive a bag at a time, so only the average since the start gives an honest rate.
-        self._progress = tqdm(total=sum(job.unit.frames for job in jobs), unit="frame", desc="bags", smoothing=0,
-                              file=sys.stderr)
+        self._progress = tqdm(
+            total=sum(job.unit.frames for job in jobs), unit="frame", desc="bags", smoothing=0, file=sys.stderr
+        )
         self._show()
         stop = StopRequest()
         try:
@@ -195,8 +196,14 @@ class Scheduler:
             return
         self._idle.append(worker)
         if result.ok:
-            self._finish(unit, DONE, frames=result.frames, seconds=result.seconds, worker=worker.describe(),
-                         warnings=result.warnings)
+            self._finish(
+                unit,
+                DONE,
+                frames=result.frames,
+                seconds=result.seconds,
+                worker=worker.describe(),
+                warnings=result.warnings,
+            )
             self._log(f"{unit.name}: {result.frames} frames in {result.seconds:.1f} s")
         elif result.retry and self._attempts[unit.name] <= self._max_retries:
             self._log(f"{unit.name}: {result.error}; retrying")
@@ -214,8 +221,9 @@ class Scheduler:
         if attempts <= self._max_retries:
             self._pending.appendleft(job)
         else:
-            self._finish(unit, FAILED, error=f"its worker died {attempts} times; last: {reason}",
-                         worker=worker.describe())
+            self._finish(
+                unit, FAILED, error=f"its worker died {attempts} times; last: {reason}", worker=worker.describe()
+            )
         if self._pending:
             self._start_worker()
 
@@ -247,10 +255,17 @@ class Scheduler:
             result = self._finished_result(ref)
             unit = job.unit
             if result is not None and result.ok:
-                self._finish(unit, DONE, frames=result.frames, seconds=result.seconds, worker=worker.describe(),
-                             warnings=result.warnings)
-            elif output_state(options_for(self._shared, unit.bag, unit.output,
-                                          unit.image_topic)) is OutputState.COMPLETE:
+                self._finish(
+                    unit,
+                    DONE,
+                    frames=result.frames,
+                    seconds=result.seconds,
+                    worker=worker.describe(),
+                    warnings=result.warnings,
+                )
+            elif (
+                output_state(options_for(self._shared, unit.bag, unit.output, unit.image_topic)) is OutputState.COMPLETE
+            ):
                 # Killed after its output and manifest were in place, before its result came back: done all the same.
                 self._finish(unit, DONE, frames=unit.frames, worker=worker.describe())
             else:

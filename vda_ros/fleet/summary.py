@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from vda_ros import __version__
-from vda_ros.io.files import atomic_output
 from vda_ros.fleet.units import Unit
+from vda_ros.io.files import atomic_output
 
 SUMMARY_FILE = "vda_process_bags_summary.json"
 
@@ -71,19 +71,26 @@ def table(outcomes: list[Outcome], totals: RunTotals) -> str:
     header = ("bag", "frames", "seconds", "frames/s", "status", "attempts", "error")
     rows = [
         (
-            o.name, str(o.frames), f"{o.seconds:.1f}" if o.status == DONE else "-",
-            f"{o.rate:.2f}" if o.rate is not None else "-", o.status, str(o.attempts) if o.attempts else "-", o.error,
+            o.name,
+            str(o.frames),
+            f"{o.seconds:.1f}" if o.status == DONE else "-",
+            f"{o.rate:.2f}" if o.rate is not None else "-",
+            o.status,
+            str(o.attempts) if o.attempts else "-",
+            o.error,
         )
         for o in outcomes
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in [header, *rows]
+    ]
     statuses = (DONE, COMPLETE, FAILED, INTERRUPTED, NOT_RUN)
     counts = {status: sum(o.status == status for o in outcomes) for status in statuses}
     frames = totals.frames(outcomes)
     lines.append(
-        f"{len(outcomes)} bags: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+        f"{len(outcomes)} bags: "
+        + ", ".join(f"{n} {status}" for status, n in counts.items() if n)
         + f"; {frames} frames in {totals.wall_seconds:.1f} s on {totals.workers} workers"
         + f" ({totals.rate(outcomes):.2f} frames/s; Ray start {totals.ray_start_seconds:.1f} s)"
     )

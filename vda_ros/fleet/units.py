@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vda_ros.io.bags import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, open_bag, topic_types
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.fleet.bag_job import choose_image_topic
+from vda_ros.io.bags import COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, open_bag, topic_types
 
 BAG_FILE_SUFFIXES = (".mcap", ".db3")
 BAG_METADATA = "metadata.yaml"

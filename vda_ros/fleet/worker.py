@@ -76,7 +76,8 @@ class BagWorker:
         except Exception as error:  # noqa: BLE001 - anything else may be this machine's fault: retried
             where = traceback.extract_tb(error.__traceback__)[-1]
             return BagResult(
-                ok=False, retry=True,
+                ok=False,
+                retry=True,
                 error=f"{type(error).__name__}: {error} ({Path(where.filename).name}:{where.lineno})",
             )
         return BagResult(ok=True, frames=summary.frames, seconds=summary.seconds, warnings=summary.warnings)

@@ -101,7 +101,8 @@ def temporaries_of(path: Path) -> list[Path]:
     if not path.parent.is_dir():
         return []
     return sorted(
-        entry for entry in path.parent.iterdir()
+        entry
+        for entry in path.parent.iterdir()
         if (match := _TEMPORARY.match(entry.name)) and match["base"] + (match["suffix"] or "") == path.name
     )
 

@@ -10,20 +10,19 @@ intrinsics scaling, same back-projection). No ROS and no torch here.
 
 from __future__ import annotations
 
+import importlib
 import math
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-
-import importlib
 from types import ModuleType
 
 import numpy as np
 
-from vda_ros.errors import UsageError, VdaError
-from vda_ros.io.files import atomic_directory
 from vda_ros.core.geometry import Size
 from vda_ros.core.outputs import CameraModel, OutputSettings, frame_outputs
+from vda_ros.errors import UsageError, VdaError
+from vda_ros.io.files import atomic_directory
 
 EXR_CHANNEL = "Z"
 """The official tool's channel name for depth (OpenEXR's conventional depth channel)."""
@@ -54,7 +53,7 @@ def writer_library(option: str) -> ModuleType:
 
 def write_exr(path: Path, depth: np.ndarray) -> None:
     """One (H, W) map as a scanline EXR with a single float32 channel 'Z' (lossless ZIP)."""
-    OpenEXR = writer_library("save_exr")  # noqa: N806 (the module's own name)
+    OpenEXR = writer_library("save_exr")
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
     pixels = np.ascontiguousarray(depth, dtype=np.float32)
     with OpenEXR.File(header, {EXR_CHANNEL: pixels}) as exr:
@@ -100,11 +99,13 @@ class CloudSettings:
         if not (math.isfinite(self.relative_scale) and math.isfinite(self.relative_shift)):
             raise ValueError("--relative-scale and --relative-shift must be finite numbers")
         if self.intrinsics is None:
-            if not (self.focal_length_x > 0.0 and self.focal_length_y > 0.0 and
-                    math.isfinite(self.focal_length_x) and math.isfinite(self.focal_length_y)):
-                raise ValueError(
-                    f"focal lengths must be positive, got {self.focal_length_x} and {self.focal_length_y}"
-                )
+            if not (
+                self.focal_length_x > 0.0
+                and self.focal_length_y > 0.0
+                and math.isfinite(self.focal_length_x)
+                and math.isfinite(self.focal_length_y)
+            ):
+                raise ValueError(f"focal lengths must be positive, got {self.focal_length_x} and {self.focal_length_y}")
             return
         k = self.intrinsics
         if k.shape != (3, 3) or not np.isfinite(k).all() or not (k[0, 0] > 0 and k[1, 1] > 0):
@@ -156,8 +157,13 @@ def point_cloud(
     height, width = depth.shape
     if rgb.shape[:2] != depth.shape:
         raise ValueError(f"frame {rgb.shape[1]}x{rgb.shape[0]} does not match depth {width}x{height}")
-    outputs = frame_outputs(rgb, depth, metric=settings.metric, settings=settings.outputs,
-                            camera=settings.camera((width, height), source_size))
+    outputs = frame_outputs(
+        rgb,
+        depth,
+        metric=settings.metric,
+        settings=settings.outputs,
+        camera=settings.camera((width, height), source_size),
+    )
     if outputs.cloud is None:
         raise UsageError(f"point clouds: {outputs.cloud_state}")
     xyz = outputs.cloud.xyz

@@ -92,9 +92,7 @@ def frame_stride(source_fps: float, target_fps: float) -> int:
     return max(round(source_fps / target_fps), 1)
 
 
-def _read_video(
-    path: Path, max_res: int, target_fps: float, max_len: int
-) -> tuple[Iterator[np.ndarray], VideoInfo]:
+def _read_video(path: Path, max_res: int, target_fps: float, max_len: int) -> tuple[Iterator[np.ndarray], VideoInfo]:
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise MediaError(f"cannot open video (not a format OpenCV can decode?): {path}")
@@ -108,14 +106,13 @@ def _read_video(
     # The rate the kept frames really have: a target above the source rate keeps every frame.
     fps = source_fps / stride if source_fps > 0 else (target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS)
     size = scaled_size(width, height, max_res)
-    info = VideoInfo(name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count,
-                     source_size=(width, height))
+    info = VideoInfo(
+        name=path.stem, fps=float(fps), width=size[0], height=size[1], frame_count=count, source_size=(width, height)
+    )
     return _video_frames(capture, stride, size, max_len), info
 
 
-def _video_frames(
-    capture: cv2.VideoCapture, stride: int, size: tuple[int, int], max_len: int
-) -> Iterator[np.ndarray]:
+def _video_frames(capture: cv2.VideoCapture, stride: int, size: tuple[int, int], max_len: int) -> Iterator[np.ndarray]:
     """Decode kept frames only (skipped ones are grabbed, not converted); release at the end."""
     try:
         index = kept = 0
@@ -133,9 +130,7 @@ def _video_frames(
         capture.release()
 
 
-def _read_folder(
-    folder: Path, max_res: int, target_fps: float, max_len: int
-) -> tuple[Iterator[np.ndarray], VideoInfo]:
+def _read_folder(folder: Path, max_res: int, target_fps: float, max_len: int) -> tuple[Iterator[np.ndarray], VideoInfo]:
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise MediaError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder: {folder}")
@@ -146,7 +141,11 @@ def _read_folder(
     size = scaled_size(width, height, max_res)
     fps = target_fps if target_fps > 0 else DEFAULT_FOLDER_FPS
     info = VideoInfo(
-        name=folder.resolve().name, fps=float(fps), width=size[0], height=size[1], frame_count=len(files),
+        name=folder.resolve().name,
+        fps=float(fps),
+        width=size[0],
+        height=size[1],
+        frame_count=len(files),
         source_size=(width, height),
     )
     return _folder_frames(files, first, size), info
@@ -313,7 +312,9 @@ class DepthVideoOutputs:
         try:
             yield
         except OSError as error:
-            raise MediaError(f"cannot write to the output folder {self._output_dir}: {error.strerror or error}") from error
+            raise MediaError(
+                f"cannot write to the output folder {self._output_dir}: {error.strerror or error}"
+            ) from error
 
     @property
     def count(self) -> int:

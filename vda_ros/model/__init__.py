@@ -8,7 +8,7 @@ from .checkpoint import (
     default_checkpoint_dir,
     load_model,
 )
-from .config import ENCODERS, ENCODER_CONFIGS, EncoderConfig, encoder_config
+from .config import ENCODER_CONFIGS, ENCODERS, EncoderConfig, encoder_config
 from .device import PRECISIONS, select_device
 from .factory import DEFAULT_ENCODER, open_model
 from .network import VideoDepthAnything
@@ -19,17 +19,17 @@ from .streaming import BatchedStreamingDepth, StreamingDepth
 
 __all__ = [
     "BACKEND_NAMES",
-    "BackendError",
-    "CacheError",
     "DEFAULT_ENCODER",
     "ENCODERS",
     "ENCODER_CONFIGS",
     "PRECISIONS",
+    "BackendError",
+    "BatchedStreamingDepth",
+    "CacheError",
     "CheckpointError",
     "EncoderConfig",
     "FrameSizeError",
     "OfflineDepth",
-    "BatchedStreamingDepth",
     "StreamingDepth",
     "VideoDepthAnything",
     "check_backend",

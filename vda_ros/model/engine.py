@@ -41,8 +41,9 @@ class Engine:
         log: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
-        self.backend = create_backend(backend, model, torch.device(device), precision, cache_dir, log,
-                                      offline=self.offline)
+        self.backend = create_backend(
+            backend, model, torch.device(device), precision, cache_dir, log, offline=self.offline
+        )
         self.device = self.backend.device
         self.precision = self.backend.precision
         self.preprocess = frame_preprocessor(self.device, device_preprocess)

@@ -27,8 +27,9 @@ FILES = {"first": "first.onnx", "next": "step.onnx", "window": "window.onnx"}
 INFO_FILE = "export.json"
 
 
-def export_streaming_onnx(model: VideoDepthAnything, frame_size: tuple[int, int], input_size: int, output_dir: Path,
-                          window: bool = False) -> dict:
+def export_streaming_onnx(
+    model: VideoDepthAnything, frame_size: tuple[int, int], input_size: int, output_dir: Path, window: bool = False
+) -> dict:
     """Write first.onnx, step.onnx (and window.onnx) and export.json (shapes, settings) for (height, width) frames.
 
     The files appear together once all are written: a failure (a full disk, Ctrl-C) leaves the folder as it was,
@@ -47,8 +48,10 @@ def export_streaming_onnx(model: VideoDepthAnything, frame_size: tuple[int, int]
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as files:
-        paths = {name: files.enter_context(atomic_output(output_dir / name))
-                 for name in [*(FILES[graph] for graph in graphs), INFO_FILE]}
+        paths = {
+            name: files.enter_context(atomic_output(output_dir / name))
+            for name in [*(FILES[graph] for graph in graphs), INFO_FILE]
+        }
         for graph in graphs:
             export_onnx(model, graph, net_size, paths[FILES[graph]])
         paths[INFO_FILE].write_text(json.dumps(info, indent=2))

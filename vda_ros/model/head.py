@@ -105,7 +105,9 @@ class DPTHeadTemporal(nn.Module):
         path_3 = self.motion_modules[3](path_3, num_frames, cache)
         out_size = (ph * PATCH_SIZE, pw * PATCH_SIZE)
         chunks = [
-            self._decode(path_3[i : i + FRAME_CHUNK], layer_2_rn[i : i + FRAME_CHUNK], layer_1_rn[i : i + FRAME_CHUNK], out_size)
+            self._decode(
+                path_3[i : i + FRAME_CHUNK], layer_2_rn[i : i + FRAME_CHUNK], layer_1_rn[i : i + FRAME_CHUNK], out_size
+            )
             for i in range(0, path_3.shape[0], FRAME_CHUNK)
         ]
         return chunks[0] if len(chunks) == 1 else torch.cat(chunks)

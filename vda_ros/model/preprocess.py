@@ -27,8 +27,7 @@ class FrameSizeError(VdaError, ValueError):
 def input_size_problem(input_size: int) -> str | None:
     """Why input_size cannot be a network input size, or None: it must be a positive multiple of the patch size."""
     if input_size < PATCH_SIZE or input_size % PATCH_SIZE:
-        return (f"the input size must be a positive multiple of {PATCH_SIZE} (e.g. 252, 280, 518), "
-                f"got {input_size}")
+        return f"the input size must be a positive multiple of {PATCH_SIZE} (e.g. 252, 280, 518), got {input_size}"
     return None
 
 
@@ -105,7 +104,9 @@ def preprocess_on_device(frame: np.ndarray, size: tuple[int, int], device: torch
     return (image - mean) / std
 
 
-def frame_preprocessor(device: torch.device, on_device: bool | None = None) -> Callable[[np.ndarray, tuple[int, int]], Tensor]:
+def frame_preprocessor(
+    device: torch.device, on_device: bool | None = None
+) -> Callable[[np.ndarray, tuple[int, int]], Tensor]:
     """The preprocessing an engine uses: on the device for CUDA by default, the exact CPU path otherwise."""
     if on_device is None:
         on_device = device.type == "cuda"

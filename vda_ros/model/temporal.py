@@ -221,9 +221,7 @@ class TemporalTransformerBlock(nn.Module):
 
     def __init__(self, channels: int, first_block_index: int) -> None:
         super().__init__()
-        self.attention_blocks = nn.ModuleList(
-            TemporalAttention(channels, first_block_index + i) for i in range(2)
-        )
+        self.attention_blocks = nn.ModuleList(TemporalAttention(channels, first_block_index + i) for i in range(2))
         self.norms = nn.ModuleList(nn.LayerNorm(channels) for _ in range(2))
         self.ff = FeedForward(channels)
         self.ff_norm = nn.LayerNorm(channels)

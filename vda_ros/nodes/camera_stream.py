@@ -19,9 +19,9 @@ from rclpy.subscription import Subscription
 from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
 from vda_ros.ros.diagnostics import LatencyWindow, RateMeter, format_ms
 from vda_ros.ros.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
-from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
 
 ImageMessage = Image | CompressedImage
 
@@ -78,8 +78,15 @@ class CameraStream:
         self.colors = LiveColorScale()
         self.problems = ProblemLog(node.get_logger().warning)
         self.reset_requested = threading.Event()
-        self.counts = {"received": 0, "processed": 0, "dropped": 0, "failed": 0, "resets": 0,
-                       "colored skipped": 0, "points skipped": 0}
+        self.counts = {
+            "received": 0,
+            "processed": 0,
+            "dropped": 0,
+            "failed": 0,
+            "resets": 0,
+            "colored skipped": 0,
+            "points skipped": 0,
+        }
         self.failures = 0
         """Frames that failed in the inference step since the last one that did not."""
         self.last_failure = ""
@@ -91,8 +98,9 @@ class CameraStream:
 
     def create_publishers(self, node: Node, qos: QoSProfile) -> None:
         types = {"depth": Image, "info": CameraInfo, "colored": Image, "points": PointCloud2}
-        self.publishers = {name: node.create_publisher(types[name], topic, qos)
-                           for name, topic in self._output_topics.items()}
+        self.publishers = {
+            name: node.create_publisher(types[name], topic, qos) for name, topic in self._output_topics.items()
+        }
 
     def destroy_publishers(self, node: Node) -> None:
         for publisher in self.publishers.values():

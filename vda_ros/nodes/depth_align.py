@@ -34,11 +34,7 @@ from vda_ros.core.alignment import (
     TrackState,
 )
 from vda_ros.core.geometry import backproject, quaternion_matrix
-from vda_ros.ros.diagnostics import RateMeter, diagnostic_status
-from vda_ros.ros.node_main import run_node
-from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.ros.qos import RELIABILITIES, qos_profile
-from vda_ros.ros.stream_state import ProblemLog
+from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 from vda_ros.ros.conversions import (
     CloudConversionError,
     ImageConversionError,
@@ -51,7 +47,11 @@ from vda_ros.ros.conversions import (
     points_to_cloud,
     stamp_ns,
 )
-from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
+from vda_ros.ros.diagnostics import RateMeter, diagnostic_status
+from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.stream_state import ProblemLog
 
 NODE_NAME = "depth_align"
 SPARSE_SOURCES = ("depth_image", "points")
@@ -60,43 +60,103 @@ INPUT_TOPICS = {"relative": "depth/relative", "metric": "depth/metric"}
 _FIT, _TEMPORAL = FitSettings(), TemporalSettings()
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("input", "relative", "relative: a relative model's inverse depth on depth/relative (scale and "
-                  "shift fitted); metric: a metric model's metres on depth/metric (scale fitted).", choices=INPUT_KINDS),
-    ParameterSpec("sparse_source", "depth_image", "depth_image: a depth image registered to the camera on "
-                  "sparse_depth (32FC1 m or 16UC1 mm, any size); points: a PointCloud2 on sparse_points.",
-                  choices=SPARSE_SOURCES),
-    ParameterSpec("sparse_translation", [0.0, 0.0, 0.0], "points only: the sensor's position in the camera "
-                  "optical frame [x, y, z] m (the static transform camera_optical <- sensor)."),
-    ParameterSpec("sparse_rotation", [0.0, 0.0, 0.0, 1.0], "points only: the sensor's orientation in the camera "
-                  "optical frame as a quaternion [x, y, z, w]."),
-    ParameterSpec("max_time_offset", 0.05, "A depth frame is paired with the sparse measurement nearest in time "
-                  "within this many seconds; otherwise the held alignment is used.", float_range=(0.0, 10.0)),
-    ParameterSpec("hold_time", _TEMPORAL.hold_time, "Seconds the last good alignment is used without a good fit; "
-                  "then the state is lost and nothing is published.", float_range=(0.0, 3600.0)),
-    ParameterSpec("fit_method", "robust", "robust: RANSAC + least squares on the inliers; least_squares: one "
-                  "plain fit (for comparison; outliers break it).", choices=FIT_METHODS),
-    ParameterSpec("inlier_threshold", _FIT.inlier_threshold, "Relative depth residual below which a sparse sample "
-                  "is an inlier.", float_range=(0.001, 1.0)),
+    ParameterSpec(
+        "input",
+        "relative",
+        "relative: a relative model's inverse depth on depth/relative (scale and "
+        "shift fitted); metric: a metric model's metres on depth/metric (scale fitted).",
+        choices=INPUT_KINDS,
+    ),
+    ParameterSpec(
+        "sparse_source",
+        "depth_image",
+        "depth_image: a depth image registered to the camera on "
+        "sparse_depth (32FC1 m or 16UC1 mm, any size); points: a PointCloud2 on sparse_points.",
+        choices=SPARSE_SOURCES,
+    ),
+    ParameterSpec(
+        "sparse_translation",
+        [0.0, 0.0, 0.0],
+        "points only: the sensor's position in the camera "
+        "optical frame [x, y, z] m (the static transform camera_optical <- sensor).",
+    ),
+    ParameterSpec(
+        "sparse_rotation",
+        [0.0, 0.0, 0.0, 1.0],
+        "points only: the sensor's orientation in the camera optical frame as a quaternion [x, y, z, w].",
+    ),
+    ParameterSpec(
+        "max_time_offset",
+        0.05,
+        "A depth frame is paired with the sparse measurement nearest in time "
+        "within this many seconds; otherwise the held alignment is used.",
+        float_range=(0.0, 10.0),
+    ),
+    ParameterSpec(
+        "hold_time",
+        _TEMPORAL.hold_time,
+        "Seconds the last good alignment is used without a good fit; then the state is lost and nothing is published.",
+        float_range=(0.0, 3600.0),
+    ),
+    ParameterSpec(
+        "fit_method",
+        "robust",
+        "robust: RANSAC + least squares on the inliers; least_squares: one "
+        "plain fit (for comparison; outliers break it).",
+        choices=FIT_METHODS,
+    ),
+    ParameterSpec(
+        "inlier_threshold",
+        _FIT.inlier_threshold,
+        "Relative depth residual below which a sparse sample is an inlier.",
+        float_range=(0.001, 1.0),
+    ),
     ParameterSpec("min_inliers", _FIT.min_inliers, "Fewer inliers reject a frame's fit.", int_range=(2, 1000000, 0)),
-    ParameterSpec("min_inlier_ratio", _FIT.min_inlier_ratio, "A smaller inlier fraction rejects a frame's fit.",
-                  float_range=(0.0, 1.0)),
+    ParameterSpec(
+        "min_inlier_ratio",
+        _FIT.min_inlier_ratio,
+        "A smaller inlier fraction rejects a frame's fit.",
+        float_range=(0.0, 1.0),
+    ),
     ParameterSpec("ransac_iterations", _FIT.iterations, "RANSAC hypotheses per frame.", int_range=(1, 100000, 0)),
-    ParameterSpec("smoothing", _TEMPORAL.smoothing, "Weight of a new fit in the running alignment (1: none).",
-                  float_range=(0.01, 1.0)),
-    ParameterSpec("max_jump", _TEMPORAL.max_jump, "A fit changing depth by more than this fraction (median) is a "
-                  "jump and rejected, unless it persists.", float_range=(0.001, 10.0)),
-    ParameterSpec("jump_frames", _TEMPORAL.jump_frames, "Consecutive consistent jumping fits after which the "
-                  "alignment follows them.", int_range=(1, 1000, 0)),
-    ParameterSpec("min_depth", 0.0, "Metres; sparse samples and output depth nearer than this are ignored / NaN.",
-                  float_range=(0.0, 10000.0)),
-    ParameterSpec("max_depth", 0.0, "Metres; sparse samples and output depth farther than this are ignored / NaN; "
-                  "0: no limit.", float_range=(0.0, 10000.0)),
-    ParameterSpec("publish_points", True, "Publish the PointCloud2 on points (needs a calibrated "
-                  "depth/camera_info)."),
-    ParameterSpec("points_stride", 1, "Keep every n-th row and column in the point cloud (1: organised, full "
-                  "size).", int_range=(1, 64, 0)),
-    ParameterSpec("input_reliability", "best_effort", "Reliability of the subscriptions.",
-                  choices=RELIABILITY_CHOICES),
+    ParameterSpec(
+        "smoothing",
+        _TEMPORAL.smoothing,
+        "Weight of a new fit in the running alignment (1: none).",
+        float_range=(0.01, 1.0),
+    ),
+    ParameterSpec(
+        "max_jump",
+        _TEMPORAL.max_jump,
+        "A fit changing depth by more than this fraction (median) is a jump and rejected, unless it persists.",
+        float_range=(0.001, 10.0),
+    ),
+    ParameterSpec(
+        "jump_frames",
+        _TEMPORAL.jump_frames,
+        "Consecutive consistent jumping fits after which the alignment follows them.",
+        int_range=(1, 1000, 0),
+    ),
+    ParameterSpec(
+        "min_depth",
+        0.0,
+        "Metres; sparse samples and output depth nearer than this are ignored / NaN.",
+        float_range=(0.0, 10000.0),
+    ),
+    ParameterSpec(
+        "max_depth",
+        0.0,
+        "Metres; sparse samples and output depth farther than this are ignored / NaN; 0: no limit.",
+        float_range=(0.0, 10000.0),
+    ),
+    ParameterSpec("publish_points", True, "Publish the PointCloud2 on points (needs a calibrated depth/camera_info)."),
+    ParameterSpec(
+        "points_stride",
+        1,
+        "Keep every n-th row and column in the point cloud (1: organised, full size).",
+        int_range=(1, 64, 0),
+    ),
+    ParameterSpec("input_reliability", "best_effort", "Reliability of the subscriptions.", choices=RELIABILITY_CHOICES),
     ParameterSpec("input_queue_depth", 5, "Queue depth of the subscriptions.", int_range=(1, 100, 0)),
     ParameterSpec("output_reliability", "reliable", "Reliability of the publications.", choices=RELIABILITY_CHOICES),
     ParameterSpec("output_queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
@@ -151,8 +211,9 @@ class DepthAlignNode(Node):
         self._aligner = DepthAligner(self._settings)
         self._points_source = values["sparse_source"] == "points"
         rotation = [float(v) for v in values["sparse_rotation"]]  # type: ignore[union-attr]
-        self._extrinsic = Extrinsic(np.array(values["sparse_translation"], dtype=np.float64),
-                                    quaternion_matrix(*rotation))
+        self._extrinsic = Extrinsic(
+            np.array(values["sparse_translation"], dtype=np.float64), quaternion_matrix(*rotation)
+        )
         self._max_offset_ns = round(float(values["max_time_offset"]) * 1e9)
         self._sparse: StampedHistory[np.ndarray] = StampedHistory()
         self._info: CameraInfo | None = None
@@ -259,10 +320,16 @@ class DepthAlignNode(Node):
             "last bad input": self._problems.last or "-",
         }
         level = {TrackState.TRACKING: DiagnosticStatus.OK, TrackState.HOLDING: DiagnosticStatus.WARN}.get(
-            state, DiagnosticStatus.ERROR if state == TrackState.LOST else DiagnosticStatus.OK)
+            state, DiagnosticStatus.ERROR if state == TrackState.LOST else DiagnosticStatus.OK
+        )
         message = f"{state.value}: {status.note}" if status and status.note else state.value
-        array = DiagnosticArray(status=[diagnostic_status(f"{self.get_fully_qualified_name()}: alignment",
-                                                          self._sparse_topic, level, message, values)])
+        array = DiagnosticArray(
+            status=[
+                diagnostic_status(
+                    f"{self.get_fully_qualified_name()}: alignment", self._sparse_topic, level, message, values
+                )
+            ]
+        )
         array.header.stamp = self.get_clock().now().to_msg()
         self._publish(self._diagnostics, array)
 

@@ -30,6 +30,8 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
+from vda_ros.core.options import OPTIONS, resolve_precision
+from vda_ros.core.outputs import OutputSettings, cloud_off_reason, frame_outputs
 from vda_ros.errors import VdaError
 from vda_ros.io.media import scaled_size
 from vda_ros.model import (
@@ -48,13 +50,6 @@ from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
 from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
-from vda_ros.ros.diagnostics import diagnostic_status
-from vda_ros.ros.node_main import run_node
-from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.ros.qos import RELIABILITIES, qos_profile
-from vda_ros.ros.stream_state import LogLimiter
-from vda_ros.core.options import OPTIONS, resolve_precision
-from vda_ros.core.outputs import OutputSettings, cloud_off_reason, frame_outputs
 from vda_ros.ros.conversions import (
     ImageConversionError,
     bgr_to_msg,
@@ -66,6 +61,11 @@ from vda_ros.ros.conversions import (
     points_to_cloud,
     stamp_ns,
 )
+from vda_ros.ros.diagnostics import diagnostic_status
+from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
+from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.stream_state import LogLimiter
 
 NODE_NAME = "depth_node"
 RELIABILITY_CHOICES = tuple(RELIABILITIES)
@@ -83,50 +83,96 @@ RANDOM_WEIGHTS_WARNING = (
 )
 
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("checkpoint", "", "Checkpoint file (.pth). Empty: the official file name for encoder and "
-                  "metric in $VDA_CHECKPOINT_DIR, else ./checkpoints (vda-download-weights puts it there)."),
+    ParameterSpec(
+        "checkpoint",
+        "",
+        "Checkpoint file (.pth). Empty: the official file name for encoder and "
+        "metric in $VDA_CHECKPOINT_DIR, else ./checkpoints (vda-download-weights puts it there).",
+    ),
     ParameterSpec("encoder", "vits", "Model size; must match the checkpoint.", choices=tuple(ENCODERS)),
-    ParameterSpec("metric", False, "Metric-depth model (metres on depth/image) instead of relative inverse "
-                  "depth (depth/relative)."),
+    ParameterSpec(
+        "metric",
+        False,
+        "Metric-depth model (metres on depth/image) instead of relative inverse depth (depth/relative).",
+    ),
     ParameterSpec("random_weights", False, "Smoke test without a checkpoint: random weights, meaningless depth."),
-    ParameterSpec("device", "auto", "Inference device; auto takes CUDA when available.",
-                  choices=("auto", "cuda", "cpu")),
+    ParameterSpec(
+        "device", "auto", "Inference device; auto takes CUDA when available.", choices=("auto", "cuda", "cpu")
+    ),
     ParameterSpec.shared(OPTIONS["precision"]),
     ParameterSpec.shared(OPTIONS["backend"]),
     ParameterSpec.shared(OPTIONS["backend_cache"]),
     ParameterSpec.shared(OPTIONS["input_size"]),
     ParameterSpec.shared(OPTIONS["max_res"]),
     ParameterSpec.shared(OPTIONS["max_image_pixels"]),
-    ParameterSpec("image_transport", "raw", "raw: subscribe to image (sensor_msgs/Image); compressed: to "
-                  "image/compressed (sensor_msgs/CompressedImage, JPEG or PNG).", choices=("raw", "compressed")),
-    ParameterSpec("input_reliability", "best_effort", "Reliability of the image and camera_info subscriptions "
-                  "(best_effort hears every publisher).", choices=RELIABILITY_CHOICES),
+    ParameterSpec(
+        "image_transport",
+        "raw",
+        "raw: subscribe to image (sensor_msgs/Image); compressed: to "
+        "image/compressed (sensor_msgs/CompressedImage, JPEG or PNG).",
+        choices=("raw", "compressed"),
+    ),
+    ParameterSpec(
+        "input_reliability",
+        "best_effort",
+        "Reliability of the image and camera_info subscriptions (best_effort hears every publisher).",
+        choices=RELIABILITY_CHOICES,
+    ),
     ParameterSpec("input_queue_depth", 1, "Queue depth of the input subscriptions.", int_range=(1, 100, 0)),
-    ParameterSpec("output_reliability", "reliable", "Reliability of the publications (reliable is heard by "
-                  "every subscriber).", choices=RELIABILITY_CHOICES),
+    ParameterSpec(
+        "output_reliability",
+        "reliable",
+        "Reliability of the publications (reliable is heard by every subscriber).",
+        choices=RELIABILITY_CHOICES,
+    ),
     ParameterSpec("output_queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
     ParameterSpec.shared(OPTIONS["publish_points"], read_only=False),
     ParameterSpec.shared(OPTIONS["points_stride"], read_only=False),
     ParameterSpec("points_rgb", True, "Add the image colour to each point (rgb field).", read_only=False),
-    ParameterSpec("min_depth", 0.0, "Points nearer than this (metres) are NaN.", read_only=False,
-                  float_range=(0.0, 10000.0)),
-    ParameterSpec("max_depth", 0.0, "Points farther than this (metres) are NaN; 0: no limit.", read_only=False,
-                  float_range=(0.0, 10000.0)),
-    ParameterSpec("relative_scale", 0.0, "Relative model only: metric depth = 1 / (relative_scale * relative + "
-                  "relative_shift) for the point cloud; 0 disables the cloud.", read_only=False,
-                  float_range=(0.0, 1.0e6)),
-    ParameterSpec("relative_shift", 0.0, "Relative model only: see relative_scale.", read_only=False,
-                  float_range=(-1.0e6, 1.0e6)),
+    ParameterSpec(
+        "min_depth", 0.0, "Points nearer than this (metres) are NaN.", read_only=False, float_range=(0.0, 10000.0)
+    ),
+    ParameterSpec(
+        "max_depth",
+        0.0,
+        "Points farther than this (metres) are NaN; 0: no limit.",
+        read_only=False,
+        float_range=(0.0, 10000.0),
+    ),
+    ParameterSpec(
+        "relative_scale",
+        0.0,
+        "Relative model only: metric depth = 1 / (relative_scale * relative + "
+        "relative_shift) for the point cloud; 0 disables the cloud.",
+        read_only=False,
+        float_range=(0.0, 1.0e6),
+    ),
+    ParameterSpec(
+        "relative_shift", 0.0, "Relative model only: see relative_scale.", read_only=False, float_range=(-1.0e6, 1.0e6)
+    ),
     ParameterSpec.shared(OPTIONS["color_min"], read_only=False),
     ParameterSpec.shared(OPTIONS["color_max"], read_only=False),
-    ParameterSpec("color_smoothing", 0.05, "How fast an automatic colour range follows the data (1: every frame, "
-                  "flickers).", read_only=False, float_range=(0.001, 1.0)),
+    ParameterSpec(
+        "color_smoothing",
+        0.05,
+        "How fast an automatic colour range follows the data (1: every frame, flickers).",
+        read_only=False,
+        float_range=(0.001, 1.0),
+    ),
     ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
-    ParameterSpec("cameras", (), "Camera namespaces served by this one node and model, e.g. ['/front', '/left']: "
-                  "each camera's <cam>/image and <cam>/camera_info in, <cam>/depth/... and <cam>/points out. "
-                  "Empty: one camera on the node's own relative topics."),
-    ParameterSpec("max_batch", 4, "Most cameras run in one forward pass; more waiting cameras are served round "
-                  "robin.", int_range=(1, 64, 0)),
+    ParameterSpec(
+        "cameras",
+        (),
+        "Camera namespaces served by this one node and model, e.g. ['/front', '/left']: "
+        "each camera's <cam>/image and <cam>/camera_info in, <cam>/depth/... and <cam>/points out. "
+        "Empty: one camera on the node's own relative topics.",
+    ),
+    ParameterSpec(
+        "max_batch",
+        4,
+        "Most cameras run in one forward pass; more waiting cameras are served round robin.",
+        int_range=(1, 64, 0),
+    ),
 )
 
 
@@ -157,8 +203,10 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
     try:
         model = open_model(values["checkpoint"] or None, encoder, metric, bool(values["random_weights"]))
     except CheckpointError as error:
-        raise StartupError(f"{error}\nSet the 'checkpoint' parameter to the file, or random_weights:=true "
-                           "for a smoke test with meaningless depth.") from error
+        raise StartupError(
+            f"{error}\nSet the 'checkpoint' parameter to the file, or random_weights:=true "
+            "for a smoke test with meaningless depth."
+        ) from error
     if values["random_weights"]:
         source = "RANDOM WEIGHTS"
     else:
@@ -168,11 +216,15 @@ def load_engine(values: Mapping[str, ParameterValue], log: Callable[[str], None]
     except (RuntimeError, ValueError) as error:
         raise StartupError(str(error)) from error
     try:
-        engine = BatchedStreamingDepth(model, input_size=int(values["input_size"]), device=device,
-                                       precision=resolve_precision(str(values["precision"])),
-                                       backend=str(values["backend"]),
-                                       cache_dir=cache_dir,
-                                       log=log)
+        engine = BatchedStreamingDepth(
+            model,
+            input_size=int(values["input_size"]),
+            device=device,
+            precision=resolve_precision(str(values["precision"])),
+            backend=str(values["backend"]),
+            cache_dir=cache_dir,
+            log=log,
+        )
     except BackendError as error:
         raise StartupError(f"backend {values['backend']}: {error}") from error
     family = "metric" if metric else "relative"
@@ -224,8 +276,11 @@ class DepthCore:
         self._reset_services = [self.create_service(Trigger, "~/reset", self._on_reset_all)]
         if values["cameras"]:
             self._reset_services += [
-                self.create_service(Trigger, reset_service_name(name),
-                                    lambda request, response, camera=camera: self._on_reset(camera, response))
+                self.create_service(
+                    Trigger,
+                    reset_service_name(name),
+                    lambda request, response, camera=camera: self._on_reset(camera, response),
+                )
                 for name, camera in self._cameras.items()
             ]
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -257,8 +312,7 @@ class DepthCore:
             spellings.setdefault(self.resolve_topic_name(name.rstrip("/")), []).append(name)
         for resolved, names in spellings.items():
             if len(names) > 1:
-                self.get_logger().warning(f"cameras: {', '.join(map(repr, names))} all name {resolved}: "
-                                          "served once")
+                self.get_logger().warning(f"cameras: {', '.join(map(repr, names))} all name {resolved}: served once")
         return [names[0].rstrip("/") for names in spellings.values()] or [""]
 
     def _activate(self: Any) -> None:
@@ -273,8 +327,9 @@ class DepthCore:
         self._diagnostics_timer = self.create_timer(float(values["diagnostics_period"]), self._publish_diagnostics)
         self._worker = threading.Thread(target=self._run_worker, name="depth_inference", daemon=True)
         self._worker.start()
-        inputs = ", ".join(f"{c.image_topic} and {self.resolve_topic_name(c.info_topic)}"
-                           for c in self._cameras.values())
+        inputs = ", ".join(
+            f"{c.image_topic} and {self.resolve_topic_name(c.info_topic)}" for c in self._cameras.values()
+        )
         self.get_logger().info(f"model {self._model_name}; listening on {inputs}")
 
     def _deactivate(self: Any) -> None:
@@ -366,12 +421,14 @@ class DepthCore:
         self._stopped_for_good = (
             f"inference stopped: the {backend.name} backend cannot build its graphs in {backend.cache.root} "
             f"({error}); free space there or set the backend_cache parameter to another folder, then restart (or "
-            "reactivate) the node")
+            "reactivate) the node"
+        )
         self.get_logger().error(self._stopped_for_good)
         return True
 
-    def _record_failure(self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]],
-                        error: Exception) -> None:
+    def _record_failure(
+        self: Any, batch: list[tuple[str, tuple[CameraStream, ImageMessage]]], error: Exception
+    ) -> None:
         """Count a failed step against its cameras and log its traceback (each kind at most once a period)."""
         topics = ", ".join(camera.image_topic for _, (camera, _msg) in batch)
         trace = "".join(traceback.format_exception(error)).rstrip()
@@ -443,15 +500,24 @@ class DepthCore:
     # --- outputs ------------------------------------------------------------------------------
 
     def _publish_outputs(
-        self: Any, camera: CameraStream, header: Header, rgb: np.ndarray, prediction: np.ndarray,
+        self: Any,
+        camera: CameraStream,
+        header: Header,
+        rgb: np.ndarray,
+        prediction: np.ndarray,
         settings: OutputSettings,
     ) -> None:
         """Depth, then the derived outputs somebody listens to, all with the image's header."""
         info = camera.camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
-        out = frame_outputs(rgb, prediction, metric=self._metric, settings=settings,
-                            camera=camera_model(info) if info is not None else None,
-                            color_scale=camera.colors.scale(settings) if camera.wanted("colored") else None,
-                            want_cloud=camera.wanted("points"))
+        out = frame_outputs(
+            rgb,
+            prediction,
+            metric=self._metric,
+            settings=settings,
+            camera=camera_model(info) if info is not None else None,
+            color_scale=camera.colors.scale(settings) if camera.wanted("colored") else None,
+            want_cloud=camera.wanted("points"),
+        )
         camera.cloud_state = out.cloud_state
         if out.problem is not None:
             camera.problems.add(out.problem)
@@ -490,17 +556,28 @@ class DepthCore:
                 values["point cloud"] = cloud_off
             statuses.append(diagnostic_status(name, device, level, message, values))
         batches = ", ".join(f"{size}: {count}" for size, count in sorted(self._engine.batch_sizes.items())) or "-"
-        level, message = ((DiagnosticStatus.OK, self._model_name) if self._stopped_for_good is None
-                          else (DiagnosticStatus.ERROR, self._stopped_for_good))
-        statuses.append(diagnostic_status(f"{fqn}: model", device, level, message, {
-            "model": self._model_name,
-            "device": device,
-            "precision": self._engine.precision,
-            "backend": self._engine.backend.name,
-            "cameras": ", ".join(camera.image_topic for camera in self._cameras.values()),
-            "max batch": self._max_batch,
-            "batches by size": batches,
-        }))
+        level, message = (
+            (DiagnosticStatus.OK, self._model_name)
+            if self._stopped_for_good is None
+            else (DiagnosticStatus.ERROR, self._stopped_for_good)
+        )
+        statuses.append(
+            diagnostic_status(
+                f"{fqn}: model",
+                device,
+                level,
+                message,
+                {
+                    "model": self._model_name,
+                    "device": device,
+                    "precision": self._engine.precision,
+                    "backend": self._engine.backend.name,
+                    "cameras": ", ".join(camera.image_topic for camera in self._cameras.values()),
+                    "max batch": self._max_batch,
+                    "batches by size": batches,
+                },
+            )
+        )
         array = DiagnosticArray(status=statuses)
         array.header.stamp = self.get_clock().now().to_msg()
         try:
@@ -514,8 +591,9 @@ class DepthCore:
         if self._stopped_for_good is not None:
             return DiagnosticStatus.ERROR, self._stopped_for_good
         if camera.failures >= FAILURES_FOR_ERROR:
-            return DiagnosticStatus.ERROR, (f"inference failing: the last {camera.failures} frames failed, last: "
-                                            f"{camera.last_failure}")
+            return DiagnosticStatus.ERROR, (
+                f"inference failing: the last {camera.failures} frames failed, last: {camera.last_failure}"
+            )
         warnings = []
         if camera.failures:
             warnings.append(f"inference failed on the last frame: {camera.last_failure}")

@@ -21,10 +21,10 @@ from std_msgs.msg import Header
 
 from vda_ros.errors import VdaError
 from vda_ros.io.media import scaled_size
+from vda_ros.ros.conversions import rgb_to_msg, scale_camera_info
 from vda_ros.ros.node_main import run_node
 from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
 from vda_ros.ros.qos import RELIABILITIES, qos_profile
-from vda_ros.ros.conversions import rgb_to_msg, scale_camera_info
 
 NODE_NAME = "video_source"
 FALLBACK_FPS = 30.0
@@ -36,22 +36,35 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
     ParameterSpec("source", "", "Video file path, or a camera device index (0, 1, ...)."),
     ParameterSpec("loop", True, "Start a video file again when it ends (stamps keep increasing); false: exit."),
     ParameterSpec("fps", 0.0, "Publishing rate; 0: the source's own rate.", float_range=(0.0, 1000.0)),
-    ParameterSpec("frame_id", "camera_optical_frame", "frame_id of image and camera_info (an optical frame: "
-                  "x right, y down, z forward)."),
+    ParameterSpec(
+        "frame_id",
+        "camera_optical_frame",
+        "frame_id of image and camera_info (an optical frame: x right, y down, z forward).",
+    ),
     ParameterSpec("max_res", 1280, "Shrink frames whose longer side exceeds this; 0: never.", int_range=(0, 16384, 0)),
     ParameterSpec("encoding", "rgb8", "Encoding of the published images.", choices=("rgb8", "bgr8")),
-    ParameterSpec("fx", 0.0, "Focal length in pixels at the source's resolution; 0: from horizontal_fov.",
-                  float_range=(0.0, 1.0e6)),
+    ParameterSpec(
+        "fx",
+        0.0,
+        "Focal length in pixels at the source's resolution; 0: from horizontal_fov.",
+        float_range=(0.0, 1.0e6),
+    ),
     ParameterSpec("fy", 0.0, "Vertical focal length in pixels; 0: same as fx.", float_range=(0.0, 1.0e6)),
     ParameterSpec("cx", 0.0, "Principal point x in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
     ParameterSpec("cy", 0.0, "Principal point y in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
-    ParameterSpec("horizontal_fov", 60.0, "Horizontal field of view in degrees, used when fx is 0.",
-                  float_range=(1.0, 179.0)),
+    ParameterSpec(
+        "horizontal_fov", 60.0, "Horizontal field of view in degrees, used when fx is 0.", float_range=(1.0, 179.0)
+    ),
     ParameterSpec("reliability", "reliable", "Reliability of the publications.", choices=tuple(RELIABILITIES)),
     ParameterSpec("queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
-    ParameterSpec("wait_for_subscribers", 0, "Hold the first frame until this many subscriptions matched on image "
-                  "and on camera_info (a short clip played once is otherwise over before discovery ends); 0: "
-                  "publish at once.", int_range=(0, 100, 0)),
+    ParameterSpec(
+        "wait_for_subscribers",
+        0,
+        "Hold the first frame until this many subscriptions matched on image "
+        "and on camera_info (a short clip played once is otherwise over before discovery ends); 0: "
+        "publish at once.",
+        int_range=(0, 100, 0),
+    ),
 )
 
 
@@ -127,8 +140,9 @@ class VideoSource(Node):
             return
         native_size = (bgr.shape[1], bgr.shape[0])
         size = scaled_size(*native_size, int(self._values["max_res"]))
-        rgb = cv2.cvtColor(bgr if size == native_size else cv2.resize(bgr, size, interpolation=cv2.INTER_AREA),
-                           cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(
+            bgr if size == native_size else cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
+        )
         header = Header(stamp=self.get_clock().now().to_msg(), frame_id=str(self._values["frame_id"]))
         self._image_pub.publish(rgb_to_msg(rgb, header, str(self._values["encoding"])))
         self._info_pub.publish(self._camera_info(native_size, size, header))

@@ -17,10 +17,10 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField, RegionOfInterest
 from std_msgs.msg import Header
 
-from vda_ros.errors import VdaError
 from vda_ros.core.geometry import scale_intrinsics, scale_projection
 from vda_ros.core.options import DEFAULT_MAX_IMAGE_PIXELS
 from vda_ros.core.outputs import CameraModel
+from vda_ros.errors import VdaError
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
 
@@ -148,11 +148,11 @@ def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
         elif marker in _JPEG_FRAME_MARKERS:
             if position + 9 > len(data):
                 return None
-            height = int.from_bytes(data[position + 5: position + 7], "big")
-            width = int.from_bytes(data[position + 7: position + 9], "big")
+            height = int.from_bytes(data[position + 5 : position + 7], "big")
+            width = int.from_bytes(data[position + 7 : position + 9], "big")
             return (width, height) if height else None  # height 0: defined later (DNL), unsupported
         else:
-            position += 2 + int.from_bytes(data[position + 2: position + 4], "big")
+            position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
     return None
 
 
@@ -401,8 +401,13 @@ def points_to_cloud(xyz: np.ndarray, header: Header, rgb: np.ndarray | None = No
 _COORDINATES = ("x", "y", "z")
 _FLOAT32_SIZE = 4
 _DATATYPE_NAMES = {
-    PointField.INT8: "INT8", PointField.UINT8: "UINT8", PointField.INT16: "INT16", PointField.UINT16: "UINT16",
-    PointField.INT32: "INT32", PointField.UINT32: "UINT32", PointField.FLOAT32: "FLOAT32",
+    PointField.INT8: "INT8",
+    PointField.UINT8: "UINT8",
+    PointField.INT16: "INT16",
+    PointField.UINT16: "UINT16",
+    PointField.INT32: "INT32",
+    PointField.UINT32: "UINT32",
+    PointField.FLOAT32: "FLOAT32",
     PointField.FLOAT64: "FLOAT64",
 }
 

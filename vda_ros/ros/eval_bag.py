@@ -16,11 +16,11 @@ import numpy as np
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 
-from vda_ros.io.bags import BagError, deserialize, open_bag, read_messages, topic_types
-from vda_ros.core.metrics import about, check_intrinsics, check_poses
 from vda_ros.core.geometry import quaternion_matrix, scale_intrinsics
-from vda_ros.ros.conversions import ImageConversionError, msg_to_depth, msg_to_metres, stamp_ns
+from vda_ros.core.metrics import about, check_intrinsics, check_poses
 from vda_ros.core.sparse import StampedHistory
+from vda_ros.io.bags import BagError, deserialize, open_bag, read_messages, topic_types
+from vda_ros.ros.conversions import ImageConversionError, msg_to_depth, msg_to_metres, stamp_ns
 
 POSE_TYPES = ("nav_msgs/msg/Odometry", "geometry_msgs/msg/PoseStamped")
 _TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)

@@ -12,11 +12,12 @@ the node gets only the given ones on top of the file.
 
 from collections.abc import Mapping
 
-from launch import LaunchContext
 from launch.actions import SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchContext
 
 PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 NOT_GIVEN = ""
@@ -42,8 +43,11 @@ def given_parameters(context: LaunchContext, types: Mapping[str, type | None]) -
     Put after the parameters file in a Node's `parameters`, so that what the user gave wins over the file
     and everything else comes from it. A type of None reads the value as YAML (lists, numbers).
     """
-    return {name: ParameterValue(LaunchConfiguration(name), value_type=value_type)
-            for name, value_type in types.items() if context.launch_configurations.get(name, NOT_GIVEN) != NOT_GIVEN}
+    return {
+        name: ParameterValue(LaunchConfiguration(name), value_type=value_type)
+        for name, value_type in types.items()
+        if context.launch_configurations.get(name, NOT_GIVEN) != NOT_GIVEN
+    }
 
 
 def given_true(name: str) -> PythonExpression:

@@ -10,7 +10,6 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 
-
 N = TypeVar("N", bound=Node)
 """A node class with a close() that releases what it owns (worker threads, capture devices)."""
 

@@ -43,8 +43,9 @@ class ParameterSpec:
     @classmethod
     def shared(cls, option: SharedOption, read_only: bool = True) -> ParameterSpec:
         """The parameter of an option every tool shares (vda_ros.core.options), with its one name and meaning."""
-        return cls(option.name, option.default, option.help, read_only, option.int_range, option.float_range,
-                   option.choices)
+        return cls(
+            option.name, option.default, option.help, read_only, option.int_range, option.float_range, option.choices
+        )
 
     def descriptor(self) -> ParameterDescriptor:
         """The ParameterDescriptor that tools show for this parameter."""

@@ -173,8 +173,13 @@ class LogLimiter:
     remembered; a forgotten kind counts as new. clock is injectable for tests (seconds, monotonic).
     """
 
-    def __init__(self, report: Callable[[str], None], period: float, max_kinds: int = 256,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        report: Callable[[str], None],
+        period: float,
+        max_kinds: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._report = report
         self._period = period
         self._clock = clock
@@ -212,7 +217,9 @@ class ProblemLog:
     def __init__(self, report: Callable[[str], None], max_kinds: int = 256) -> None:
         self._limiter = LogLimiter(
             lambda message: report(f"{message} (skipped; more of this kind are counted in /diagnostics, not logged)"),
-            math.inf, max_kinds)
+            math.inf,
+            max_kinds,
+        )
         self._lock = threading.Lock()
         self.count = 0
         self.last = ""

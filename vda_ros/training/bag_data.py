@@ -15,6 +15,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from vda_ros.core.geometry import mask_depth_range, render_depth
 from vda_ros.io.bags import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
@@ -26,15 +27,14 @@ from vda_ros.io.bags import (
     read_messages,
     topic_types,
 )
-from vda_ros.core.geometry import mask_depth_range, render_depth
 from vda_ros.ros.conversions import (
     ImageConversionError,
     camera_info_is_calibrated,
     cloud_to_xyz,
     compressed_to_rgb,
-    msg_to_metres,
     image_to_rgb,
     intrinsics,
+    msg_to_metres,
     stamp_ns,
 )
 from vda_ros.training.data import DEFAULT_DEPTH_SCALE, DataError, Sequence, working_pair, working_rgb
@@ -176,4 +176,3 @@ def bag_sequence(source: BagSource, shorter_side: int) -> Sequence:
 def _header_stamp(raw: bytes, msgtype: str) -> int:
     message_class = Image if msgtype == IMAGE_TYPE else PointCloud2
     return stamp_ns(deserialize(raw, message_class).header.stamp)
-

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vda_ros.errors import VdaError
 from vda_ros.core.geometry import mask_depth_range
+from vda_ros.errors import VdaError
 from vda_ros.model.preprocess import preprocess
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -98,7 +98,9 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in suffixes}
 
 
-def folder_sequence(rgb_dir: Path, depth_dir: Path, shorter_side: int, depth_scale: float = DEFAULT_DEPTH_SCALE) -> Sequence:
+def folder_sequence(
+    rgb_dir: Path, depth_dir: Path, shorter_side: int, depth_scale: float = DEFAULT_DEPTH_SCALE
+) -> Sequence:
     """Frames of an RGB folder paired with the depth files of the same name stem, in name order."""
     images, depths = _files(rgb_dir, IMAGE_SUFFIXES), _files(depth_dir, DEPTH_SUFFIXES)
     stems = [stem for stem in images if stem in depths]
@@ -109,7 +111,9 @@ def folder_sequence(rgb_dir: Path, depth_dir: Path, shorter_side: int, depth_sca
         bgr = cv2.imread(str(images[stem]), cv2.IMREAD_COLOR)
         if bgr is None:
             raise DataError(f"cannot read image {images[stem]}")
-        rgb, depth = working_pair(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), read_depth_file(depths[stem], depth_scale), shorter_side)
+        rgb, depth = working_pair(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), read_depth_file(depths[stem], depth_scale), shorter_side
+        )
         if sequence.rgb and rgb.shape != sequence.rgb[0].shape:
             raise DataError(f"{images[stem]} is {rgb.shape[1]}×{rgb.shape[0]}, unlike the folder's first image")
         sequence.rgb.append(rgb)

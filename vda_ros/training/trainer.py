@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vda_ros.errors import UsageError, VdaError
 from vda_ros.core.metrics import evaluate
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.io.files import atomic_output, writable_folder_problem
 from vda_ros.model.checkpoint import CheckpointError, checkpoint_filename, detect_encoder, load_weights
 from vda_ros.model.device import autocast
@@ -32,7 +32,13 @@ SCHEDULES = ("constant", "cosine", "linear")
 STATE_FILE = "training_state.pt"
 HISTORY_FILE = "history.json"
 STATE_TYPES = {
-    "step": int, "config": dict, "model": dict, "optimizer": dict, "scheduler": dict, "scaler": dict, "history": dict,
+    "step": int,
+    "config": dict,
+    "model": dict,
+    "optimizer": dict,
+    "scheduler": dict,
+    "scaler": dict,
+    "history": dict,
 }
 """What Trainer.state() saves (and "metric", which older states lack); a file without them is no training state."""
 FLOAT32_BYTES = 4
@@ -177,7 +183,10 @@ class Trainer:
         total = 0.0
         for micro in range(self.config.grad_accum):
             rng = np.random.default_rng([self.config.seed, self.step, micro])
-            clips = [random_clip(self.train_sequences, self.config.clip_spec, rng, self.config.flip) for _ in range(self.config.batch_size)]
+            clips = [
+                random_clip(self.train_sequences, self.config.clip_spec, rng, self.config.flip)
+                for _ in range(self.config.batch_size)
+            ]
             loss = self._losses(clips)["total_loss"] / self.config.grad_accum
             self.scaler.scale(loss).backward()
             total += float(loss.detach())
@@ -198,9 +207,12 @@ class Trainer:
                 prediction = clip_forward(self.model, frames_in.to(self.device), self.config.mode).float()
             loss_sum += float(self.loss(prediction, target.to(self.device), mask.to(self.device))["total_loss"])
             if np.isfinite(clip.depth).any():  # vda-eval's metrics and alignment, the clip as a sequence
-                scores = evaluate(prediction[0].cpu().numpy(), clip.depth,
-                                  align="none" if self.model.metric else "affine-disparity",
-                                  max_depth=float(np.nextafter(np.nanmax(clip.depth), np.inf)))
+                scores = evaluate(
+                    prediction[0].cpu().numpy(),
+                    clip.depth,
+                    align="none" if self.model.metric else "affine-disparity",
+                    max_depth=float(np.nextafter(np.nanmax(clip.depth), np.inf)),
+                )
                 abs_rel += scores.abs_rel * scores.frames
                 delta1 += scores.delta1 * scores.frames
                 frames += scores.frames

@@ -39,8 +39,11 @@ def check_backend(name: str, precision: str | None = None, offline: bool = False
     if precision is not None and precision not in backend.precisions:
         raise BackendError(f"the {name} backend offers precision {', '.join(backend.precisions)}, not {precision}")
     if offline and not backend.offline:
-        raise BackendError(f"the {name} backend runs the streaming step only; run offline windows with the "
-                           + ", ".join(b.name for b in BACKENDS.values() if b.offline) + " backend")
+        raise BackendError(
+            f"the {name} backend runs the streaming step only; run offline windows with the "
+            + ", ".join(b.name for b in BACKENDS.values() if b.offline)
+            + " backend"
+        )
 
 
 def check_backend_cache(name: str, cache_dir: Path | None = None) -> None:
@@ -75,5 +78,17 @@ def create_backend(
     return BACKENDS[name](model, device, precision, GraphCache(cache_dir, log))
 
 
-__all__ = ["BACKENDS", "BACKEND_NAMES", "DEFAULT_BACKEND", "Backend", "BackendError", "CacheError", "GraphCache",
-           "check_backend", "check_backend_cache", "check_cache_dir", "create_backend", "default_cache_dir"]
+__all__ = [
+    "BACKENDS",
+    "BACKEND_NAMES",
+    "DEFAULT_BACKEND",
+    "Backend",
+    "BackendError",
+    "CacheError",
+    "GraphCache",
+    "check_backend",
+    "check_backend_cache",
+    "check_cache_dir",
+    "create_backend",
+    "default_cache_dir",
+]

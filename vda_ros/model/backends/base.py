@@ -31,8 +31,9 @@ class Backend(ABC):
     offline: ClassVar[bool] = True
     """Whether `window` is offered (the offline engine refuses a backend without it)."""
 
-    def __init__(self, model: VideoDepthAnything, device: torch.device, precision: str | None,
-                 cache: GraphCache) -> None:
+    def __init__(
+        self, model: VideoDepthAnything, device: torch.device, precision: str | None, cache: GraphCache
+    ) -> None:
         self.precision = precision or self.default_precision(device)
         self.device = device
         """Where the engine keeps the tensors it hands over (images, slot buffers)."""
@@ -68,20 +69,28 @@ class GraphBackend(Backend):
     entries, which are written into the stream's slot here, once for every such backend.
     """
 
-    def __init__(self, model: VideoDepthAnything, device: torch.device, precision: str | None,
-                 cache: GraphCache) -> None:
+    def __init__(
+        self, model: VideoDepthAnything, device: torch.device, precision: str | None, cache: GraphCache
+    ) -> None:
         super().__init__(model, device, precision, cache)
         self.model = model.to("cpu").float().eval()
         self._weights: str | None = None
         self._runners: dict[tuple[str, tuple[int, int]], Runner] = {}
 
-    def key(self, graph: str, net_size: tuple[int, int], artifact: str, runtime: str,
-            precision: str | None = None) -> GraphKey:
+    def key(
+        self, graph: str, net_size: tuple[int, int], artifact: str, runtime: str, precision: str | None = None
+    ) -> GraphKey:
         """The cache key of one graph of this model: what is built (`artifact`), by which runtime version."""
         if self._weights is None:
             self._weights = weights_digest(self.model)
-        return GraphKey(backend=artifact, runtime=f"{runtime}; torch {torch.__version__}", graph=graph,
-                        network_size=net_size, precision=precision or self.precision, weights=self._weights)
+        return GraphKey(
+            backend=artifact,
+            runtime=f"{runtime}; torch {torch.__version__}",
+            graph=graph,
+            network_size=net_size,
+            precision=precision or self.precision,
+            weights=self._weights,
+        )
 
     @abstractmethod
     def runtime_version(self) -> str:

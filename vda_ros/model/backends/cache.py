@@ -65,8 +65,10 @@ def check_cache_dir(folder: Path | None = None) -> Path:
 
 def unusable_cache(folder: Path, problem: str) -> CacheError:
     """The error for a cache folder that cannot be used, saying why and how to choose another."""
-    return CacheError(f"the graph cache folder {folder} cannot be used: {problem}; choose another folder with "
-                      "backend_cache (--backend-cache)")
+    return CacheError(
+        f"the graph cache folder {folder} cannot be used: {problem}; choose another folder with "
+        "backend_cache (--backend-cache)"
+    )
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -147,8 +149,11 @@ class GraphCache:
             return "has no manifest"
         except (OSError, ValueError, RecursionError) as error:
             return f"has an unreadable manifest ({error})"
-        if not (isinstance(manifest, dict) and isinstance(manifest.get("key"), dict)
-                and isinstance(manifest.get("files"), dict)):
+        if not (
+            isinstance(manifest, dict)
+            and isinstance(manifest.get("key"), dict)
+            and isinstance(manifest.get("files"), dict)
+        ):
             return "has a malformed manifest (not an object with a 'key' and 'files' object)"
         if manifest["key"] != key.fields():
             return "was built for another key"
@@ -181,8 +186,9 @@ class GraphCache:
         if not self._build(key, build):
             problem = self.problem(key)
             if problem is not None:
-                raise unusable_cache(self.root, f"its entry {entry.name}, written by another process at the same "
-                                                f"time, {problem}")
+                raise unusable_cache(
+                    self.root, f"its entry {entry.name}, written by another process at the same time, {problem}"
+                )
         return load(entry)
 
     def _build(self, key: GraphKey, build: Callable[[Path], None]) -> bool:
@@ -195,8 +201,10 @@ class GraphCache:
         if stale:
             self.log(stale)
         height, width = key.network_size
-        self.log(f"building {key.backend} graph '{key.graph}' for network input {height}×{width} {key.precision} "
-                 f"(once per model, size and runtime version; cached in {self.root})")
+        self.log(
+            f"building {key.backend} graph '{key.graph}' for network input {height}×{width} {key.precision} "
+            f"(once per model, size and runtime version; cached in {self.root})"
+        )
         start = time.monotonic()
         try:
             with atomic_directory(self.entry(key), replace=False) as folder:

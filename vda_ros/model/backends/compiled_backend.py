@@ -45,7 +45,10 @@ class CompiledBackend(GraphBackend):
                 program = torch.export.export(module, example, strict=False)
                 torch._inductor.aoti_compile_and_package(program, package_path=str(folder / PACKAGE_FILE))
 
-        compiled = self.cache.get(self.key(graph, net_size, "compile", self.runtime_version()), build,
-                                  lambda folder: torch._inductor.aoti_load_package(str(folder / PACKAGE_FILE)))
+        compiled = self.cache.get(
+            self.key(graph, net_size, "compile", self.runtime_version()),
+            build,
+            lambda folder: torch._inductor.aoti_load_package(str(folder / PACKAGE_FILE)),
+        )
 
         return lambda inputs: list(compiled(*inputs))

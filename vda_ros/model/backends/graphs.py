@@ -92,7 +92,9 @@ def cache_shapes(model: VideoDepthAnything, net_size: tuple[int, int]) -> list[t
     return [(s[0], s[1], SLOTS, s[3]) for s in (tuple(t.shape) for t in outputs[1:])]
 
 
-def module_and_inputs(model: VideoDepthAnything, graph: str, net_size: tuple[int, int]) -> tuple[nn.Module, tuple[Tensor, ...]]:
+def module_and_inputs(
+    model: VideoDepthAnything, graph: str, net_size: tuple[int, int]
+) -> tuple[nn.Module, tuple[Tensor, ...]]:
     """The fp32 module of one graph and example inputs of its fixed shapes (zeros: values do not matter)."""
     model = model.float().eval()
     height, width = net_size
@@ -124,5 +126,13 @@ def export_onnx(model: VideoDepthAnything, graph: str, net_size: tuple[int, int]
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         # dynamo=False is the TorchScript exporter, deprecated in torch but the one whose graphs TensorRT takes.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, inputs, str(path), input_names=input_names(graph), output_names=outputs,
-                          opset_version=OPSET, dynamo=False, do_constant_folding=True)
+        torch.onnx.export(
+            module,
+            inputs,
+            str(path),
+            input_names=input_names(graph),
+            output_names=outputs,
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )

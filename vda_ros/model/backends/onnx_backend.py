@@ -42,8 +42,10 @@ class OnnxBackend(GraphBackend):
         if self.device.type == "cuda":
             wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
             if not wanted:
-                raise BackendError(f"device {self.device} asked for, but this onnxruntime has no CUDA provider "
-                                   f"(it has {', '.join(available)})")
+                raise BackendError(
+                    f"device {self.device} asked for, but this onnxruntime has no CUDA provider "
+                    f"(it has {', '.join(available)})"
+                )
             self.providers = [*wanted, "CPUExecutionProvider"]
         else:
             self.providers = ["CPUExecutionProvider"]
@@ -97,5 +99,6 @@ def onnx_export(backend: GraphBackend, graph: str, net_size: tuple[int, int]) ->
 
 def onnx_graph(backend: GraphBackend, graph: str, net_size: tuple[int, int]) -> Path:
     """The fp32 ONNX file of one graph of `backend`'s model, exported into its cache if it is not there yet."""
-    return backend.cache.get(onnx_key(backend, graph, net_size), onnx_export(backend, graph, net_size),
-                             lambda folder: folder / GRAPH_FILE)
+    return backend.cache.get(
+        onnx_key(backend, graph, net_size), onnx_export(backend, graph, net_size), lambda folder: folder / GRAPH_FILE
+    )

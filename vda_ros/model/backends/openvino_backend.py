@@ -70,8 +70,10 @@ class OpenVinoBackend(GraphBackend):
             raise BackendError(f"the openvino backend runs on the CPU here, not on {self.device}")
         self.core = _openvino().Core()
         if self.precision == "bf16" and "BF16" not in self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-            raise BackendError("precision bf16 needs a CPU with AVX512-BF16 or AMX; this one offers "
-                               + ", ".join(self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")))
+            raise BackendError(
+                "precision bf16 needs a CPU with AVX512-BF16 or AMX; this one offers "
+                + ", ".join(self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+            )
 
     def runtime_version(self) -> str:
         return f"openvino {_openvino().__version__}"
@@ -89,8 +91,9 @@ class OpenVinoBackend(GraphBackend):
             with thread_signal_stack_kept():
                 return self.core.compile_model(str(folder / IR_FILE), "CPU", config)
 
-        compiled = self.cache.get(self.key(graph, net_size, "openvino", self.runtime_version(), precision="fp32"),
-                                  build, load)
+        compiled = self.cache.get(
+            self.key(graph, net_size, "openvino", self.runtime_version(), precision="fp32"), build, load
+        )
         request = compiled.create_infer_request()
         count = len(compiled.outputs)
 

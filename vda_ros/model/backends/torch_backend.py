@@ -20,8 +20,9 @@ class TorchBackend(Backend):
     name = "torch"
     precisions = ("fp32", "fp16", "bf16")
 
-    def __init__(self, model: VideoDepthAnything, device: torch.device, precision: str | None,
-                 cache: GraphCache) -> None:
+    def __init__(
+        self, model: VideoDepthAnything, device: torch.device, precision: str | None, cache: GraphCache
+    ) -> None:
         super().__init__(model, device, precision, cache)
         # Channels-last convolutions skip a layout reorder per call in oneDNN (CPU) and cuDNN (tensor cores).
         self.model = model.to(device, memory_format=torch.channels_last).eval()
