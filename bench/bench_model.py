@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from vda_ros.core.options import PRECISION_CHOICES
+from vda_ros.core.settings import PRECISION_CHOICES
 from vda_ros.model import (
     BACKEND_NAMES,
     ENCODERS,

@@ -83,7 +83,7 @@ def test_other_errors_are_bugs_and_keep_their_traceback() -> None:
 
 
 def test_usage_error_is_the_one_usage_error() -> None:
-    from vda_ros import cli
+    from vda_ros.cli import video as cli
     from vda_ros.fleet import cli as fleet_cli
 
     assert cli.UsageError is fleet_cli.UsageError is UsageError

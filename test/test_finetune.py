@@ -13,7 +13,7 @@ import pytest
 import torch
 from rgbd_helpers import render, write_folders, write_rgbd_bag
 
-from vda_ros import cli
+from vda_ros.cli import video as cli
 from vda_ros.cli.finetune import build_parser, build_trainer, main
 from vda_ros.model import StreamingDepth, load_model
 from vda_ros.model.network import VideoDepthAnything

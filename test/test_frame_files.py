@@ -11,7 +11,7 @@ import OpenEXR
 import pytest
 from plyfile import PlyData
 
-from vda_ros import frame_files
+from vda_ros.io import frame_files
 from vda_ros.cli.video import main
 from vda_ros.core.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
 from vda_ros.io.files import atomic_directory

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vda_ros import geometry
+from vda_ros.core import geometry
 from vda_ros.core.geometry import (
     backproject,
     depth_for_publishing,

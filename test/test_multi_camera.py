@@ -23,7 +23,7 @@ from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 from test_depth_node import depth_array, image_msg, info_msg, random_rgb, stamp_at
 
-from vda_ros import cli
+from vda_ros.cli import video as cli
 from vda_ros.ros.child_nodes import node_command
 
 MODULE = "vda_ros.nodes.depth_node"

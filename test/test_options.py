@@ -2,7 +2,7 @@
 
 from dataclasses import fields
 
-from vda_ros import cli
+from vda_ros.cli import video as cli
 from vda_ros.batch.settings import Options
 from vda_ros.core.options import OPTIONS, resolve_precision
 from vda_ros.nodes.depth_node import PARAMETERS

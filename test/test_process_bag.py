@@ -34,7 +34,7 @@ from bag_helpers import (
 from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from vda_ros import cli
+from vda_ros.cli import video as cli
 from vda_ros.batch.pipeline import CameraInfoHistory
 from vda_ros.batch.plan import OutputTopics, topic_namespace
 from vda_ros.batch.settings import Options, parse_options

@@ -10,7 +10,6 @@ applies to a frame and with which settings.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +23,7 @@ from vda_ros.core.geometry import (
     scale_intrinsics,
     scale_projection,
 )
+from vda_ros.core.options import Alias, OptionError, Settings, Value, option
 
 ASPECT_TOLERANCE = 0.02
 """Intrinsics whose image aspect ratio differs from the depth's by more than this describe another image."""
@@ -83,37 +83,88 @@ class CameraModel:
         )
 
 
+COLOR_RANGE_HELP = "with color_max > color_min the range is fixed, else it follows the data"
+
+
+def _color_range(value: tuple[float, ...]) -> dict[str, Value]:
+    """The deprecated color_range MIN MAX as color_min and color_max; OptionError unless MIN < MAX."""
+    if not (len(value) == 2 and value[0] < value[1]):
+        raise OptionError(f"color_range must be two numbers MIN < MAX, got {list(value)}")
+    return {"color_min": float(value[0]), "color_max": float(value[1])}
+
+
 @dataclass(frozen=True)
-class OutputSettings:
-    """How a frame's derived outputs are made; read once per frame so one frame sees one consistent set."""
+class OutputSettings(Settings):
+    """How a frame's derived outputs are made; read once per frame so one frame sees one consistent set.
 
-    publish_points: bool = True
-    points_stride: int = 1
-    points_rgb: bool = True
-    min_depth: float = 0.0
-    max_depth: float = math.inf
-    relative_scale: float = 0.0
-    relative_shift: float = 0.0
-    color_range: tuple[float | None, float | None, float] = (None, None, 0.05)
-    """(min, max, smoothing) of the colour scale; None bounds follow the data."""
+    Every option here is `runtime`: a node applies a change from the next frame on.
+    """
 
-    @classmethod
-    def from_values(cls, values: Mapping[str, bool | int | float | str]) -> OutputSettings:
-        """From option values by name (the node's parameters): color_max ≤ color_min means automatic."""
-        fixed = values["color_max"] > values["color_min"]
-        return cls(
-            publish_points=bool(values["publish_points"]),
-            points_stride=int(values["points_stride"]),
-            points_rgb=bool(values["points_rgb"]),
-            min_depth=float(values["min_depth"]),
-            max_depth=float(values["max_depth"]) or math.inf,
-            relative_scale=float(values["relative_scale"]),
-            relative_shift=float(values["relative_shift"]),
-            color_range=(
-                float(values["color_min"]) if fixed else None,
-                float(values["color_max"]) if fixed else None,
-                float(values["color_smoothing"]),
-            ),
+    publish_points: bool = option(
+        True,
+        "Publish the PointCloud2 on points (metric depth, or relative depth with relative_scale set, and a "
+        "calibrated camera_info).",
+        runtime=True,
+        aliases=(Alias("no_points", "publish_points (false)", False, lambda _: {"publish_points": False}),),
+    )
+    points_stride: int = option(
+        1,
+        "Keep every n-th row and column in the point cloud (1: organised, full size).",
+        int_range=(1, 64, 0),
+        runtime=True,
+        aliases=(Alias("point_stride", "points_stride", 0),),
+    )
+    points_rgb: bool = option(True, "Add the image colour to each point (rgb field).", runtime=True)
+    min_depth: float = option(
+        0.0, "Points nearer than this (metres) are NaN.", float_range=(0.0, 10000.0), runtime=True
+    )
+    max_depth: float = option(
+        0.0, "Points farther than this (metres) are NaN; 0: no limit.", float_range=(0.0, 10000.0), runtime=True
+    )
+    relative_scale: float = option(
+        0.0,
+        "Relative model only: metric depth = 1 / (relative_scale * relative + relative_shift) for the point "
+        "cloud; 0 disables the cloud.",
+        float_range=(0.0, 1.0e6),
+        runtime=True,
+    )
+    relative_shift: float = option(
+        0.0, "Relative model only: see relative_scale.", float_range=(-1.0e6, 1.0e6), runtime=True
+    )
+    color_min: float = option(
+        0.0,
+        f"Value shown darkest on depth/colored; {COLOR_RANGE_HELP}.",
+        float_range=(-1.0e6, 1.0e6),
+        runtime=True,
+        aliases=(Alias("color_range", "color_min and color_max", (), _color_range, nargs=2, metavar=("MIN", "MAX")),),
+    )
+    color_max: float = option(
+        0.0, "Value shown brightest on depth/colored; see color_min.", float_range=(-1.0e6, 1.0e6), runtime=True
+    )
+    color_smoothing: float = option(
+        0.05,
+        "How fast an automatic colour range follows the data (1: every frame, flickers).",
+        float_range=(0.001, 1.0),
+        runtime=True,
+    )
+
+    def check(self) -> None:
+        if self.max_depth and self.min_depth > self.max_depth:
+            raise OptionError(f"min_depth {self.min_depth} is greater than max_depth {self.max_depth}")
+
+    @property
+    def depth_limit(self) -> float:
+        """The farthest depth kept in clouds (max_depth, or infinity when it is 0)."""
+        return self.max_depth or math.inf
+
+    @property
+    def color_range(self) -> tuple[float | None, float | None, float]:
+        """(min, max, smoothing) of the colour scale; None bounds follow the data."""
+        fixed = self.color_max > self.color_min
+        return (
+            self.color_min if fixed else None,
+            self.color_max if fixed else None,
+            self.color_smoothing,
         )
 
 
@@ -203,7 +254,7 @@ def frame_outputs(
         return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber")
     stride = settings.points_stride
     xyz = backproject(
-        metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth, max_depth=settings.max_depth
+        metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth, max_depth=settings.depth_limit
     )
     colours = rgb[::stride, ::stride] if settings.points_rgb and rgb is not None else None
     return FrameOutputs(values, colored, depth_camera, Cloud(xyz, colours), CLOUD_PUBLISHING)

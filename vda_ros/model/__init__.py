@@ -9,8 +9,8 @@ from .checkpoint import (
     load_model,
 )
 from .config import ENCODER_CONFIGS, ENCODERS, EncoderConfig, encoder_config
-from .device import PRECISIONS, select_device
-from .factory import DEFAULT_ENCODER, open_model
+from .device import PRECISIONS, DeviceError, select_device
+from .factory import DEFAULT_ENCODER, build_engine, build_model, check_engine, model_source, open_model
 from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .preprocess import FrameSizeError, input_size_problem
@@ -27,19 +27,24 @@ __all__ = [
     "BatchedStreamingDepth",
     "CacheError",
     "CheckpointError",
+    "DeviceError",
     "EncoderConfig",
     "FrameSizeError",
     "OfflineDepth",
     "StreamingDepth",
     "VideoDepthAnything",
+    "build_engine",
+    "build_model",
     "check_backend",
     "check_backend_cache",
+    "check_engine",
     "checkpoint_filename",
     "default_checkpoint",
     "default_checkpoint_dir",
     "encoder_config",
     "input_size_problem",
     "load_model",
+    "model_source",
     "open_model",
     "random_model",
     "select_device",

@@ -7,18 +7,24 @@ from typing import ContextManager
 
 import torch
 
+from vda_ros.errors import VdaError
+
 PRECISIONS = ("fp32", "fp16", "bf16")
 _DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+class DeviceError(VdaError, RuntimeError):
+    """The device asked for is unknown or not present (CUDA on a machine without it)."""
+
+
 def select_device(name: str = "auto") -> torch.device:
-    """'auto' takes CUDA when present; asking for CUDA where there is none is an error, not a silent CPU run."""
+    """'auto' takes CUDA when present; asking for CUDA where there is none is a DeviceError, not a silent CPU run."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
+        raise DeviceError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
     if name != "cpu" and not name.startswith("cuda"):
-        raise ValueError(f"unknown device {name!r}: expected auto, cuda or cpu")
+        raise DeviceError(f"unknown device {name!r}: expected auto, cuda or cpu")
     return torch.device(name)
 
 

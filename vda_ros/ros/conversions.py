@@ -18,7 +18,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from vda_ros.core.geometry import scale_intrinsics, scale_projection
-from vda_ros.core.options import DEFAULT_MAX_IMAGE_PIXELS
+from vda_ros.core.settings import DEFAULT_MAX_IMAGE_PIXELS
 from vda_ros.core.outputs import CameraModel
 from vda_ros.errors import VdaError
 

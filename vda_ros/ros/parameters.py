@@ -1,132 +1,125 @@
-"""Node parameters declared from one table, with descriptors, and a live snapshot of their values.
+"""A node's parameters, declared from its settings object (vda_ros.core.options), and a live typed snapshot.
 
-Each node lists its parameters once (name, default, description, range or choices, whether it
-can change at runtime). From that table this module declares them with full descriptors, so
-`ros2 param describe` explains every one, rejects values outside their choices both at start-up
-and at runtime, and keeps a dictionary of current values that worker threads can read without
-calling into rclpy.
+From the settings class this module declares every option as a parameter with a full descriptor, so `ros2 param
+describe` explains each one, and rejects values outside their type, choices or range, or settings that do not fit
+together, both at start-up (a bad value in a parameters file stops the node with InvalidParameterValueException)
+and at runtime (the set is refused with the reason). Older spellings are declared too: set to anything but their
+default they are mapped onto the current options, with one warning saying what replaces them. Worker threads
+read the current settings object without calling into rclpy.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from types import MappingProxyType
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from vda_ros.core.options import SharedOption
+from vda_ros.core.options import Alias, Option, OptionError, Settings, Value
 
-ParameterValue = bool | int | float | str | tuple[str, ...] | list[float]
-"""A tuple default declares a string array (ROS cannot infer an empty array's type); a list of floats a double
-array. Array values are read back as tuples."""
-Validator = Callable[[Mapping[str, ParameterValue]], str | None]
-"""Checks a would-be set of all values together; returns why it is rejected, or None."""
+S = TypeVar("S", bound=Settings)
 
 
-@dataclass(frozen=True)
-class ParameterSpec:
-    """One parameter: its default fixes the type; read_only marks values used only at start-up."""
-
-    name: str
-    default: ParameterValue
-    description: str
-    read_only: bool = True
-    int_range: tuple[int, int, int] | None = None
-    """(from, to, step); step 0 means any integer in the range."""
-    float_range: tuple[float, float] | None = None
-    choices: tuple[str, ...] = ()
-
-    @classmethod
-    def shared(cls, option: SharedOption, read_only: bool = True) -> ParameterSpec:
-        """The parameter of an option every tool shares (vda_ros.core.options), with its one name and meaning."""
-        return cls(
-            option.name, option.default, option.help, read_only, option.int_range, option.float_range, option.choices
-        )
-
-    def descriptor(self) -> ParameterDescriptor:
-        """The ParameterDescriptor that tools show for this parameter."""
-        descriptor = ParameterDescriptor(description=self.description, read_only=self.read_only)
-        if self.int_range is not None:
-            start, stop, step = self.int_range
-            descriptor.integer_range = [IntegerRange(from_value=start, to_value=stop, step=step)]
-        if self.float_range is not None:
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=self.float_range[0], to_value=self.float_range[1], step=0.0)
-            ]
-        if self.choices:
-            descriptor.additional_constraints = f"one of: {', '.join(self.choices)}"
-        return descriptor
-
-    def check_choice(self, value: ParameterValue) -> str | None:
-        """Why value is not one of the allowed choices, or None when it is (or there are none)."""
-        if self.choices and value not in self.choices:
-            return f"parameter '{self.name}' is {value!r}; expected one of: {', '.join(self.choices)}"
-        return None
+def descriptor(item: Option) -> ParameterDescriptor:
+    """The ParameterDescriptor that ROS tools show for an option."""
+    described = ParameterDescriptor(description=item.help, read_only=not item.runtime)
+    if item.int_range is not None:
+        start, stop, step = item.int_range
+        described.integer_range = [IntegerRange(from_value=start, to_value=stop, step=step)]
+    if item.float_range is not None:
+        low, high = item.float_range
+        described.floating_point_range = [FloatingPointRange(from_value=low, to_value=high, step=0.0)]
+    if item.choices:
+        described.additional_constraints = f"one of: {', '.join(map(str, item.choices))}"
+    return described
 
 
-def defaults(specs: Sequence[ParameterSpec]) -> dict[str, ParameterValue]:
-    """Name -> default value, e.g. to compare with a parameters file."""
-    return {spec.name: spec.default for spec in specs}
+def declared_default(default: Value) -> object:
+    """What declare_parameter gets: an array type for an empty tuple (an empty list has no type), else the value."""
+    if isinstance(default, tuple):
+        if default:
+            return list(default)
+        return Parameter.Type.STRING_ARRAY
+    return default
 
 
-class ParameterTable:
-    """Declares a table of parameters on a node and mirrors their current values.
+class ParameterTable(Generic[S]):
+    """Declares the options of a settings class as a node's parameters and keeps the settings they give.
 
-    Declaring runs the validation callbacks on every value, so a bad value given on the command
-    line or in a parameters file raises rclpy's InvalidParameterValueException during start-up,
-    and the same check rejects it when set at runtime.
+    `settings` is always a complete, checked object: a start-up value that does not fit raises
+    InvalidParameterValueException out of the constructor, a runtime one is refused and changes nothing.
     """
 
-    def __init__(
-        self,
-        node: Node,
-        specs: Sequence[ParameterSpec],
-        validate: Validator | None = None,
-    ) -> None:
-        self._specs = {spec.name: spec for spec in specs}
-        self._validate = validate
+    def __init__(self, node: Node, settings: type[S], warn: Callable[[str], None] | None = None) -> None:
+        self._type = settings
+        self._options = {item.name: item for item in settings.options()}
+        self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases()}
+        self._warn = warn or node.get_logger().warning
         self._lock = threading.Lock()
-        self._values: dict[str, ParameterValue] = {}
+        self._values: dict[str, object] = {}
+        self._settings: S = settings()
         node.add_on_set_parameters_callback(self._check)
         node.add_post_set_parameters_callback(self._store)
-        node.declare_parameters("", [(spec.name, _declared_default(spec.default), spec.descriptor()) for spec in specs])
+        declared = [(name, declared_default(item.default), descriptor(item)) for name, item in self._options.items()]
+        declared += [
+            (name, _alias_default(alias), _alias_descriptor(alias)) for name, (_, alias) in self._aliases.items()
+        ]
+        node.declare_parameters("", declared)
 
     @property
-    def values(self) -> Mapping[str, ParameterValue]:
-        """A read-only snapshot of the current values (safe to keep while others change)."""
+    def settings(self) -> S:
+        """The current settings (a frozen object: safe to keep while parameters change)."""
         with self._lock:
-            return MappingProxyType(dict(self._values))
+            return self._settings
 
     def _check(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Reject values outside their choices, then let the node check the combination."""
-        mine = [p for p in parameters if p.name in self._specs]
-        for parameter in mine:
-            reason = self._specs[parameter.name].check_choice(parameter.value)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
-        if self._validate is not None and mine:
-            with self._lock:
-                merged = {**self._values, **{p.name: p.value for p in mine}}
-            reason = self._validate(merged)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
+        """Refuse a value its option does not take, or a set that leaves the settings inconsistent."""
+        mine = {p.name: _plain(p.value) for p in parameters if p.name in self._options or p.name in self._aliases}
+        if not mine:
+            return SetParametersResult(successful=True)
+        with self._lock:
+            merged = {**self._values, **mine}
+        try:
+            self._type.from_values(merged, warn=lambda _note: None)
+        except OptionError as error:
+            return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
     def _store(self, parameters: list[Parameter]) -> None:
-        """Record accepted values (called by rclpy after declaring and after every accepted set)."""
+        """Record accepted values and rebuild the settings (called by rclpy after declaring and every set)."""
+        mine = {p.name: _plain(p.value) for p in parameters if p.name in self._options or p.name in self._aliases}
+        if not mine:
+            return
         with self._lock:
-            for p in parameters:
-                if p.name in self._specs:
-                    value = p.value if p.value is not None else self._specs[p.name].default
-                    self._values[p.name] = tuple(value) if isinstance(value, list) else value
+            self._values.update(mine)
+            self._settings = self._type.from_values(self._values, warn=self._warn_once)
+            self._values = {k: v for k, v in self._settings.values().items()}
+
+    def _warn_once(self, note: str) -> None:
+        """Report an older spelling once per process (later sets of the same spelling stay quiet)."""
+        if note not in _WARNED:
+            _WARNED.add(note)
+            self._warn(note)
 
 
-def _declared_default(default: ParameterValue) -> object:
-    """What declare_parameters gets: a string array type for tuples (an empty list has no type), else the value."""
-    if isinstance(default, tuple):
-        return Parameter.Type.STRING_ARRAY if not default else list(default)
-    return default
+_WARNED: set[str] = set()
+
+
+def _plain(value: object) -> object:
+    """A parameter value as the options take it (arrays as tuples; unset as None)."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def _alias_default(alias: Alias) -> object:
+    """An older spelling's declared default: its not-given value (a typed empty array for an array)."""
+    if isinstance(alias.default, tuple) and not alias.default:
+        return Parameter.Type.DOUBLE_ARRAY
+    return declared_default(alias.default)
+
+
+def _alias_descriptor(alias: Alias) -> ParameterDescriptor:
+    """An older spelling's descriptor: what replaces it."""
+    return ParameterDescriptor(description=alias.note() if alias.deprecated else alias.help, read_only=True)

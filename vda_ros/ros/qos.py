@@ -8,7 +8,11 @@ lose a message needs reliable publications.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from vda_ros.core.options import Alias, Settings, option
 
 RELIABILITIES: dict[str, ReliabilityPolicy] = {
     "best_effort": ReliabilityPolicy.BEST_EFFORT,
@@ -34,3 +38,40 @@ def qos_profile(reliability: str, depth: int) -> QoSProfile:
         reliability=policy,
         durability=DurabilityPolicy.VOLATILE,
     )
+
+
+RELIABILITY_CHOICES = tuple(RELIABILITIES)
+
+
+@dataclass(frozen=True)
+class QosSettings(Settings):
+    """The quality of service of a node's subscriptions (input) and publications (output)."""
+
+    input_reliability: str = option(
+        "best_effort",
+        "Reliability of the subscriptions (best_effort hears every publisher).",
+        choices=RELIABILITY_CHOICES,
+    )
+    input_queue_depth: int = option(1, "Queue depth of the subscriptions.", int_range=(1, 100, 0))
+    output_reliability: str = option(
+        "reliable",
+        "Reliability of the publications (reliable is heard by every subscriber).",
+        choices=RELIABILITY_CHOICES,
+        aliases=(Alias("reliability", "output_reliability", ""),),
+    )
+    output_queue_depth: int = option(
+        2,
+        "Queue depth of the publications.",
+        int_range=(1, 100, 0),
+        aliases=(Alias("queue_depth", "output_queue_depth", 0),),
+    )
+
+    @property
+    def input(self) -> QoSProfile:
+        """The subscriptions' profile."""
+        return qos_profile(self.input_reliability, self.input_queue_depth)
+
+    @property
+    def output(self) -> QoSProfile:
+        """The publications' profile."""
+        return qos_profile(self.output_reliability, self.output_queue_depth)
