@@ -40,7 +40,7 @@ from std_srvs.srv import Trigger
 from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
 from vda_ros.ros.child_nodes import node_command
 from vda_ros.ros.parameters import defaults
-from vda_ros.ros.stream_state import LatestSlot, StreamContinuity
+from vda_ros.ros.stream_state import StreamContinuity
 
 MODULE = "vda_ros.nodes.depth_node"
 HOOKED_MODULE = "hooked_depth_node"
@@ -864,16 +864,6 @@ def test_parameters_file_declares_exactly_the_node_parameters() -> None:
     expected = {k: v for k, v in defaults(PARAMETERS).items() if not isinstance(v, tuple)}
     assert values == expected
     assert all(type(values[k]) is type(v) for k, v in expected.items())
-
-
-def test_latest_slot_keeps_only_the_newest_item() -> None:
-    slot: LatestSlot[int] = LatestSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True  # 1 was never taken: dropped
-    assert slot.take(0.0) == 2
-    assert slot.take(0.01) is None
-    slot.close()
-    assert slot.take(10.0) is None  # returns at once once closed
 
 
 def test_stream_continuity_reasons() -> None:

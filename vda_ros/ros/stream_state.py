@@ -1,7 +1,8 @@
 """The state a live depth stream keeps between frames, free of rclpy so it can be tested alone.
 
-- LatestSlot: hands the newest frame from the subscription to the inference thread; a frame
-  that arrives while another is still waiting replaces it (so there is never a backlog).
+(Frames themselves go from the subscriptions to the inference thread through
+vda_ros.nodes.camera_mailbox, one newest-frame slot per camera.)
+
 - CameraInfoCache: pairs an image with the CameraInfo of the same stamp, or else the latest
   one of its frame, without ever making an image wait.
 - StreamContinuity: decides when the temporal cache no longer describes the incoming frames.
@@ -27,39 +28,8 @@ from sensor_msgs.msg import CameraInfo
 
 from vda_ros.ros.conversions import stamp_ns
 
-T = TypeVar("T")
 K = TypeVar("K")
 V = TypeVar("V")
-
-
-class LatestSlot(Generic[T]):
-    """A one-item mailbox between threads where the newest item wins."""
-
-    def __init__(self) -> None:
-        self._item: T | None = None
-        self._closed = False
-        self._ready = threading.Condition()
-
-    def put(self, item: T) -> bool:
-        """Store item; True when it replaced one nobody had taken (that one is dropped)."""
-        with self._ready:
-            replaced = self._item is not None
-            self._item = item
-            self._ready.notify()
-        return replaced
-
-    def take(self, timeout: float) -> T | None:
-        """Remove and return the waiting item, waiting up to timeout; None if none came or closed."""
-        with self._ready:
-            self._ready.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return item
-
-    def close(self) -> None:
-        """Wake the taker for good (shutdown)."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify_all()
 
 
 class LruMap(Generic[K, V]):
@@ -175,7 +145,7 @@ class LogLimiter:
 
     def __init__(
         self,
-        report: Callable[[str], None],
+        report: Callable[[str], object],
         period: float,
         max_kinds: int = 256,
         clock: Callable[[], float] = time.monotonic,
@@ -214,7 +184,7 @@ class ProblemLog:
     /diagnostics, which is where a problem that persists stays visible.
     """
 
-    def __init__(self, report: Callable[[str], None], max_kinds: int = 256) -> None:
+    def __init__(self, report: Callable[[str], object], max_kinds: int = 256) -> None:
         self._limiter = LogLimiter(
             lambda message: report(f"{message} (skipped; more of this kind are counted in /diagnostics, not logged)"),
             math.inf,
