@@ -1,7 +1,8 @@
-"""Small thread-safe statistics for /diagnostics: event rates and latency percentiles.
+"""What the nodes report on /diagnostics: how often, the statistics behind it, and the message itself.
 
-The worker thread records samples while the executor's timer reads them, so every structure
-here takes a lock; each keeps a bounded window so memory does not grow with uptime.
+The statistics (event rates, latency percentiles) are recorded by a worker thread while the executor's timer
+reads them, so every structure here takes a lock; each keeps a bounded window so memory does not grow with
+uptime.
 """
 
 from __future__ import annotations
@@ -9,9 +10,23 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+
+from vda_ros.core.options import Settings, option
+from vda_ros.ros.publishing import try_publish
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings(Settings):
+    """How often a node reports on /diagnostics."""
+
+    diagnostics_period: float = option(1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0))
 
 
 class RateMeter:
@@ -68,7 +83,7 @@ def format_ms(values: list[float] | None, index: int) -> str:
 
 
 def diagnostic_status(
-    name: str, hardware_id: str, level: bytes, message: str, values: dict[str, object]
+    name: str, hardware_id: str, level: bytes, message: str, values: Mapping[str, object]
 ) -> DiagnosticStatus:
     """A DiagnosticStatus whose key/values are the given items as text, in order."""
     return DiagnosticStatus(
@@ -78,3 +93,10 @@ def diagnostic_status(
         hardware_id=hardware_id,
         values=[KeyValue(key=key, value=str(value)) for key, value in values.items()],
     )
+
+
+def publish_diagnostics(node: Node, publisher: Publisher, statuses: Sequence[DiagnosticStatus]) -> str | None:
+    """Publish the statuses as one DiagnosticArray stamped now; the problem if it could not go out (see try_publish)."""
+    array = DiagnosticArray(status=list(statuses))
+    array.header.stamp = node.get_clock().now().to_msg()
+    return try_publish(publisher, array)

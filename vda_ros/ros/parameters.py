@@ -6,12 +6,17 @@ together, both at start-up (a bad value in a parameters file stops the node with
 and at runtime (the set is refused with the reason). Older spellings are declared too: set to anything but their
 default they are mapped onto the current options, with one warning saying what replaces them. Worker threads
 read the current settings object without calling into rclpy.
+
+A node offers every option of its settings class unless it says otherwise: options of a shared group it has
+no use for are left out (`exclude`, they keep their defaults), and options other tools change at runtime but
+this node reads once are declared read-only (`start_up_only`), as add_flags leaves flags out for a tool.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from typing import Generic, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
@@ -53,10 +58,35 @@ class ParameterTable(Generic[S]):
     InvalidParameterValueException out of the constructor, a runtime one is refused and changes nothing.
     """
 
-    def __init__(self, node: Node, settings: type[S], warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        settings: type[S],
+        warn: Callable[[str], object] | None = None,
+        *,
+        exclude: Collection[str] = (),
+        start_up_only: Collection[str] = (),
+        help_overrides: Mapping[str, str] | None = None,
+    ) -> None:
+        """Declare the options of `settings` on `node` (InvalidParameterValueException for a bad start-up value).
+
+        Args:
+            warn: receives the note of an older spelling that was used (default: the node's warning log).
+            exclude: options this node does not offer (nor their older spellings); they keep their defaults.
+            start_up_only: runtime options this node reads once: declared read-only here.
+            help_overrides: option -> the description this node gives it, where the shared one would mislead.
+        """
         self._type = settings
-        self._options = {item.name: item for item in settings.options()}
-        self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases()}
+        named = {item.name for item in settings.options()}
+        unknown = sorted({*exclude, *start_up_only, *(help_overrides or {})} - named)
+        if unknown:
+            raise ValueError(f"{settings.__name__} has no option {', '.join(unknown)}")
+        self._options = {
+            item.name: _as_offered(item, item.name in start_up_only, (help_overrides or {}).get(item.name))
+            for item in settings.options()
+            if item.name not in exclude
+        }
+        self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases() if item.name not in exclude}
         self._warn = warn or node.get_logger().warning
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
@@ -106,6 +136,15 @@ class ParameterTable(Generic[S]):
 
 
 _WARNED: set[str] = set()
+
+
+def _as_offered(item: Option, start_up_only: bool, help_text: str | None) -> Option:
+    """The option as this node offers it: read-only when the node reads it once, with its own description."""
+    if start_up_only:
+        item = dataclasses.replace(item, runtime=False)
+    if help_text:
+        item = dataclasses.replace(item, help=help_text)
+    return item
 
 
 def _plain(value: object) -> object:

@@ -44,8 +44,8 @@ RELIABILITY_CHOICES = tuple(RELIABILITIES)
 
 
 @dataclass(frozen=True)
-class QosSettings(Settings):
-    """The quality of service of a node's subscriptions (input) and publications (output)."""
+class InputQosSettings(Settings):
+    """The quality of service of a node's subscriptions."""
 
     input_reliability: str = option(
         "best_effort",
@@ -53,6 +53,17 @@ class QosSettings(Settings):
         choices=RELIABILITY_CHOICES,
     )
     input_queue_depth: int = option(1, "Queue depth of the subscriptions.", int_range=(1, 100, 0))
+
+    @property
+    def input(self) -> QoSProfile:
+        """The subscriptions' profile."""
+        return qos_profile(self.input_reliability, self.input_queue_depth)
+
+
+@dataclass(frozen=True)
+class OutputQosSettings(Settings):
+    """The quality of service of a node's publications (the only QoS of a node that subscribes to nothing)."""
+
     output_reliability: str = option(
         "reliable",
         "Reliability of the publications (reliable is heard by every subscriber).",
@@ -67,11 +78,14 @@ class QosSettings(Settings):
     )
 
     @property
-    def input(self) -> QoSProfile:
-        """The subscriptions' profile."""
-        return qos_profile(self.input_reliability, self.input_queue_depth)
-
-    @property
     def output(self) -> QoSProfile:
         """The publications' profile."""
         return qos_profile(self.output_reliability, self.output_queue_depth)
+
+
+@dataclass(frozen=True)
+class QosSettings(OutputQosSettings, InputQosSettings):
+    """The quality of service of a node's subscriptions (input) and publications (output).
+
+    The options are the two groups' (declared there once); the input ones come first.
+    """
