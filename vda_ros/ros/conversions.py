@@ -18,8 +18,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 
 from vda_ros.core.geometry import scale_intrinsics, scale_projection
-from vda_ros.core.settings import DEFAULT_MAX_IMAGE_PIXELS
 from vda_ros.core.outputs import CameraModel
+from vda_ros.core.settings import DEFAULT_MAX_IMAGE_PIXELS
 from vda_ros.errors import VdaError
 
 _NATIVE_BIG_ENDIAN = sys.byteorder == "big"
@@ -158,7 +158,7 @@ def _jpeg_size(data: memoryview) -> tuple[int, int] | None:
 
 def encoded_image_size(data: np.ndarray) -> tuple[int, int] | None:
     """(width, height) of a JPEG or PNG read from its header alone; None for anything else or a broken header."""
-    view = memoryview(data)
+    view = data.data  # the array's bytes, not copied
     if bytes(view[: len(_PNG_SIGNATURE)]) == _PNG_SIGNATURE:
         return _png_size(view)
     if bytes(view[: len(_JPEG_START)]) == _JPEG_START:
@@ -343,7 +343,7 @@ def scale_camera_info(info: CameraInfo, width: int, height: int) -> CameraInfo:
 
 
 def depth_camera_info(info: CameraInfo, header: Header, width: int, height: int) -> CameraInfo:
-    """The CameraInfo of a width×height depth image, stamped like it; an info without a size is taken as is."""
+    """The CameraInfo of a width x height depth image, stamped like it; an info without a size is taken as is."""
     described = scale_camera_info(info, width, height) if info.width and info.height else copy.deepcopy(info)
     described.header = header
     return described

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from rosbags.typesys import Stores, get_typestore
@@ -89,8 +90,8 @@ def read_bag_sequence(
                     image = deserialize(message.raw, Image)
                     truths.add(stamp_ns(image.header.stamp), msg_to_metres(image))
                 elif topic == pose_topic:
-                    pose = _TYPESTORE.deserialize_cdr(message.raw, message.connection.msgtype)
-                    poses.add(pose.header.stamp.sec * 10**9 + pose.header.stamp.nanosec, _pose_matrix(pose))
+                    pose: Any = _TYPESTORE.deserialize_cdr(message.raw, message.connection.msgtype)
+                    poses.add(stamp_ns(pose.header.stamp), _pose_matrix(pose))
                 elif info is None:
                     info = deserialize(message.raw, CameraInfo)
             except (ImageConversionError, ValueError) as error:  # ValueError: a zero or NaN quaternion
@@ -118,7 +119,7 @@ def read_bag_sequence(
         if info is None:
             raise BagError(f"no message on {camera_info_topic}")
         with about(f"pose topic {pose_topic}"):
-            pose_stack = check_poses(np.stack([p for _, _, p in kept]), len(kept))
+            pose_stack = check_poses(np.stack([p for _, _, p in kept if p is not None]), len(kept))
         intrinsics = np.reshape(info.k, (3, 3))
         height, width = truth_stack.shape[1:]
         if info.width and info.height:

@@ -10,14 +10,18 @@ gave it: an argument with a default would otherwise replace the file's value eve
 the node gets only the given ones on top of the file.
 """
 
+from __future__ import annotations
+
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from launch.actions import SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-from launch import LaunchContext
+if TYPE_CHECKING:  # launch's own name for it; the repository's launch/ folder shadows the package for type checkers
+    from launch.launch_context import LaunchContext
 
 PROFILE_VARIABLE = "FASTDDS_DEFAULT_PROFILES_FILE"
 NOT_GIVEN = ""

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
-from rclpy.node import Node
 
-N = TypeVar("N", bound=Node)
-"""A node class with a close() that releases what it owns (worker threads, capture devices)."""
+
+class OwningNode(Protocol):
+    """An rclpy node (plain or lifecycle) with a close() that releases what it owns (threads, capture devices)."""
+
+    def close(self) -> None: ...
+
+    def destroy_node(self) -> None: ...
+
+
+N = TypeVar("N", bound=OwningNode)
 
 
 def run_node(
