@@ -58,7 +58,7 @@ ARGUMENTS = (
         "model checkpoint (the file's empty value: the official file in "
         "$VDA_CHECKPOINT_DIR or ./checkpoints)" + FROM_FILE,
     ),
-    ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
+    ("encoder", NOT_GIVEN, "model size: auto (read from the checkpoint, else vits), vits, vitb or vitl" + FROM_FILE),
     ("metric", NOT_GIVEN, "true: metric model (metres on depth/image, point cloud)" + FROM_FILE),
     ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
     ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),

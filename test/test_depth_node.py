@@ -37,9 +37,9 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, Poi
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.nodes.depth_node import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, PARAMETERS, RESET_LOG_PERIOD
+from vda_ros.nodes.depth_service import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, RESET_LOG_PERIOD
+from vda_ros.nodes.depth_settings import DepthSettings
 from vda_ros.ros.child_nodes import node_command
-from vda_ros.ros.parameters import defaults
 from vda_ros.ros.stream_state import StreamContinuity
 
 MODULE = "vda_ros.nodes.depth_node"
@@ -809,10 +809,10 @@ def test_a_graph_cache_that_fills_up_stops_inference_once_with_one_error(
             ["/nonexistent/video_depth_anything_vits.pth", "vda-download-weights --encoder vits", "random_weights"],
         ),
         ({"metric": True}, ["metric_video_depth_anything_vits.pth", "--metric"]),
-        ({"device": "tpu"}, ["'device' is 'tpu'"]),
+        ({"device": "tpu"}, ["device must be one of auto, cuda, cpu; got 'tpu'"]),
         (
             {"random_weights": True, "backend": "onnxruntime", "precision": "bf16"},
-            ["backend onnxruntime: the onnxruntime backend offers precision fp32, int8, not bf16"],
+            ["cannot start: the onnxruntime backend offers precision fp32, int8, not bf16"],
         ),
     ],
     ids=["missing-checkpoint", "missing-default-checkpoint", "bad-choice", "precision-the-backend-lacks"],
@@ -847,7 +847,7 @@ def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
         assert wait_until(lambda: not process.running() or "listening on" in process.log(), 120.0)
         assert process.wait(10.0) == 1, process.log()
         log = process.log()
-    expected = f"cannot start: backend_cache: the graph cache folder {folder} cannot be used: "
+    expected = f"cannot start: the graph cache folder {folder} cannot be used: "
     assert expected in log and "; choose another folder with backend_cache" in log, log
     assert reason is None or f"{expected}{reason};" in log, log
     assert "Traceback" not in log, log
@@ -861,7 +861,7 @@ def test_parameters_file_declares_exactly_the_node_parameters() -> None:
     with open(REPO_ROOT / "config" / "depth.yaml") as stream:
         values = yaml.safe_load(stream)["/**"]["ros__parameters"]
     # String arrays (cameras) are absent: an empty list in a parameters file has no type for ROS.
-    expected = {k: v for k, v in defaults(PARAMETERS).items() if not isinstance(v, tuple)}
+    expected = {o.name: o.default for o in DepthSettings.options() if not isinstance(o.default, tuple)}
     assert values == expected
     assert all(type(values[k]) is type(v) for k, v in expected.items())
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import TypeAlias
 
 from rclpy.exceptions import InvalidNamespaceException
 from rclpy.node import Node
@@ -23,7 +24,7 @@ from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
 from vda_ros.ros.diagnostics import LatencyWindow, RateMeter, format_ms
 from vda_ros.ros.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
 
-ImageMessage = Image | CompressedImage
+ImageMessage: TypeAlias = Image | CompressedImage
 
 
 def camera_name_problem(camera: str) -> str | None:

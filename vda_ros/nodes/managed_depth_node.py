@@ -17,68 +17,58 @@ comes up like the plain node but can still be deactivated and reactivated.
 from __future__ import annotations
 
 import rclpy
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidParameterValueException
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
-from vda_ros.nodes.depth_node import NODE_NAME, DepthCore, StartupError
+from vda_ros.nodes.depth_node import NODE_NAME
+from vda_ros.nodes.depth_service import DepthService, StartupError
+from vda_ros.nodes.depth_settings import ManagedDepthSettings
 from vda_ros.ros.node_main import run_node
+from vda_ros.ros.parameters import ParameterTable
 
 
-class ManagedDepthNode(DepthCore, LifecycleNode):
+class ManagedDepthNode(LifecycleNode):
     """depth_node whose model, publishers and subscriptions follow the lifecycle states."""
 
     def __init__(self) -> None:
-        LifecycleNode.__init__(self, NODE_NAME)
-        self._declare()
-        self._configured = self._active = False
+        super().__init__(NODE_NAME)
+        self._params = ParameterTable(self, ManagedDepthSettings)
+        self._depth = DepthService(self, lambda: self._params.settings)
         self.finalized = False
-        descriptor = ParameterDescriptor(description="Configure and activate at start-up.", read_only=True)
-        if self.declare_parameter("autostart", False, descriptor).value:
+        """The shutdown transition ran: the process ends."""
+        if self._params.settings.autostart:
             self.trigger_configure()
-            if self._configured:
+            if self._depth.configured:
                 self.trigger_activate()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
-            self._configure()
+            self._depth.configure()
         except StartupError as error:
             self.get_logger().error(f"configure failed: {error}")
-            self._cleanup()
             return TransitionCallbackReturn.FAILURE
-        self._configured = True
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._activate()
-        self._active = True
+        self._depth.activate()
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release(deactivate_only=True)
+        self._depth.deactivate()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self._depth.cleanup()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._release()
+        self._depth.shutdown()
         self.finalized = True
         return TransitionCallbackReturn.SUCCESS
 
-    def _release(self, deactivate_only: bool = False) -> None:
-        """Undo activate (if active) and, unless deactivate_only, configure (if configured)."""
-        if self._active:
-            self._deactivate()
-            self._active = False
-        if self._configured and not deactivate_only:
-            self._cleanup()
-            self._configured = False
-
     def close(self) -> None:
         """Ctrl-C or the end of the process: release everything still held."""
-        self._release()
+        self._depth.shutdown()
 
 
 def spin_until_finalized(node: ManagedDepthNode) -> None:
