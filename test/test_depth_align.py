@@ -18,10 +18,9 @@ from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthet
 from vda_ros.core.alignment import AlignerSettings, DepthAligner, FitSettings
 from vda_ros.core.geometry import backproject
 from vda_ros.core.sparse import samples_from_depth_image
-from vda_ros.nodes.depth_align import PARAMETERS
+from vda_ros.nodes.depth_align import UNUSED_OUTPUTS, AlignSettings
 from vda_ros.ros.child_nodes import node_command
 from vda_ros.ros.conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud
-from vda_ros.ros.parameters import defaults
 
 MODULE = "vda_ros.nodes.depth_align"
 START_S = 1_700_000_000
@@ -217,4 +216,5 @@ def test_bad_extrinsic_parameters_stop_the_node_with_a_message(tmp_path: Path):
 def test_the_parameters_file_holds_every_default():
     with open(PARAMS_FILE) as stream:
         values = YAML(typ="safe").load(stream)["depth_align"]["ros__parameters"]
-    assert values == defaults(PARAMETERS)
+    offered = (o for o in AlignSettings.options() if o.name not in UNUSED_OUTPUTS)
+    assert values == {o.name: list(o.default) if isinstance(o.default, tuple) else o.default for o in offered}

@@ -13,7 +13,7 @@ one name (a remapping would move both), so depth_node's output is remapped onto 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import rclpy
@@ -33,12 +33,15 @@ from vda_ros.core.alignment import (
     TemporalSettings,
     TrackState,
 )
-from vda_ros.core.geometry import backproject, quaternion_matrix
+from vda_ros.core.geometry import quaternion_matrix
+from vda_ros.core.options import OptionError, Settings, group, option
+from vda_ros.core.outputs import OutputSettings, frame_outputs
 from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
 from vda_ros.ros.conversions import (
     CloudConversionError,
     ImageConversionError,
     camera_info_is_calibrated,
+    camera_model,
     cloud_to_xyz,
     depth_to_msg,
     intrinsics,
@@ -47,157 +50,136 @@ from vda_ros.ros.conversions import (
     points_to_cloud,
     stamp_ns,
 )
-from vda_ros.ros.diagnostics import RateMeter, diagnostic_status
+from vda_ros.ros.diagnostics import DiagnosticsSettings, RateMeter, diagnostic_status, publish_diagnostics
 from vda_ros.ros.node_main import run_node
-from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.parameters import ParameterTable
+from vda_ros.ros.publishing import try_publish
+from vda_ros.ros.qos import QosSettings
 from vda_ros.ros.stream_state import ProblemLog
 
 NODE_NAME = "depth_align"
 SPARSE_SOURCES = ("depth_image", "points")
-RELIABILITY_CHOICES = tuple(RELIABILITIES)
 INPUT_TOPICS = {"relative": "depth/relative", "metric": "depth/metric"}
 _FIT, _TEMPORAL = FitSettings(), TemporalSettings()
 
-PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec(
-        "input",
+
+@dataclass(frozen=True)
+class AlignSettings(Settings):
+    """Every parameter of depth_align (all read at start-up)."""
+
+    input: str = option(
         "relative",
-        "relative: a relative model's inverse depth on depth/relative (scale and "
-        "shift fitted); metric: a metric model's metres on depth/metric (scale fitted).",
+        "relative: a relative model's inverse depth on depth/relative (scale and shift fitted); metric: a metric "
+        "model's metres on depth/metric (scale fitted).",
         choices=INPUT_KINDS,
-    ),
-    ParameterSpec(
-        "sparse_source",
+    )
+    sparse_source: str = option(
         "depth_image",
-        "depth_image: a depth image registered to the camera on "
-        "sparse_depth (32FC1 m or 16UC1 mm, any size); points: a PointCloud2 on sparse_points.",
+        "depth_image: a depth image registered to the camera on sparse_depth (32FC1 m or 16UC1 mm, any size); "
+        "points: a PointCloud2 on sparse_points.",
         choices=SPARSE_SOURCES,
-    ),
-    ParameterSpec(
-        "sparse_translation",
-        [0.0, 0.0, 0.0],
-        "points only: the sensor's position in the camera "
-        "optical frame [x, y, z] m (the static transform camera_optical <- sensor).",
-    ),
-    ParameterSpec(
-        "sparse_rotation",
-        [0.0, 0.0, 0.0, 1.0],
+    )
+    sparse_translation: tuple[float, ...] = option(
+        (0.0, 0.0, 0.0),
+        "points only: the sensor's position in the camera optical frame [x, y, z] m (the static transform "
+        "camera_optical <- sensor).",
+    )
+    sparse_rotation: tuple[float, ...] = option(
+        (0.0, 0.0, 0.0, 1.0),
         "points only: the sensor's orientation in the camera optical frame as a quaternion [x, y, z, w].",
-    ),
-    ParameterSpec(
-        "max_time_offset",
+    )
+    max_time_offset: float = option(
         0.05,
-        "A depth frame is paired with the sparse measurement nearest in time "
-        "within this many seconds; otherwise the held alignment is used.",
+        "A depth frame is paired with the sparse measurement nearest in time within this many seconds; otherwise "
+        "the held alignment is used.",
         float_range=(0.0, 10.0),
-    ),
-    ParameterSpec(
-        "hold_time",
+    )
+    hold_time: float = option(
         _TEMPORAL.hold_time,
         "Seconds the last good alignment is used without a good fit; then the state is lost and nothing is published.",
         float_range=(0.0, 3600.0),
-    ),
-    ParameterSpec(
-        "fit_method",
+    )
+    fit_method: str = option(
         "robust",
-        "robust: RANSAC + least squares on the inliers; least_squares: one "
-        "plain fit (for comparison; outliers break it).",
+        "robust: RANSAC + least squares on the inliers; least_squares: one plain fit (for comparison; outliers "
+        "break it).",
         choices=FIT_METHODS,
-    ),
-    ParameterSpec(
-        "inlier_threshold",
+    )
+    inlier_threshold: float = option(
         _FIT.inlier_threshold,
         "Relative depth residual below which a sparse sample is an inlier.",
         float_range=(0.001, 1.0),
-    ),
-    ParameterSpec("min_inliers", _FIT.min_inliers, "Fewer inliers reject a frame's fit.", int_range=(2, 1000000, 0)),
-    ParameterSpec(
-        "min_inlier_ratio",
-        _FIT.min_inlier_ratio,
-        "A smaller inlier fraction rejects a frame's fit.",
-        float_range=(0.0, 1.0),
-    ),
-    ParameterSpec("ransac_iterations", _FIT.iterations, "RANSAC hypotheses per frame.", int_range=(1, 100000, 0)),
-    ParameterSpec(
-        "smoothing",
-        _TEMPORAL.smoothing,
-        "Weight of a new fit in the running alignment (1: none).",
-        float_range=(0.01, 1.0),
-    ),
-    ParameterSpec(
-        "max_jump",
+    )
+    min_inliers: int = option(_FIT.min_inliers, "Fewer inliers reject a frame's fit.", int_range=(2, 1000000, 0))
+    min_inlier_ratio: float = option(
+        _FIT.min_inlier_ratio, "A smaller inlier fraction rejects a frame's fit.", float_range=(0.0, 1.0)
+    )
+    ransac_iterations: int = option(_FIT.iterations, "RANSAC hypotheses per frame.", int_range=(1, 100000, 0))
+    smoothing: float = option(
+        _TEMPORAL.smoothing, "Weight of a new fit in the running alignment (1: none).", float_range=(0.01, 1.0)
+    )
+    max_jump: float = option(
         _TEMPORAL.max_jump,
         "A fit changing depth by more than this fraction (median) is a jump and rejected, unless it persists.",
         float_range=(0.001, 10.0),
-    ),
-    ParameterSpec(
-        "jump_frames",
+    )
+    jump_frames: int = option(
         _TEMPORAL.jump_frames,
         "Consecutive consistent jumping fits after which the alignment follows them.",
         int_range=(1, 1000, 0),
-    ),
-    ParameterSpec(
-        "min_depth",
-        0.0,
-        "Metres; sparse samples and output depth nearer than this are ignored / NaN.",
-        float_range=(0.0, 10000.0),
-    ),
-    ParameterSpec(
-        "max_depth",
-        0.0,
-        "Metres; sparse samples and output depth farther than this are ignored / NaN; 0: no limit.",
-        float_range=(0.0, 10000.0),
-    ),
-    ParameterSpec("publish_points", True, "Publish the PointCloud2 on points (needs a calibrated depth/camera_info)."),
-    ParameterSpec(
-        "points_stride",
-        1,
-        "Keep every n-th row and column in the point cloud (1: organised, full size).",
-        int_range=(1, 64, 0),
-    ),
-    ParameterSpec("input_reliability", "best_effort", "Reliability of the subscriptions.", choices=RELIABILITY_CHOICES),
-    ParameterSpec("input_queue_depth", 5, "Queue depth of the subscriptions.", int_range=(1, 100, 0)),
-    ParameterSpec("output_reliability", "reliable", "Reliability of the publications.", choices=RELIABILITY_CHOICES),
-    ParameterSpec("output_queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
-    ParameterSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", float_range=(0.1, 60.0)),
-)
-
-
-def check_parameters(values: Mapping[str, ParameterValue]) -> str | None:
-    """Reject an empty depth window and extrinsics of the wrong length or a zero quaternion."""
-    low, high = values.get("min_depth", 0.0), values.get("max_depth", 0.0)
-    if high and low > high:
-        return f"min_depth {low} is greater than max_depth {high}"
-    translation = values.get("sparse_translation", [0.0, 0.0, 0.0])
-    rotation = values.get("sparse_rotation", [0.0, 0.0, 0.0, 1.0])
-    if len(translation) != 3:  # type: ignore[arg-type]
-        return f"sparse_translation needs 3 values [x, y, z], got {list(translation)}"  # type: ignore[call-overload]
-    if len(rotation) != 4 or not any(rotation):  # type: ignore[arg-type]
-        return f"sparse_rotation needs a non-zero quaternion [x, y, z, w], got {list(rotation)}"  # type: ignore[call-overload]
-    return None
-
-
-def aligner_settings(values: Mapping[str, ParameterValue]) -> AlignerSettings:
-    """The alignment the parameters describe."""
-    return AlignerSettings(
-        metric_input=values["input"] == "metric",
-        fit=FitSettings(
-            method=str(values["fit_method"]),
-            inlier_threshold=float(values["inlier_threshold"]),
-            min_inliers=int(values["min_inliers"]),
-            min_inlier_ratio=float(values["min_inlier_ratio"]),
-            iterations=int(values["ransac_iterations"]),
-        ),
-        temporal=TemporalSettings(
-            smoothing=float(values["smoothing"]),
-            max_jump=float(values["max_jump"]),
-            jump_frames=int(values["jump_frames"]),
-            hold_time=float(values["hold_time"]),
-        ),
-        min_depth=float(values["min_depth"]),
-        max_depth=float(values["max_depth"]),
     )
+    outputs: OutputSettings = group(OutputSettings)
+    """Of these only the cloud and the depth window apply (OFFERED_OUTPUTS); the others keep their defaults."""
+    qos: QosSettings = group(QosSettings, input_queue_depth=5)
+    diagnostics: DiagnosticsSettings = group(DiagnosticsSettings)
+
+    def check(self) -> None:
+        """Also refuse extrinsics of the wrong length or a zero quaternion."""
+        super().check()
+        if len(self.sparse_translation) != 3:
+            raise OptionError(f"sparse_translation needs 3 values [x, y, z], got {list(self.sparse_translation)}")
+        if len(self.sparse_rotation) != 4 or not any(self.sparse_rotation):
+            raise OptionError(
+                f"sparse_rotation needs a non-zero quaternion [x, y, z, w], got {list(self.sparse_rotation)}"
+            )
+
+    def aligner(self) -> AlignerSettings:
+        """The alignment these settings describe."""
+        return AlignerSettings(
+            metric_input=self.input == "metric",
+            fit=FitSettings(
+                method=self.fit_method,
+                inlier_threshold=self.inlier_threshold,
+                min_inliers=self.min_inliers,
+                min_inlier_ratio=self.min_inlier_ratio,
+                iterations=self.ransac_iterations,
+            ),
+            temporal=TemporalSettings(
+                smoothing=self.smoothing,
+                max_jump=self.max_jump,
+                jump_frames=self.jump_frames,
+                hold_time=self.hold_time,
+            ),
+            min_depth=self.outputs.min_depth,
+            max_depth=self.outputs.max_depth,
+        )
+
+    @property
+    def extrinsic(self) -> Extrinsic:
+        """Where the sparse sensor is in the camera optical frame (points only)."""
+        return Extrinsic(np.array(self.sparse_translation, dtype=np.float64), quaternion_matrix(*self.sparse_rotation))
+
+
+OFFERED_OUTPUTS = ("publish_points", "points_stride", "min_depth", "max_depth")
+"""The output options that apply to aligned depth (read at start-up here, though depth_node changes them live)."""
+UNUSED_OUTPUTS = tuple(item.name for item in OutputSettings.options() if item.name not in OFFERED_OUTPUTS)
+"""The colour, cloud colour and relative-scale options: no parameters here."""
+OUTPUT_HELP = {
+    "publish_points": "Publish the PointCloud2 on points (needs a calibrated depth/camera_info).",
+    "min_depth": "Metres; sparse samples and output depth nearer than this are ignored / NaN.",
+    "max_depth": "Metres; sparse samples and output depth farther than this are ignored / NaN; 0: no limit.",
+}
+"""What the output options mean here, where the shared descriptions (a depth_node's cloud) would mislead."""
 
 
 class DepthAlignNode(Node):
@@ -205,16 +187,18 @@ class DepthAlignNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self._params = ParameterTable(self, PARAMETERS, validate=check_parameters)
-        values = self._params.values
-        self._settings = aligner_settings(values)
-        self._aligner = DepthAligner(self._settings)
-        self._points_source = values["sparse_source"] == "points"
-        rotation = [float(v) for v in values["sparse_rotation"]]  # type: ignore[union-attr]
-        self._extrinsic = Extrinsic(
-            np.array(values["sparse_translation"], dtype=np.float64), quaternion_matrix(*rotation)
+        self._params = ParameterTable(
+            self,
+            AlignSettings,
+            exclude=UNUSED_OUTPUTS,
+            start_up_only=OFFERED_OUTPUTS,
+            help_overrides=OUTPUT_HELP,
         )
-        self._max_offset_ns = round(float(values["max_time_offset"]) * 1e9)
+        settings = self._settings = self._params.settings  # every option here is read once
+        self._aligner = DepthAligner(settings.aligner())
+        self._points_source = settings.sparse_source == "points"
+        self._extrinsic = settings.extrinsic
+        self._max_offset_ns = round(settings.max_time_offset * 1e9)
         self._sparse: StampedHistory[np.ndarray] = StampedHistory()
         self._info: CameraInfo | None = None
         self._problems = ProblemLog(self.get_logger().warning)
@@ -222,12 +206,11 @@ class DepthAlignNode(Node):
         self._counts = {"depth frames": 0, "published": 0, "sparse messages": 0, "without sparse data": 0}
         self._output_rate = RateMeter()
 
-        qos_out = qos_profile(str(values["output_reliability"]), int(values["output_queue_depth"]))
+        qos_out, qos_in = settings.qos.output, settings.qos.input
         self._depth_pub = self.create_publisher(Image, "depth/image", qos_out)
         self._points_pub = self.create_publisher(PointCloud2, "points", qos_out)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        qos_in = qos_profile(str(values["input_reliability"]), int(values["input_queue_depth"]))
-        self._depth_topic = self.resolve_topic_name(INPUT_TOPICS[str(values["input"])])
+        self._depth_topic = self.resolve_topic_name(INPUT_TOPICS[settings.input])
         self.create_subscription(Image, self._depth_topic, self._on_depth, qos_in)
         self.create_subscription(CameraInfo, "depth/camera_info", self._on_info, qos_in)
         if self._points_source:
@@ -236,7 +219,7 @@ class DepthAlignNode(Node):
         else:
             self._sparse_topic = self.resolve_topic_name("sparse_depth")
             self.create_subscription(Image, self._sparse_topic, self._on_sparse_depth, qos_in)
-        self.create_timer(float(values["diagnostics_period"]), self._publish_diagnostics)
+        self.create_timer(settings.diagnostics.diagnostics_period, self._publish_diagnostics)
         self.get_logger().info(f"aligning {self._depth_topic} to {self._sparse_topic}")
 
     # --- inputs ---------------------------------------------------------------------------------
@@ -264,7 +247,7 @@ class DepthAlignNode(Node):
         if measurement is None:
             self._counts["without sparse data"] += 1
             return None
-        limits = (self._settings.min_depth, self._settings.max_depth)
+        limits = (self._settings.outputs.min_depth, self._settings.outputs.max_depth)
         if not self._points_source:
             return samples_from_depth_image(measurement, shape, *limits)
         if self._info is None or not camera_info_is_calibrated(self._info):
@@ -288,15 +271,22 @@ class DepthAlignNode(Node):
         self._publish(self._depth_pub, depth_to_msg(depth, msg.header))
         self._counts["published"] += 1
         self._output_rate.tick()
-        if self._params.values["publish_points"] and self._info is not None and camera_info_is_calibrated(self._info):
-            xyz = backproject(depth, *intrinsics(self._info), stride=int(self._params.values["points_stride"]))
-            self._publish(self._points_pub, points_to_cloud(xyz, msg.header))
+        self._publish_cloud(depth, msg)
+
+    def _publish_cloud(self, depth: np.ndarray, msg: Image) -> None:
+        """The aligned depth's points, made as every node and tool makes a metric cloud (vda_ros.core.outputs)."""
+        camera = camera_model(self._info) if self._info is not None else None
+        out = frame_outputs(None, depth, metric=True, settings=self._settings.outputs, camera=camera)
+        if out.problem is not None:
+            self._problems.add(out.problem)
+        if out.cloud is not None:
+            self._publish(self._points_pub, points_to_cloud(out.cloud.xyz, msg.header))
 
     def _publish(self, publisher: Publisher, msg: object) -> None:
-        try:
-            publisher.publish(msg)
-        except RuntimeError as error:  # rclpy's RCLError: a reliable writer's full queue must not stop us
-            self._problems.add(f"could not publish on {publisher.topic_name}: {error}")
+        """Publish; a reliable writer's full queue is reported as bad input, and the message dropped."""
+        problem = try_publish(publisher, msg)
+        if problem is not None:
+            self._problems.add(problem)
 
     # --- diagnostics ----------------------------------------------------------------------------
 
@@ -323,15 +313,12 @@ class DepthAlignNode(Node):
             state, DiagnosticStatus.ERROR if state == TrackState.LOST else DiagnosticStatus.OK
         )
         message = f"{state.value}: {status.note}" if status and status.note else state.value
-        array = DiagnosticArray(
-            status=[
-                diagnostic_status(
-                    f"{self.get_fully_qualified_name()}: alignment", self._sparse_topic, level, message, values
-                )
-            ]
+        name = f"{self.get_fully_qualified_name()}: alignment"
+        problem = publish_diagnostics(
+            self, self._diagnostics, [diagnostic_status(name, self._sparse_topic, level, message, values)]
         )
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._publish(self._diagnostics, array)
+        if problem is not None:
+            self._problems.add(problem)
 
     def close(self) -> None:
         """Nothing runs outside the executor; present for run_node."""
