@@ -37,7 +37,7 @@ ARGUMENTS = (
         "model checkpoint (the file's empty value: the official file in $VDA_CHECKPOINT_DIR "
         "or ./checkpoints)" + FROM_FILE,
     ),
-    ("encoder", NOT_GIVEN, "model size: vits, vitb or vitl" + FROM_FILE),
+    ("encoder", NOT_GIVEN, "model size: auto (read from the checkpoint, else vits), vits, vitb or vitl" + FROM_FILE),
     ("metric", NOT_GIVEN, "true: metric model (metres, point cloud)" + FROM_FILE),
     ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
     ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
@@ -99,7 +99,7 @@ def generate_launch_description() -> LaunchDescription:
                         "fps": ParameterValue(LaunchConfiguration("fps"), value_type=float),
                         "loop": True,
                         "frame_id": FRAME,
-                        "reliability": LaunchConfiguration("reliability"),
+                        "output_reliability": LaunchConfiguration("reliability"),
                         "use_sim_time": given_true("use_sim_time"),
                     }
                 ],

@@ -8,7 +8,7 @@ image with a CameraInfo of the same header, as a real driver would publish them.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -19,12 +19,14 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from vda_ros.core.options import Settings, group, option
+from vda_ros.core.settings import FrameSettings
 from vda_ros.errors import VdaError
 from vda_ros.io.media import scaled_size
 from vda_ros.ros.conversions import rgb_to_msg, scale_camera_info
 from vda_ros.ros.node_main import run_node
-from vda_ros.ros.parameters import ParameterSpec, ParameterTable, ParameterValue
-from vda_ros.ros.qos import RELIABILITIES, qos_profile
+from vda_ros.ros.parameters import ParameterTable
+from vda_ros.ros.qos import OutputQosSettings
 
 NODE_NAME = "video_source"
 FALLBACK_FPS = 30.0
@@ -32,40 +34,50 @@ FALLBACK_FPS = 30.0
 DELIVERY_TIMEOUT = 5.0
 """Seconds an ending video waits for reliable subscribers to acknowledge its last frames."""
 
-PARAMETERS: tuple[ParameterSpec, ...] = (
-    ParameterSpec("source", "", "Video file path, or a camera device index (0, 1, ...)."),
-    ParameterSpec("loop", True, "Start a video file again when it ends (stamps keep increasing); false: exit."),
-    ParameterSpec("fps", 0.0, "Publishing rate; 0: the source's own rate.", float_range=(0.0, 1000.0)),
-    ParameterSpec(
-        "frame_id",
-        "camera_optical_frame",
-        "frame_id of image and camera_info (an optical frame: x right, y down, z forward).",
-    ),
-    ParameterSpec("max_res", 1280, "Shrink frames whose longer side exceeds this; 0: never.", int_range=(0, 16384, 0)),
-    ParameterSpec("encoding", "rgb8", "Encoding of the published images.", choices=("rgb8", "bgr8")),
-    ParameterSpec(
-        "fx",
-        0.0,
-        "Focal length in pixels at the source's resolution; 0: from horizontal_fov.",
-        float_range=(0.0, 1.0e6),
-    ),
-    ParameterSpec("fy", 0.0, "Vertical focal length in pixels; 0: same as fx.", float_range=(0.0, 1.0e6)),
-    ParameterSpec("cx", 0.0, "Principal point x in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
-    ParameterSpec("cy", 0.0, "Principal point y in pixels; 0: the image centre.", float_range=(0.0, 1.0e6)),
-    ParameterSpec(
-        "horizontal_fov", 60.0, "Horizontal field of view in degrees, used when fx is 0.", float_range=(1.0, 179.0)
-    ),
-    ParameterSpec("reliability", "reliable", "Reliability of the publications.", choices=tuple(RELIABILITIES)),
-    ParameterSpec("queue_depth", 2, "Queue depth of the publications.", int_range=(1, 100, 0)),
-    ParameterSpec(
-        "wait_for_subscribers",
+
+@dataclass(frozen=True)
+class VideoSourceSettings(Settings):
+    """Every parameter of video_source (all read at start-up).
+
+    The publications' QoS was `reliability` and `queue_depth`: they are output_reliability and output_queue_depth,
+    as on every node, and the old names still work (with a warning).
+    """
+
+    source: str = option("", "Video file path, or a camera device index (0, 1, ...).")
+    loop: bool = option(True, "Start a video file again when it ends (stamps keep increasing); false: exit.")
+    fps: float = option(0.0, "Publishing rate; 0: the source's own rate.", float_range=(0.0, 1000.0))
+    frame_id: str = option(
+        "camera_optical_frame", "frame_id of image and camera_info (an optical frame: x right, y down, z forward)."
+    )
+    frames: FrameSettings = group(FrameSettings)
+    """Only max_res applies: frames come from a decoder, not from messages (OFFERED_FRAME_OPTIONS)."""
+    encoding: str = option("rgb8", "Encoding of the published images.", choices=("rgb8", "bgr8"))
+    fx: float = option(
+        0.0, "Focal length in pixels at the source's resolution; 0: from horizontal_fov.", float_range=(0.0, 1.0e6)
+    )
+    fy: float = option(0.0, "Vertical focal length in pixels; 0: same as fx.", float_range=(0.0, 1.0e6))
+    cx: float = option(0.0, "Principal point x in pixels; 0: the image centre.", float_range=(0.0, 1.0e6))
+    cy: float = option(0.0, "Principal point y in pixels; 0: the image centre.", float_range=(0.0, 1.0e6))
+    horizontal_fov: float = option(
+        60.0, "Horizontal field of view in degrees, used when fx is 0.", float_range=(1.0, 179.0)
+    )
+    qos: OutputQosSettings = group(OutputQosSettings)
+    wait_for_subscribers: int = option(
         0,
-        "Hold the first frame until this many subscriptions matched on image "
-        "and on camera_info (a short clip played once is otherwise over before discovery ends); 0: "
-        "publish at once.",
+        "Hold the first frame until this many subscriptions matched on image and on camera_info (a short clip "
+        "played once is otherwise over before discovery ends); 0: publish at once.",
         int_range=(0, 100, 0),
-    ),
-)
+    )
+
+    @property
+    def camera_device(self) -> bool:
+        """Whether source is a camera device index rather than a video file."""
+        return self.source.isdigit()
+
+
+UNUSED_FRAME_OPTIONS = ("max_image_pixels",)
+"""A limit on the pixels of received images: this node receives none."""
+MAX_RES_HELP = "Shrink frames whose longer side exceeds this (camera_info is scaled with them); 0: never."
 
 
 class SourceError(VdaError, RuntimeError):
@@ -83,16 +95,16 @@ def open_capture(source: str) -> cv2.VideoCapture:
     return capture
 
 
-def camera_info(width: int, height: int, values: Mapping[str, ParameterValue]) -> CameraInfo:
+def camera_info(width: int, height: int, settings: VideoSourceSettings) -> CameraInfo:
     """A distortion-free pinhole CameraInfo for width x height images from the intrinsics parameters.
 
     Unset focal lengths follow from the field of view; an unset principal point is the centre of
     the pixel grid ((width - 1) / 2 with pixel centres at integer coordinates).
     """
-    fx = float(values["fx"]) or (width / 2.0) / math.tan(math.radians(float(values["horizontal_fov"])) / 2.0)
-    fy = float(values["fy"]) or fx
-    cx = float(values["cx"]) or (width - 1) / 2.0
-    cy = float(values["cy"]) or (height - 1) / 2.0
+    fx = settings.fx or (width / 2.0) / math.tan(math.radians(settings.horizontal_fov) / 2.0)
+    fy = settings.fy or fx
+    cx = settings.cx or (width - 1) / 2.0
+    cy = settings.cy or (height - 1) / 2.0
     return CameraInfo(
         width=width,
         height=height,
@@ -109,20 +121,22 @@ class VideoSource(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self._values = ParameterTable(self, PARAMETERS).values
-        self._source = str(self._values["source"])
-        self._capture = open_capture(self._source)
+        self._params = ParameterTable(
+            self, VideoSourceSettings, exclude=UNUSED_FRAME_OPTIONS, help_overrides={"max_res": MAX_RES_HELP}
+        )
+        self._settings = settings = self._params.settings  # every option here is read once
+        self._capture = open_capture(settings.source)
         self._info: CameraInfo | None = None
-        self._waiting_for = int(self._values["wait_for_subscribers"])
+        self._waiting_for = settings.wait_for_subscribers
         self.finished = False
         self.failed = False
 
-        qos = qos_profile(str(self._values["reliability"]), int(self._values["queue_depth"]))
-        self._image_pub = self.create_publisher(Image, "image", qos)
-        self._info_pub = self.create_publisher(CameraInfo, "camera_info", qos)
-        fps = float(self._values["fps"]) or self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
+        self._image_pub = self.create_publisher(Image, "image", settings.qos.output)
+        self._info_pub = self.create_publisher(CameraInfo, "camera_info", settings.qos.output)
+        fps = settings.fps or self._capture.get(cv2.CAP_PROP_FPS) or FALLBACK_FPS
         self._timer = self.create_timer(1.0 / fps, self._publish_next)
-        self.get_logger().info(f"publishing {self._source} at {fps:.2f} Hz on {self.resolve_topic_name('image')}")
+        where = self.resolve_topic_name("image")
+        self.get_logger().info(f"publishing {settings.source} at {fps:.2f} Hz on {where}")
         if self._waiting_for:
             self.get_logger().info(f"waiting for {self._waiting_for} subscriptions on image and camera_info")
 
@@ -139,28 +153,29 @@ class VideoSource(Node):
             self.finished = True
             return
         native_size = (bgr.shape[1], bgr.shape[0])
-        size = scaled_size(*native_size, int(self._values["max_res"]))
+        size = scaled_size(*native_size, self._settings.frames.max_res)
         rgb = cv2.cvtColor(
             bgr if size == native_size else cv2.resize(bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB
         )
-        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=str(self._values["frame_id"]))
-        self._image_pub.publish(rgb_to_msg(rgb, header, str(self._values["encoding"])))
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self._settings.frame_id)
+        self._image_pub.publish(rgb_to_msg(rgb, header, self._settings.encoding))
         self._info_pub.publish(self._camera_info(native_size, size, header))
 
     def _next_frame(self) -> np.ndarray | None:
         """The next BGR frame as decoded; None when the source is done (or failed)."""
+        source = self._settings.source
         ok, bgr = self._capture.read()
-        if not ok and self._values["loop"] and not self._source.isdigit():
-            self.get_logger().info(f"end of {self._source}: looping")
+        if not ok and self._settings.loop and not self._settings.camera_device:
+            self.get_logger().info(f"end of {source}: looping")
             self._capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
             ok, bgr = self._capture.read()
         if ok:
             return bgr
-        self.failed = self._source.isdigit()
+        self.failed = self._settings.camera_device
         if self.failed:
-            self.get_logger().error(f"camera {self._source} stopped delivering frames")
+            self.get_logger().error(f"camera {source} stopped delivering frames")
         else:
-            self.get_logger().info(f"end of {self._source}")
+            self.get_logger().info(f"end of {source}")
         return None
 
     def _camera_info(self, native_size: tuple[int, int], size: tuple[int, int], header: Header) -> CameraInfo:
@@ -169,7 +184,7 @@ class VideoSource(Node):
         Built on the first frame, because a camera may not report its resolution before it delivers.
         """
         if self._info is None or (self._info.width, self._info.height) != size:
-            self._info = scale_camera_info(camera_info(*native_size, self._values), *size)
+            self._info = scale_camera_info(camera_info(*native_size, self._settings), *size)
         self._info.header = header
         return self._info
 
