@@ -93,11 +93,15 @@ class ParameterTable(Generic[S]):
         self._settings: S = settings()
         node.add_on_set_parameters_callback(self._check)
         node.add_post_set_parameters_callback(self._store)
-        declared = [(name, declared_default(item.default), descriptor(item)) for name, item in self._options.items()]
-        declared += [
-            (name, _alias_default(alias), _alias_descriptor(alias)) for name, (_, alias) in self._aliases.items()
-        ]
-        node.declare_parameters("", declared)
+        # Older spellings first: what they give becomes the declared value of the option they map onto, so the
+        # option's parameter (`ros2 param get`) shows the value the node uses. A current name given too wins.
+        node.declare_parameters(
+            "", [(name, _alias_default(alias), _alias_descriptor(alias)) for name, (_, alias) in self._aliases.items()]
+        )
+        mapped = self._settings.values()
+        node.declare_parameters(
+            "", [(name, declared_default(mapped[name]), descriptor(item)) for name, item in self._options.items()]
+        )
 
     @property
     def settings(self) -> S:
