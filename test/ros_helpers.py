@@ -22,10 +22,11 @@ from typing import Any, Generic, TypeVar
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue, SetParametersResult
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.parameter import parameter_value_to_python
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
@@ -125,7 +126,7 @@ class Collector(Generic[M]):
     def published(self) -> list[tuple[M, float]]:
         """The messages with their publication times (time.time() of the publishing process, seconds)."""
         with self._lock:
-            return [(msg, published) for (msg, _), published in zip(self._items, self._published)]
+            return [(msg, published) for (msg, _), published in zip(self._items, self._published, strict=True)]
 
     def messages(self) -> list[M]:
         return [msg for msg, _ in self.items()]
@@ -181,6 +182,16 @@ class TestNode:
         finally:
             self.node.destroy_client(client)
 
+    def get_parameters(self, node_name: str, names: list[str], timeout: float = 10.0) -> dict[str, Any]:
+        """The current values of parameters of a remote node, by name (arrays as lists)."""
+        client = self.node.create_client(GetParameters, f"{node_name}/get_parameters")
+        try:
+            assert client.wait_for_service(timeout), f"no parameter service on {node_name}"
+            values = self.call(client, GetParameters.Request(names=names), timeout).values
+            return {name: _python(parameter_value_to_python(value)) for name, value in zip(names, values, strict=True)}
+        finally:
+            self.node.destroy_client(client)
+
     def call(self, client: Any, request: Any, timeout: float = 10.0) -> Any:
         """Call a service from the test thread (the executor thread delivers the answer)."""
         future = client.call_async(request)
@@ -192,6 +203,11 @@ class TestNode:
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
         self._thread.join(timeout=5.0)
+
+
+def _python(value: Any) -> Any:
+    """A parameter value as plain Python: arrays (array.array, sequences) as lists."""
+    return value if value is None or isinstance(value, (bool, int, float, str)) else list(value)
 
 
 def _parameter(name: str, value: bool | int | float | str) -> Parameter:

@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from rclpy.qos import ReliabilityPolicy
 from ros_helpers import REPO_ROOT, NodeProcess, TestNode, node_env, wait_until
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -122,7 +123,7 @@ def test_intrinsics_are_scaled_with_max_res_and_the_video_ends_without_loop(
     assert wait_until(lambda: len(images.messages()) >= FRAMES and len(infos.messages()) >= FRAMES, 5.0)
     received = images.messages()
     assert len(received) == FRAMES and len(infos.messages()) == FRAMES
-    assert all(np.array_equal(pixels(m), frame) for m, frame in zip(received, expected))
+    assert all(np.array_equal(pixels(m), frame) for m, frame in zip(received, expected, strict=True))
     image, info = received[-1], infos.messages()[-1]
     assert (image.encoding, image.width, image.height) == ("bgr8", 32, 24) and info.header == image.header
     np.testing.assert_allclose([info.k[0], info.k[4], info.k[2], info.k[5]], [20.0, 22.0, 15.0, 10.0])
@@ -169,3 +170,31 @@ def test_demo_records_live_depth_to_an_mp4(video: Path, tmp_path: Path) -> None:
     assert output.stat().st_mtime >= before
     leftover = subprocess.run(["pgrep", "-f", f"__ns:={namespace}( |$)"], capture_output=True, text=True)
     assert leftover.stdout == "", "the demo must stop its nodes"
+
+
+def test_the_old_qos_spellings_still_work_and_say_what_replaces_them(
+    ros: TestNode, video: Path, tmp_path: Path
+) -> None:
+    """reliability and queue_depth were video_source's names; every node now says output_reliability and
+    output_queue_depth."""
+    params = {"source": video, "reliability": "best_effort", "queue_depth": 7}
+    with NodeProcess(node_command(MODULE, params, {"__ns": "/vs3"}), tmp_path / "source.log") as process:
+        assert process.wait_for_log("publishing", 30.0), process.log()
+        values = ros.get_parameters("/vs3/video_source", ["output_reliability", "output_queue_depth"])
+        assert values == {"output_reliability": "best_effort", "output_queue_depth": 7}, values
+        assert wait_until(lambda: len(ros.node.get_publishers_info_by_topic("/vs3/image")) == 1, 20.0)
+        (endpoint,) = ros.node.get_publishers_info_by_topic("/vs3/image")
+        assert endpoint.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        log = process.log()
+    assert "'reliability' is deprecated; use output_reliability" in log, log
+    assert "'queue_depth' is deprecated; use output_queue_depth" in log, log
+
+
+def test_the_new_qos_names_set_the_publications(ros: TestNode, video: Path, tmp_path: Path) -> None:
+    params = {"source": video, "output_reliability": "best_effort", "output_queue_depth": 3}
+    with NodeProcess(node_command(MODULE, params, {"__ns": "/vs4"}), tmp_path / "source.log") as process:
+        assert process.wait_for_log("publishing", 30.0), process.log()
+        assert wait_until(lambda: len(ros.node.get_publishers_info_by_topic("/vs4/camera_info")) == 1, 20.0)
+        (endpoint,) = ros.node.get_publishers_info_by_topic("/vs4/camera_info")
+        assert endpoint.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+        assert "deprecated" not in process.log()
