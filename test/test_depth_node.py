@@ -68,7 +68,7 @@ OVERLOAD_BURSTS = 15
 
 def stamp_at(seconds: float) -> Time:
     sec = int(seconds)
-    return Time(sec=sec, nanosec=int(round((seconds - sec) * 1e9)))
+    return Time(sec=sec, nanosec=round((seconds - sec) * 1e9))
 
 
 def now_stamp() -> Time:
@@ -852,6 +852,34 @@ def test_a_graph_cache_that_cannot_be_written_stops_the_node_at_start_up(
     assert reason is None or f"{expected}{reason};" in log, log
     assert "Traceback" not in log, log
     assert (tmp_path / "file").read_text() == "not a folder"
+
+
+def test_the_spellings_the_tools_replaced_set_the_current_parameters_and_warn(ros: TestNode, tmp_path: Path) -> None:
+    """depth_node takes the shared groups' older spellings too (vda-process-bag's, video_source's)."""
+    old = {"point_stride": 2, "no_points": True, "color_range": [1.0, 5.0], "reliability": "best_effort"}
+    params = {**COMMON_PARAMS, **old, "fp32": True}
+    with NodeProcess(node_command(MODULE, params, {"__ns": "/old"}), tmp_path / "node.log") as process:
+        assert process.wait_for_log("listening on", 120.0), process.log()
+        current = ["points_stride", "publish_points", "color_min", "color_max", "output_reliability", "precision"]
+        values = ros.get_parameters("/old/depth_node", current)
+        log = process.log()
+    assert values == {
+        "points_stride": 2,
+        "publish_points": False,
+        "color_min": 1.0,
+        "color_max": 5.0,
+        "output_reliability": "best_effort",
+        "precision": "fp32",
+    }, values
+    assert "points (advertised, off (publish_points is false))" in log, log
+    for spelling, replacement in [
+        ("point_stride", "points_stride"),
+        ("no_points", "publish_points (false)"),
+        ("color_range", "color_min and color_max"),
+        ("reliability", "output_reliability"),
+    ]:
+        assert f"'{spelling}' is deprecated; use {replacement}" in log, log
+    assert "'fp32' is deprecated" not in log, "the official run.py's shorthand is kept on purpose"
 
 
 # --- parameters file and the node's pieces alone -------------------------------------------------
