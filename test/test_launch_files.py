@@ -25,6 +25,11 @@ from typing import Any
 
 import pytest
 
+from vda_ros.core.options import Settings
+from vda_ros.nodes.depth_align import AlignSettings
+from vda_ros.nodes.depth_settings import ManagedDepthSettings
+from vda_ros.nodes.video_source import VideoSourceSettings
+
 LAUNCH_DIR = Path(__file__).resolve().parent.parent / "launch"
 
 
@@ -245,3 +250,40 @@ def test_demo_declares_what_depth_launch_declares() -> None:
     missing = set(_declared_arguments("depth.launch.py")) - set(_declared_arguments("demo.launch.py"))
     assert missing == {"image", "camera_info", "camera_frame", "input_reliability"}, missing
     assert set(_forwarded("demo.launch.py")) >= {"backend", "managed", "autostart"}
+
+
+def _parameter_types(name: str) -> dict[str, type | None]:
+    """NODE_PARAMETERS of a launch file: parameter name -> the type its argument is read as (None: YAML)."""
+    for node in _tree(name).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NODE_PARAMETERS" for t in node.targets):
+            kinds = {"str": str, "bool": bool, "int": int, "float": float}
+            return {
+                ast.literal_eval(key): None if isinstance(value, ast.Constant) else kinds[value.id]
+                for key, value in zip(node.value.keys, node.value.values, strict=True)
+            }
+    raise AssertionError(f"{name} has no NODE_PARAMETERS table")
+
+
+def _options(settings: type[Settings]) -> dict[str, type]:
+    """Option name -> the type of its values, plus the parameter every node has."""
+    return {**{item.name: item.kind for item in settings.options()}, "use_sim_time": bool}
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"), [("depth.launch.py", ManagedDepthSettings), ("depth_align.launch.py", AlignSettings)]
+)
+def test_parameter_arguments_set_parameters_of_the_node_with_their_type(name: str, settings: type[Settings]) -> None:
+    options = _options(settings)
+    for parameter, kind in _parameter_types(name).items():
+        assert parameter in options, f"{name}: {parameter} is no parameter of the node"
+        assert kind is options[parameter] or (kind is None and options[parameter] is tuple), parameter
+
+
+@pytest.mark.usefixtures("stand_in_launch")
+def test_the_demo_gives_video_source_its_parameters_by_their_current_names() -> None:
+    (source,) = [
+        node for node in _of(_description("demo.launch.py"), "Node") if node.kwargs["executable"] == "video_source"
+    ]
+    (parameters,) = source.kwargs["parameters"]
+    assert set(parameters) <= set(_options(VideoSourceSettings)), set(parameters) - set(_options(VideoSourceSettings))
+    assert _configuration_name(parameters["output_reliability"]) == "reliability", "the demo's argument, both ends"
