@@ -92,7 +92,7 @@ def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, fr
             sparse_pub.publish(sparse_messages[ahead])
         frame_header = header(index)
         depth_pub.publish(depth_to_msg(prediction[index], frame_header))
-        assert wait_until(lambda: depth_out.with_stamp(frame_header.stamp) is not None, WAIT), (
+        assert wait_until(lambda h=frame_header: depth_out.with_stamp(h.stamp) is not None, WAIT), (
             f"no depth for frame {index}"
         )
         outputs.append(msg_to_depth(depth_out.with_stamp(frame_header.stamp)))
@@ -118,7 +118,7 @@ def test_metric_depth_meets_the_bound_on_every_frame_and_least_squares_fails_it(
     with NodeProcess(command, tmp_path / "align.log") as process:
         outputs, cloud, diagnostics = stream(ros, "/cam_a", scene, prediction, messages, scene.frames)
         assert process.running(), process.log()
-    errors = np.array([frame_abs_rel(depth, truth) for depth, truth in zip(outputs, scene.depth)])
+    errors = np.array([frame_abs_rel(depth, truth) for depth, truth in zip(outputs, scene.depth, strict=True)])
     assert np.median(errors) <= 0.04, errors
     assert errors.max() <= 0.08, errors
     assert max(errors[i] for i in DROPPED_FRAMES) <= 0.08  # frames without sparse data got the held alignment

@@ -122,7 +122,9 @@ def test_three_cameras_equal_vda_video_per_camera_and_a_reset_touches_one(ros: T
                 infos[camera].publish(info_msg(stamp, frame_id=frame_id, width=width, height=height))
                 pubs[camera].publish(image_msg(frames[camera][index], stamp, frame_id=frame_id))
             for camera in SIZES:  # every camera's outputs of this frame before the next frame
-                assert wait_until(lambda c=camera: all(outputs[c][n].with_stamp(stamp) for n in outputs[c]), 120.0), (
+                assert wait_until(
+                    lambda c=camera, s=stamp: all(outputs[c][n].with_stamp(s) for n in outputs[c]), 120.0
+                ), (
                     camera,
                     index,
                     process.log(),
