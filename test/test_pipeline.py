@@ -114,7 +114,7 @@ def test_settings_from_node_values_and_a_live_colour_scale_that_follows_them() -
         "color_smoothing": 0.2,
     }
     settings = OutputSettings.from_values(values)
-    assert settings.max_depth == math.inf and settings.color_range == (None, None, 0.2)
+    assert settings.depth_limit == math.inf and settings.color_range == (None, None, 0.2), "max_depth 0: no limit"
     fixed = OutputSettings.from_values({**values, "color_max": 4.0})
     assert fixed.color_range == (1.0, 4.0, 0.2)
     live = LiveColorScale()
