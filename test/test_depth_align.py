@@ -16,7 +16,7 @@ from std_msgs.msg import Header
 from synthetic_scene import DROPPED_FRAMES, frame_abs_rel, lidar_points, synthetic_sequence
 
 from vda_ros.core.alignment import AlignerSettings, DepthAligner, FitSettings
-from vda_ros.core.geometry import backproject
+from vda_ros.core.geometry import backproject, scale_intrinsics
 from vda_ros.core.sparse import samples_from_depth_image
 from vda_ros.nodes.depth_align import UNUSED_OUTPUTS, AlignSettings
 from vda_ros.ros.child_nodes import node_command
@@ -48,10 +48,12 @@ def header(index: int) -> Header:
     return Header(stamp=Time(sec=stamp_ns_value // 10**9, nanosec=stamp_ns_value % 10**9), frame_id=FRAME_ID)
 
 
-def camera_info(scene) -> CameraInfo:
-    k = scene.intrinsics
-    p = np.hstack((k, np.zeros((3, 1))))
+def camera_info(scene, scale: int = 1) -> CameraInfo:
+    """The scene camera's CameraInfo; scale 2: of the camera's full-size image, twice the depth's size."""
     height, width = scene.depth.shape[1:]
+    k = scale_intrinsics(scene.intrinsics, (width, height), (scale * width, scale * height))
+    p = np.hstack((k, np.zeros((3, 1))))
+    height, width = scale * height, scale * width
     return CameraInfo(
         header=header(0),
         width=width,
@@ -64,8 +66,11 @@ def camera_info(scene) -> CameraInfo:
     )
 
 
-def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, frames: int):
-    """Publish the stream frame by frame, each sparse message one frame ahead; return the outputs by frame."""
+def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, frames: int, info_scale: int = 1):
+    """Publish the stream frame by frame, each sparse message one frame ahead; return the outputs by frame.
+
+    depth/camera_info is published once, for an image info_scale times the depth's size.
+    """
     depth_pub = ros.publisher(Image, f"{namespace}/depth/relative", depth=50)
     info_pub = ros.publisher(CameraInfo, f"{namespace}/depth/camera_info")
     sparse_type = type(next(m for m in sparse_messages if m is not None))
@@ -76,7 +81,7 @@ def stream(ros: TestNode, namespace: str, scene, prediction, sparse_messages, fr
     diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
     for publisher in (depth_pub, info_pub, sparse_pub):
         wait_for_subscribers(publisher)
-    info_pub.publish(camera_info(scene))
+    info_pub.publish(camera_info(scene, info_scale))
     sparse_pub.publish(sparse_messages[0])
     name = f"{namespace.strip('/')}/depth_align: alignment"
 
@@ -138,6 +143,20 @@ def test_metric_depth_meets_the_bound_on_every_frame_and_least_squares_fails_it(
         depth, _ = plain.align(index * PERIOD_NS / 1e9, prediction[index], samples)
         plain_errors.append(frame_abs_rel(depth, scene.depth[index]))
     assert np.median(plain_errors) > 0.08
+
+
+def test_the_cloud_scales_a_camera_info_of_the_full_size_image_to_the_depth(ros, sequence, tmp_path: Path):
+    """A camera_info of the camera's own resolution, the depth shrunk to half: points at the depth's intrinsics."""
+    scene, prediction, sparse = sequence
+    frames = 4
+    messages = [sparse_image_message(image, i) for i, image in enumerate(sparse[:frames])]
+    with NodeProcess(node_command(MODULE, RELIABLE, {"__ns": "/cam_d"}), tmp_path / "align.log") as process:
+        outputs, cloud, diagnostics = stream(ros, "/cam_d", scene, prediction, messages, frames, info_scale=2)
+        assert process.running(), process.log()
+    k = scene.intrinsics
+    expected = backproject(outputs[-1], k[0, 0], k[1, 1], k[0, 2], k[1, 2])
+    np.testing.assert_allclose(cloud_to_xyz(cloud), expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+    assert diagnostics["bad inputs"] == "0", diagnostics
 
 
 def lidar_clouds(scene, sparse, frames: int, translation: list[float]) -> list[PointCloud2 | None]:
