@@ -51,12 +51,20 @@ class ParameterTable(Generic[S]):
 
     `settings` is always a complete, checked object: a start-up value that does not fit raises
     InvalidParameterValueException out of the constructor, a runtime one is refused and changes nothing.
+    `exclude` leaves options a node or tool does not offer undeclared (as add_flags' exclude): they keep
+    their defaults.
     """
 
-    def __init__(self, node: Node, settings: type[S], warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        node: Node,
+        settings: type[S],
+        warn: Callable[[str], None] | None = None,
+        exclude: tuple[str, ...] = (),
+    ) -> None:
         self._type = settings
-        self._options = {item.name: item for item in settings.options()}
-        self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases()}
+        self._options = {item.name: item for item in settings.options() if item.name not in exclude}
+        self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases() if item.name not in exclude}
         self._warn = warn or node.get_logger().warning
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
