@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -51,6 +52,9 @@ class ParameterTable(Generic[S]):
 
     `settings` is always a complete, checked object: a start-up value that does not fit raises
     InvalidParameterValueException out of the constructor, a runtime one is refused and changes nothing.
+    rclpy declares parameters one at a time, so the start-up values are checked together once all are
+    declared: a value checked before the options declared after it (color_min before color_max) would be
+    judged against their defaults.
     `exclude` leaves options a node or tool does not offer undeclared (as add_flags' exclude): they keep
     their defaults.
     """
@@ -69,6 +73,9 @@ class ParameterTable(Generic[S]):
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
         self._settings: S = settings()
+        self._declaring = True
+        self._refused: tuple[str, object] | None = None
+        """The first start-up value refused while options after it were undeclared: the one a final refusal names."""
         node.add_on_set_parameters_callback(self._check)
         node.add_post_set_parameters_callback(self._store)
         declared = [(name, declared_default(item.default), descriptor(item)) for name, item in self._options.items()]
@@ -76,6 +83,12 @@ class ParameterTable(Generic[S]):
             (name, _alias_default(alias), _alias_descriptor(alias)) for name, (_, alias) in self._aliases.items()
         ]
         node.declare_parameters("", declared)
+        self._declaring = False
+        try:
+            self._rebuild()
+        except OptionError as error:
+            name, value = self._refused or ("", None)
+            raise InvalidParameterValueException(name, value, str(error)) from error
 
     @property
     def settings(self) -> S:
@@ -93,6 +106,9 @@ class ParameterTable(Generic[S]):
         try:
             self._type.from_values(merged, warn=lambda _note: None)
         except OptionError as error:
+            if self._declaring:  # decided once every start-up value is known
+                self._refused = self._refused or next(iter(mine.items()))
+                return SetParametersResult(successful=True)
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
@@ -103,6 +119,12 @@ class ParameterTable(Generic[S]):
             return
         with self._lock:
             self._values.update(mine)
+        if not self._declaring:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """The settings of the values recorded (OptionError if they do not fit together)."""
+        with self._lock:
             self._settings = self._type.from_values(self._values, warn=self._warn_once)
             self._values = {k: v for k, v in self._settings.values().items()}
 
