@@ -1,10 +1,10 @@
 """One name for one setting: the shared options appear under the same name in every tool."""
 
-from dataclasses import fields
-
+from vda_ros.batch.settings import BagSettings
 from vda_ros.cli import video as cli
-from vda_ros.batch.settings import Options
 from vda_ros.core.options import OPTIONS, resolve_precision
+from vda_ros.core.outputs import OutputSettings
+from vda_ros.core.settings import FrameSettings, ModelSettings
 from vda_ros.nodes.depth_node import PARAMETERS
 
 BAG_OPTIONS = {"precision", "backend", "backend_cache", "publish_points", "points_stride", "color_min", "color_max"}
@@ -15,12 +15,17 @@ def test_shared_options_have_one_name_and_default_everywhere() -> None:
     node = {spec.name: spec for spec in PARAMETERS}
     for name, option in OPTIONS.items():
         assert node[name].default == option.default and node[name].description == option.help, name
-    bag = {f.name: f for f in fields(Options)}
-    for name in BAG_OPTIONS | {"input_size"}:
-        assert bag[name].default == OPTIONS[name].default, name
     video = {action.dest: action for action in cli.build_parser()._actions}
     for name in ("precision", "backend", "backend_cache", "input_size", "max_res"):
         assert OPTIONS[name].flag in video[name].option_strings and video[name].default == OPTIONS[name].default
+
+
+def test_the_bag_tool_takes_its_shared_options_from_the_groups() -> None:
+    """Declared once: the bag tool's shared options are the groups' own, name, default, help, limits and aliases."""
+    groups = (ModelSettings, FrameSettings, OutputSettings)
+    shared = {item.name: item for settings in groups for item in settings.options()}
+    for name in BAG_OPTIONS | {"input_size", "max_image_pixels"}:
+        assert BagSettings.option(name) == shared[name], name
 
 
 def test_precision_and_the_official_fp32_flag() -> None:
