@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -31,17 +32,20 @@ from bag_helpers import (
     topic_types,
     write_test_bag,
 )
+from rclpy.node import Node
 from ros_helpers import wait_until
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from vda_ros.cli import video as cli
 from vda_ros.batch.pipeline import CameraInfoHistory
 from vda_ros.batch.plan import OutputTopics, topic_namespace
-from vda_ros.batch.settings import Options, parse_options
+from vda_ros.batch.settings import NOT_OFFERED, BagSettings
+from vda_ros.cli import process_bag
+from vda_ros.cli.process_bag import parse_settings
 from vda_ros.interruption import EXIT_INTERRUPTED
 from vda_ros.io.files import host_tag
 from vda_ros.model.backends import onnx_backend
-from vda_ros.tools import process_bag
+from vda_ros.ros import parameters as ros_parameters
+from vda_ros.ros.parameters import ParameterTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "112"]
@@ -86,6 +90,8 @@ def leftovers(directory: Path) -> list[str]:
 
 def test_raw_mcap_bag_equals_vda_video_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """34 frames (two engine windows) of rgb8 with CameraInfo: topics, stamps, infos, and depth equal to vda-video's."""
+    from vda_ros.cli import video as cli
+
     frames = list(synthetic_frames(34))
     bag = write_test_bag(tmp_path / "in", frames, storage="mcap", image_format="rgb8", info="calibrated")
     out = tmp_path / "out"
@@ -398,7 +404,11 @@ def test_topic_choice_errors_list_candidates(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--backend", "compile"], "backend compile: the compile backend runs the streaming step only"),
+        (
+            ["--backend", "compile"],
+            "vda-process-bag: error: the compile backend runs the streaming step only; run offline windows with "
+            "the torch, onnxruntime, openvino backend",
+        ),
         (
             ["--backend", "onnxruntime", "--precision", "bf16"],
             "the onnxruntime backend offers precision fp32, int8, not bf16",
@@ -464,20 +474,22 @@ def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
-    expected = Options(
-        input="in",
-        output="out",
-        metric=True,
-        color_min=1.0,
-        color_max=2.0,
-        bag_version=9,
-        points_stride=3,
-        publish_points=False,
-        precision="bf16",
-        backend="openvino",
-        backend_cache="/tmp/graphs",
+    expected = BagSettings.from_values(
+        {
+            "input": "in",
+            "output": "out",
+            "metric": True,
+            "color_min": 1.0,
+            "color_max": 2.0,
+            "bag_version": 9,
+            "points_stride": 3,
+            "publish_points": False,
+            "precision": "bf16",
+            "backend": "openvino",
+            "backend_cache": "/tmp/graphs",
+        }
     )
-    from_cli = parse_options(
+    from_cli = parse_settings(
         [
             "in",
             "out",
@@ -512,23 +524,28 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
         "backend:=openvino",
         "backend_cache:=/tmp/graphs",
     ]
-    from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
+    from_ros = parse_settings(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
     assert "deprecated" not in capsys.readouterr().err
 
 
-def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
-    expected = Options(
-        input="in",
-        output="out",
-        metric=True,
-        color_min=1.0,
-        color_max=2.0,
-        bag_version=9,
-        points_stride=3,
-        publish_points=False,
+def test_old_spellings_still_work_and_are_reported_deprecated(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ros_parameters, "_WARNED", set())  # parameters warn once per process: this test's is fresh
+    expected = BagSettings.from_values(
+        {
+            "input": "in",
+            "output": "out",
+            "metric": True,
+            "color_min": 1.0,
+            "color_max": 2.0,
+            "bag_version": 9,
+            "points_stride": 3,
+            "publish_points": False,
+        }
     )
-    from_cli = parse_options(
+    from_cli = parse_settings(
         ["in", "out", "--metric", "--color-range", "1", "2", "--bag-version", "9", "--point-stride", "3", "--no-points"]
     )
     parameters = [
@@ -540,11 +557,56 @@ def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.Cap
         "point_stride:=3",
         "no_points:=true",
     ]
-    from_ros = parse_options(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
+    from_ros = parse_settings(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected
     err = capsys.readouterr().err
     assert err.count("'point_stride' is deprecated; use points_stride") == 2, err
     assert err.count("'color_range' is deprecated") == 2 and err.count("'no_points' is deprecated") == 2, err
+
+
+def test_fp32_is_a_quiet_shorthand_on_both_surfaces(capsys: pytest.CaptureFixture[str]) -> None:
+    """The official run.py's --fp32 stays (flag and parameter), as precision fp32, and is not reported deprecated."""
+    from_cli = parse_settings(["in", "out", "--fp32"])
+    from_ros = parse_settings(["--ros-args", "-p", "input:=in", "-p", "output:=out", "-p", "fp32:=true"])
+    assert from_cli == from_ros == BagSettings.from_values({"input": "in", "output": "out", "precision": "fp32"})
+    assert capsys.readouterr().err == ""
+
+
+def test_the_flags_and_the_ros_parameters_are_the_same_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every flag is a parameter and the reverse; the shared options a recording has no use for are on neither."""
+    declared: list[str] = []
+
+    class RecordingTable(ParameterTable):
+        def __init__(self, node: Node, *args: Any, **kwargs: Any) -> None:
+            own = set(node.get_parameters_by_prefix(""))  # rclpy's (use_sim_time, ...)
+            super().__init__(node, *args, **kwargs)
+            declared.extend(set(node.get_parameters_by_prefix("")) - own)
+
+    monkeypatch.setattr(process_bag, "ParameterTable", RecordingTable)
+    parse_settings(["--ros-args", "-p", "input:=in", "-p", "output:=out"])
+    flags = {action.dest for action in process_bag.build_parser()._actions} - {"help"}
+    assert set(declared) == flags
+    assert {"point_stride", "no_points", "color_range", "fp32", "max_image_pixels"} <= flags
+    assert not flags & set(NOT_OFFERED)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--color-min", "2", "--color-max", "1"], "color_max must be greater than color_min, got 2.0 and 1.0"),
+        (["--input-size", "43"], "input_size must be from 56 to 2044 in steps of 14; got 43"),
+        (["--points-stride", "0"], "points_stride must be from 1 to 64; got 0"),
+        (["--max-image-pixels", "-1"], "max_image_pixels must be from 0 to 2147483647; got -1"),
+        (["--color-range", "2", "1"], "color_range must be two numbers MIN < MAX, got [2.0, 1.0]"),
+    ],
+)
+def test_options_that_do_not_fit_are_refused_before_anything_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    assert process_bag.main([str(tmp_path / "missing"), str(tmp_path / "out"), *extra]) == 2
+    err = capsys.readouterr().err
+    assert f"vda-process-bag: error: {message}" in err and "Traceback" not in err, err
+    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +30,10 @@ from ros_helpers import node_env, wait_until
 from socket_helpers import Listener, listeners
 
 from vda_ros.batch import run as bag_run
-from vda_ros.batch.settings import Options, parse_options
+from vda_ros.batch.settings import NOT_OFFERED, BagSettings
 from vda_ros.cli import process_bags as cli
-from vda_ros.fleet.bag_job import shared_options
+from vda_ros.cli.process_bag import parse_settings
+from vda_ros.fleet.bag_job import PER_BAG, shared_settings
 from vda_ros.fleet.manifest import MANIFEST_SUFFIX, OutputState, output_state, write_manifest
 from vda_ros.fleet.summary import SUMMARY_FILE
 from vda_ros.fleet.units import find_bags, plan_units
@@ -70,13 +70,13 @@ def references(runs: list[tuple[Path, Path, str]]) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        shared = parse_options(["in", "out", *SMALL])
+        shared = parse_settings(["in", "out", *SMALL])
         engine = bag_run.build_engine(shared)
         with ThreadPoolExecutor(2) as pool:
             list(
                 pool.map(
                     lambda run: bag_run.process(
-                        replace(shared, input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine
+                        shared.replace(input=str(run[0]), output=str(run[1]), image_topic=run[2]), engine
                     ),
                     runs,
                 )
@@ -250,9 +250,9 @@ def test_five_bags_on_two_workers_with_a_worker_killed_mid_bag(tmp_path: Path, c
         assert output_state(_unit_options(bag, out / name, topic)) is OutputState.COMPLETE
 
 
-def _unit_options(bag: Path, output: Path, topic: str = "") -> Options:
+def _unit_options(bag: Path, output: Path, topic: str = "") -> BagSettings:
     args = cli.build_parser().parse_args([str(bag), "--output-dir", "unused", *SMALL])
-    return replace(shared_options(args), input=str(bag), output=str(output), image_topic=topic)
+    return shared_settings(args).replace(input=str(bag), output=str(output), image_topic=topic)
 
 
 def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, cluster: str) -> None:
@@ -287,6 +287,9 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
     assert code == 0, stderr
     statuses = {name: bag["status"] for name, bag in summary(out).items()}
     assert statuses == {name: "complete" if name in finished else "done" for name in bags}
+    recorded = json.loads((out / SUMMARY_FILE).read_text())["options"]
+    offered = parse_settings(["in", "out", *SMALL]).offered()
+    assert recorded == {name: value for name, value in offered.items() if name not in PER_BAG}
     assert {path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in kept} == kept
     references([(bag, tmp_path / "references" / name, "") for name, bag in bags.items()])
     for name in bags:
@@ -406,7 +409,7 @@ def test_manifest_tells_complete_from_stale_and_foreign(tmp_path: Path) -> None:
     assert output_state(options) is OutputState.FOREIGN
     write_manifest(options, 3)
     assert output_state(options) is OutputState.COMPLETE
-    other = replace(options, input_size=70)
+    other = options.replace(input_size=70)
     assert output_state(other) is OutputState.STALE
     (bag / "metadata.yaml").touch()
     assert output_state(options) is OutputState.STALE
@@ -480,13 +483,26 @@ def test_every_single_bag_option_is_shared() -> None:
         "/c/info",
         "--overwrite",
     ]
-    single = parse_options(["in", "out", *flags])
-    fleet = shared_options(cli.build_parser().parse_args(["in", "--output-dir", "o", *flags]))
-    assert fleet == replace(single, input="", output="")
+    single = parse_settings(["in", "out", *flags])
+    fleet = shared_settings(cli.build_parser().parse_args(["in", "--output-dir", "o", *flags]))
+    assert fleet == single.replace(input="", output="")
     help_text = cli.build_parser().format_help()
-    for option in Options.__dataclass_fields__:
-        if option not in ("input", "output"):
-            assert "--" + option.replace("_", "-") in help_text
+    for option in BagSettings.options():
+        if option.name not in PER_BAG + NOT_OFFERED:
+            assert option.flag in help_text
+            assert all(alias.flag in help_text for alias in option.aliases)
+
+
+def test_older_spellings_of_the_single_bag_tool_work_here_too(capsys: pytest.CaptureFixture[str]) -> None:
+    flags = ["--point-stride", "3", "--no-points", "--color-range", "1", "2", "--fp32"]
+    args = cli.build_parser().parse_args(["in", "--output-dir", "o", *flags])
+    fleet = shared_settings(args, cli.warn)
+    assert fleet == BagSettings.from_values(
+        {"points_stride": 3, "publish_points": False, "color_min": 1.0, "color_max": 2.0, "precision": "fp32"}
+    )
+    err = capsys.readouterr().err
+    assert "vda-process-bags: warning: 'point_stride' is deprecated; use points_stride" in err, err
+    assert "'no_points' is deprecated" in err and "'color_range' is deprecated" in err and "fp32" not in err
 
 
 def test_import_vda_ros_does_not_import_ray() -> None:

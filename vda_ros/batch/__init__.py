@@ -19,7 +19,7 @@ the first COLOR_RANGE_FRAMES depth maps (the engine's first window: a relative m
 later window to it, and metric depth is in metres throughout). A range over the whole bag would need
 a second pass or the whole recording in memory.
 
-The modules, one job each: settings (the options, from argv or ROS parameters), plan (topics read and
+The modules, one job each: settings (BagSettings, every option of the tool), plan (topics read and
 written), pipeline (frames through the engine, outputs into the bag), alignment (--align-topic), report
-(the summary), run (the whole run). The command line is vda_ros.cli.process_bag.
+(the summary), run (the whole run). The command line and the ROS parameters are read by vda_ros.cli.process_bag.
 """

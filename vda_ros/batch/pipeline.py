@@ -22,7 +22,7 @@ from std_msgs.msg import Header
 
 from vda_ros.batch.alignment import BagAlignment
 from vda_ros.batch.plan import IMAGE_DECODERS, Plan
-from vda_ros.batch.settings import Options
+from vda_ros.batch.settings import BagSettings
 from vda_ros.core.colormap import ColorScale, robust_range
 from vda_ros.core.outputs import OutputSettings, frame_outputs
 from vda_ros.io.bags import (
@@ -89,23 +89,23 @@ class SourceFrame:
 class BagPipeline:
     """One bag through the engine: images (and camera infos and copies) in, every output of each depth out."""
 
-    def __init__(self, writer: BagWriter, plan: Plan, options: Options, connections: list[Connection]) -> None:
+    def __init__(self, writer: BagWriter, plan: Plan, settings: BagSettings, connections: list[Connection]) -> None:
         self._writer = writer
         self._plan = plan
-        self._max_pixels = options.max_image_pixels
-        self._metric = options.metric
-        self._settings = OutputSettings(publish_points=plan.points, points_stride=options.points_stride)
+        self._max_pixels = settings.frames.max_image_pixels
+        self._metric = settings.model.metric
+        self._settings = settings.outputs.replace(publish_points=plan.points)
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
         self.warnings: list[str] = []
         self._outputs = self._add_outputs()
         self._alignment = (
-            BagAlignment(options.align_topic, plan.align_type, options.metric) if plan.align_type is not None else None
+            BagAlignment(settings.align_topic, plan.align_type, self._metric) if plan.align_type is not None else None
         )
-        read = {plan.image_topic, plan.camera_info_topic, options.align_topic}
-        self.connections = connections if options.copy_input else [c for c in connections if c.topic in read]
-        self._copies = self._add_copies(connections) if options.copy_input else {}
+        read = {plan.image_topic, plan.camera_info_topic, settings.align_topic}
+        self.connections = connections if settings.copy_input else [c for c in connections if c.topic in read]
+        self._copies = self._add_copies(connections) if settings.copy_input else {}
 
     def _add_outputs(self) -> dict[str, Connection]:
         outputs = self._plan.outputs
@@ -213,11 +213,12 @@ class BagPipeline:
 
 
 def color_range_and_depths(
-    depths: Iterator[np.ndarray], fixed: tuple[float, ...]
+    depths: Iterator[np.ndarray], settings: OutputSettings
 ) -> tuple[ColorScale, Iterator[np.ndarray]]:
     """The fixed colour scale for the whole run and the depth stream (unchanged: the first maps are only looked at)."""
-    if fixed:
-        return ColorScale(fixed[0], fixed[1]), depths
+    low, high, _ = settings.color_range
+    if low is not None and high is not None:
+        return ColorScale(low, high), depths
     first = list(islice(depths, COLOR_RANGE_FRAMES))
     ranges = [r for r in map(robust_range, first) if r is not None]
     low, high = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges)) if ranges else (0.0, 1.0)

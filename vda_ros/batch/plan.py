@@ -15,7 +15,7 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CompressedImage, Image
 
 from vda_ros.batch.alignment import SPARSE_TYPES
-from vda_ros.batch.settings import Options
+from vda_ros.batch.settings import BagSettings
 from vda_ros.errors import UsageError
 from vda_ros.io.bags import CAMERA_INFO_TYPE, COMPRESSED_IMAGE_TYPE, IMAGE_TYPE, message_count, storage_of, topic_types
 from vda_ros.ros.conversions import compressed_to_rgb, image_to_rgb
@@ -36,7 +36,7 @@ def topic_namespace(image_topic: str, image_type: str) -> str:
 
 @dataclass(frozen=True)
 class OutputTopics:
-    """Names of the generated topics (see the package docstring, vda_ros.cli.process_bag)."""
+    """Names of the generated topics (see the package docstring, vda_ros.batch)."""
 
     depth: str
     camera_info: str
@@ -65,7 +65,7 @@ class Plan:
     outputs: OutputTopics
     points: bool
     align_type: str | None = None
-    """Message type of options.align_topic, when depth is aligned to it."""
+    """Message type of the settings' align_topic, when depth is aligned to it."""
 
 
 def _listing(topics: Iterable[str]) -> str:
@@ -109,22 +109,22 @@ def choose_camera_info_topic(types: dict[str, str], namespace: str, requested: s
     return candidates[0] if candidates else None
 
 
-def make_plan(reader: Reader, input_path: Path, options: Options) -> Plan:
+def make_plan(reader: Reader, input_path: Path, settings: BagSettings) -> Plan:
     """Choose the topics to read and name the topics to write."""
     types = topic_types(reader)
-    image_topic = choose_image_topic(types, options.image_topic)
+    image_topic = choose_image_topic(types, settings.image_topic)
     namespace = topic_namespace(image_topic, types[image_topic])
-    camera_info_topic = choose_camera_info_topic(types, namespace, options.camera_info_topic)
-    align_type = types[_given_topic(types, options.align_topic, SPARSE_TYPES)] if options.align_topic else None
-    metres = options.metric or align_type is not None
+    camera_info_topic = choose_camera_info_topic(types, namespace, settings.camera_info_topic)
+    align_type = types[_given_topic(types, settings.align_topic, SPARSE_TYPES)] if settings.align_topic else None
+    metres = settings.model.metric or align_type is not None
     return Plan(
         image_topic=image_topic,
         image_type=types[image_topic],
         camera_info_topic=camera_info_topic,
         frame_count=message_count(reader, image_topic),
-        storage=options.storage or storage_of(input_path),
+        storage=settings.storage or storage_of(input_path),
         outputs=OutputTopics.under(namespace, metres),
-        points=metres and options.publish_points and camera_info_topic is not None,
+        points=metres and settings.outputs.publish_points and camera_info_topic is not None,
         align_type=align_type,
     )
 

@@ -15,12 +15,11 @@ import re
 import socket
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 from types import ModuleType
 
 from vda_ros.errors import UsageError, VdaError
-from vda_ros.fleet.bag_job import Options, add_shared_arguments, options_for, shared_options
+from vda_ros.fleet.bag_job import BagSettings, add_shared_flags, settings_for, shared_settings
 from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.scheduler import Job, Resources, Scheduler
 from vda_ros.fleet.summary import COMPLETE, FAILED, SUCCEEDED, SUMMARY_FILE, Outcome, RunTotals, table, write_json
@@ -108,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="times a bag is retried after its worker died or failed unexpectedly (default 2)",
     )
-    add_shared_arguments(parser)
+    add_shared_flags(parser)
     return parser
 
 
@@ -121,14 +120,14 @@ def check_arguments(args: argparse.Namespace) -> None:
             raise UsageError(f"--{name.replace('_', '-')} must not be negative, got {value}")
 
 
-def triage(units: list[Unit], shared: Options) -> tuple[list[Job], dict[str, Outcome]]:
+def triage(units: list[Unit], shared: BagSettings) -> tuple[list[Job], dict[str, Outcome]]:
     """Jobs to run, and the outcomes settled without running (already complete, unreadable, in the way)."""
     jobs, settled = [], {}
     for unit in units:
         if unit.error:
             settled[unit.name] = Outcome.of(unit, FAILED, error=unit.error)
             continue
-        state = output_state(options_for(shared, unit.bag, unit.output, unit.image_topic))
+        state = output_state(settings_for(shared, unit.bag, unit.output, unit.image_topic))
         if state is OutputState.COMPLETE and not shared.overwrite:
             settled[unit.name] = Outcome.of(unit, COMPLETE, frames=unit.frames)
         elif state is OutputState.FOREIGN and not shared.overwrite:
@@ -200,24 +199,29 @@ def connect(ray: ModuleType, address: str) -> None:
         raise UsageError(f"cannot connect to the Ray cluster at {address}: {error}") from error
 
 
-def resources(ray: ModuleType, args: argparse.Namespace, shared: Options) -> Resources:
+def resources(ray: ModuleType, args: argparse.Namespace, shared: BagSettings) -> Resources:
     """Per-worker CPUs and GPUs, and the worker count, from the options and what the cluster has."""
     cluster = ray.cluster_resources()
     cluster_gpus, cluster_cpus = cluster.get("GPU", 0.0), cluster.get("CPU", 1.0)
     gpus = args.gpus_per_worker
     if gpus is None:
-        gpus = 1.0 if cluster_gpus and shared.device != "cpu" else 0.0
+        gpus = 1.0 if cluster_gpus and shared.model.device != "cpu" else 0.0
     if gpus > cluster_gpus:
         raise UsageError(f"--gpus-per-worker {gpus:g}: the cluster has {cluster_gpus:g} GPUs")
-    if shared.device == "cuda" and not gpus:
+    if shared.model.device == "cuda" and not gpus:
         raise UsageError("--device cuda needs --gpus-per-worker above 0")
     workers = args.workers or (max(1, int(cluster_gpus // gpus)) if gpus else 1)
     cpus = args.cpus_per_worker or (1.0 if gpus else max(1.0, float(cluster_cpus // workers)))
     return Resources(workers=workers, cpus=cpus, gpus=gpus)
 
 
-def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, Options]:
-    shared = shared_options(args)
+def warn(note: str) -> None:
+    """An older spelling was used: one warning line on standard error."""
+    print(f"{PROG}: warning: {note}", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> tuple[list[Outcome], RunTotals, BagSettings]:
+    shared = shared_settings(args, warn)
     check_output_dir(args.output_dir)
     units = plan_units(
         find_bags(args.inputs, exclude=args.output_dir), args.output_dir, shared.image_topic, args.each_image_topic
@@ -255,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: interrupted; no output was written", file=sys.stderr)
         return EXIT_INTERRUPTED
     summary_path = args.output_dir / SUMMARY_FILE
-    options = {name: value for name, value in asdict(shared).items() if name not in ("input", "output")}
+    options = {name: value for name, value in shared.offered().items() if name not in ("input", "output")}
     write_json(summary_path, outcomes, totals, options)
     print(table(outcomes, totals))
     print(f"summary: {summary_path}")

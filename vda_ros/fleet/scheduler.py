@@ -26,7 +26,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vda_ros.errors import UsageError
-from vda_ros.fleet.bag_job import Options, options_for
+from vda_ros.fleet.bag_job import BagSettings, settings_for
 from vda_ros.fleet.manifest import OutputState, output_state
 from vda_ros.fleet.summary import DONE, FAILED, INTERRUPTED, NOT_RUN, Outcome
 from vda_ros.fleet.units import Unit
@@ -96,7 +96,7 @@ class _Worker:
 class Scheduler:
     """One run of jobs on Ray actors (ray: the imported module, so this file does not import Ray itself)."""
 
-    def __init__(self, ray: ModuleType, shared: Options, resources: Resources, max_retries: int) -> None:
+    def __init__(self, ray: ModuleType, shared: BagSettings, resources: Resources, max_retries: int) -> None:
         self._ray = ray
         self._shared = shared
         self._resources = resources
@@ -182,8 +182,8 @@ class Scheduler:
         unit = job.unit
         attempt = self._attempts[unit.name] = self._attempts.get(unit.name, 0) + 1
         _remove_staging(unit)  # left by a worker killed in an earlier run or attempt
-        options = options_for(self._shared, unit.bag, unit.output, unit.image_topic, job.overwrite or attempt > 1)
-        self._busy[worker.actor.process.remote(options)] = (worker, job)
+        settings = settings_for(self._shared, unit.bag, unit.output, unit.image_topic, job.overwrite or attempt > 1)
+        self._busy[worker.actor.process.remote(settings)] = (worker, job)
         self._log(f"{unit.name}: started on {worker.describe()}" + (f", attempt {attempt}" if attempt > 1 else ""))
 
     def _job_returned(self, ref: Any) -> None:
@@ -264,7 +264,8 @@ class Scheduler:
                     warnings=result.warnings,
                 )
             elif (
-                output_state(options_for(self._shared, unit.bag, unit.output, unit.image_topic)) is OutputState.COMPLETE
+                output_state(settings_for(self._shared, unit.bag, unit.output, unit.image_topic))
+                is OutputState.COMPLETE
             ):
                 # Killed after its output and manifest were in place, before its result came back: done all the same.
                 self._finish(unit, DONE, frames=unit.frames, worker=worker.describe())

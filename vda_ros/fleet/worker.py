@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from vda_ros.errors import VdaError
-from vda_ros.fleet.bag_job import Options, build_engine, process
+from vda_ros.fleet.bag_job import BagSettings, build_engine, process
 from vda_ros.fleet.manifest import write_manifest
 
 
@@ -51,13 +51,13 @@ class BagResult:
 class BagWorker:
     """One loaded engine, reused for every bag the scheduler sends; one bag at a time."""
 
-    def __init__(self, options: Options, threads: int) -> None:
+    def __init__(self, settings: BagSettings, threads: int) -> None:
         # Ray already limits OpenMP to the actor's CPUs; PyTorch is told too, so the thread count (on
         # which a CPU's floating-point reductions depend) is the same on every node.
         torch.set_num_threads(threads)
         self._error = ""
         try:
-            self._engine = build_engine(options)
+            self._engine = build_engine(settings)
         except VdaError as error:
             self._error = str(error)
 
@@ -66,11 +66,11 @@ class BagWorker:
         device = "no model" if self._error else str(self._engine.device)
         return WorkerInfo(os.getpid(), socket.gethostname(), device, torch.get_num_threads(), self._error)
 
-    def process(self, options: Options) -> BagResult:
+    def process(self, settings: BagSettings) -> BagResult:
         """Process one unit exactly as vda-process-bag does, then vouch for its output with a manifest."""
         try:
-            summary = process(options, self._engine)
-            write_manifest(options, summary.frames)
+            summary = process(settings, self._engine)
+            write_manifest(settings, summary.frames)
         except VdaError as error:
             return BagResult(ok=False, error=str(error))
         except Exception as error:  # noqa: BLE001 - anything else may be this machine's fault: retried

@@ -25,6 +25,13 @@ CHECKPOINT_HINT = (
     "meaningless depth.)"
 )
 
+RANDOM_WEIGHTS_BANNER = """\
+######################################################################
+#  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
+#  so every depth map and video written by this run is MEANINGLESS.  #
+######################################################################"""
+"""What a command-line tool prints on standard error before it builds a network with random_weights."""
+
 EngineKind = Literal["stream", "batched", "offline"]
 
 

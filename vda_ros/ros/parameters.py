@@ -20,12 +20,14 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Generic, TypeVar
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from vda_ros.core.options import Alias, Option, OptionError, Settings, Value
 
 S = TypeVar("S", bound=Settings)
+T = TypeVar("T")
 
 
 def descriptor(item: Option) -> ParameterDescriptor:
@@ -91,6 +93,9 @@ class ParameterTable(Generic[S]):
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
         self._settings: S = settings()
+        self._declaring = True
+        self._refused: tuple[str, object] | None = None
+        """The first start-up value refused while options after it were undeclared: the one a final refusal names."""
         node.add_on_set_parameters_callback(self._check)
         node.add_post_set_parameters_callback(self._store)
         # Older spellings first: what they give becomes the declared value of the option they map onto, so the
@@ -98,10 +103,23 @@ class ParameterTable(Generic[S]):
         node.declare_parameters(
             "", [(name, _alias_default(alias), _alias_descriptor(alias)) for name, (_, alias) in self._aliases.items()]
         )
-        mapped = self._settings.values()
+        mapped = self._settled(lambda: self._type.from_values(self._values, warn=self._warn_once).values())
+        self._values = dict(mapped)
         node.declare_parameters(
             "", [(name, declared_default(mapped[name]), descriptor(item)) for name, item in self._options.items()]
         )
+        # rclpy declares one parameter at a time: the start-up values are judged together once all are known (a
+        # color_min checked before color_max is declared would be judged against color_max's default).
+        self._declaring = False
+        self._settled(self._rebuild)
+
+    def _settled(self, step: Callable[[], T]) -> T:
+        """Run a start-up step; a refusal is rclpy's InvalidParameterValueException naming the first bad value."""
+        try:
+            return step()
+        except OptionError as error:
+            name, value = self._refused or ("", None)
+            raise InvalidParameterValueException(name, value, str(error)) from error
 
     @property
     def settings(self) -> S:
@@ -119,6 +137,9 @@ class ParameterTable(Generic[S]):
         try:
             self._type.from_values(merged, warn=lambda _note: None)
         except OptionError as error:
+            if self._declaring:  # decided once every start-up value is known
+                self._refused = self._refused or next(iter(mine.items()))
+                return SetParametersResult(successful=True)
             return SetParametersResult(successful=False, reason=str(error))
         return SetParametersResult(successful=True)
 
@@ -129,8 +150,14 @@ class ParameterTable(Generic[S]):
             return
         with self._lock:
             self._values.update(mine)
+        if not self._declaring:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """The settings of the values recorded (OptionError if they do not fit together)."""
+        with self._lock:
             self._settings = self._type.from_values(self._values, warn=self._warn_once)
-            self._values = {k: v for k, v in self._settings.values().items()}
+            self._values = dict(self._settings.values())
 
     def _warn_once(self, note: str) -> None:
         """Report an older spelling once per process (later sets of the same spelling stay quiet)."""
