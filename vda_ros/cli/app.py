@@ -353,14 +353,12 @@ RANDOM_BANNER = """**RANDOM WEIGHTS** (smoke-test mode, `--random-weights`): the
 so every depth shown here is meaningless."""
 
 
-def control_limits(name: str) -> dict[str, Value]:
-    """A number control's default and limits: the video option's own, declared once in VideoSettings."""
+def integer_control(name: str, label: str, elem_id: str) -> gr.Number:
+    """A number box for an integer video option with its default and range: the option's own (VideoSettings)."""
     item = VideoSettings.option(name)
-    limits: dict[str, Value] = {"value": item.default}
-    if item.int_range is not None:
-        low, high, step = item.int_range
-        limits.update(minimum=low, maximum=high, step=step or 1)
-    return limits
+    assert isinstance(item.default, int), f"{name} is not an integer option"
+    low, high, step = item.int_range or (None, None, 0)
+    return gr.Number(item.default, label=label, precision=0, minimum=low, maximum=high, step=step or 1, elem_id=elem_id)
 
 
 def build_page(app: DepthApp) -> gr.Blocks:
@@ -384,18 +382,8 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     label="Mode",
                     info="offline: 32-frame windows, most consistent; stream: frame by frame, as the ROS node",
                 )
-                input_size = gr.Number(
-                    label="Input size (multiple of 14)",
-                    precision=0,
-                    elem_id="input-size",
-                    **control_limits("input_size"),
-                )
-                max_res = gr.Number(
-                    label="Max resolution (longer side, 0: never shrink)",
-                    precision=0,
-                    elem_id="max-res",
-                    **control_limits("max_res"),
-                )
+                input_size = integer_control("input_size", "Input size (multiple of 14)", "input-size")
+                max_res = integer_control("max_res", "Max resolution (longer side, 0: never shrink)", "max-res")
                 max_len = gr.Number(-1, label="Max frames (-1: all)", precision=0, minimum=-1, elem_id="max-len")
                 target_fps = gr.Number(-1, label="Target fps (-1: source rate)", minimum=-1, elem_id="target-fps")
                 with gr.Accordion("Point cloud", open=False):

@@ -91,7 +91,7 @@ def ros_environment(base: Mapping[str, str]) -> dict[str, str]:
 def depth_parameters(model: ModelSettings) -> dict[str, object]:
     """depth_node's parameters: the model options not at their defaults (files as absolute paths), reliable input."""
     params: dict[str, object] = {
-        name: Path(value).resolve() if name in PATH_OPTIONS else value
+        name: Path(str(value)).resolve() if name in PATH_OPTIONS else value
         for name, value in model.values().items()
         if value != ModelSettings.option(name).default
     }
