@@ -33,10 +33,14 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from socket_helpers import listeners
 
-from vda_ros.cli.app import SAMPLE_CLIP, DepthApp, Server, Settings, build_app_parser, main, serve
+from vda_ros.cli.app import SAMPLE_CLIP, AppSettings, DepthApp, Server, build_app_parser, main, serve, video_command
+from vda_ros.cli.video import build_parser as video_parser
 from vda_ros.cli.video import main as vda_video
+from vda_ros.core.options import from_args
+from vda_ros.core.settings import ModelSettings
 from vda_ros.io.frame_files import CloudSettings, point_cloud
 from vda_ros.io.media import read_frames
+from vda_ros.model.video import VideoSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
@@ -103,7 +107,7 @@ def server(outbound: list[object], tmp_path_factory: pytest.TempPathFactory) -> 
             str(UPLOAD_LIMIT_MB),
         ]
     )
-    running = serve(args)
+    running = serve(from_args(AppSettings, args))
     yield running
     running.close()
 
@@ -229,8 +233,8 @@ def test_page_reports_a_bad_upload_then_runs_the_sample_like_vda_video(
 
 def test_other_frame_cloud_and_missing_checkpoint_in_the_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a browser: the handlers behind 'Show this frame in 3D' and a run without weights."""
-    app = DepthApp(random_weights=True, device="cpu", work_dir=tmp_path / "work")
-    settings = Settings(metric=True, input_size=70, max_res=64, max_len=2, mode="stream")
+    app = DepthApp(ModelSettings(random_weights=True, device="cpu"), work_dir=tmp_path / "work")
+    settings = {"metric": True, "input_size": 70, "max_res": 64, "max_len": 2, "mode": "stream"}
     *_, finished = app.run(str(SAMPLE_CLIP), settings, 0, progress=lambda *a, **k: None)  # type: ignore[arg-type]
     assert finished["status"].startswith("Done: 2 frames")
     cloud, text = app.show_cloud(finished["job"], 5)  # clamped to the last frame
@@ -243,26 +247,59 @@ def test_other_frame_cloud_and_missing_checkpoint_in_the_page(tmp_path: Path, mo
     assert np.array_equal(np.stack([vertex["x"], -vertex["y"], -vertex["z"]], axis=-1), xyz)
     assert np.array_equal(np.stack([vertex["red"], vertex["green"], vertex["blue"]], axis=-1), rgb)
 
-    relative = app.run(str(SAMPLE_CLIP), Settings(input_size=70, max_res=64, max_len=1), 0, lambda *a, **k: None)
+    relative = app.run(str(SAMPLE_CLIP), {"input_size": 70, "max_res": 64, "max_len": 1}, 0, lambda *a, **k: None)
     *_, done = relative  # type: ignore[arg-type]
     assert done["cloud"] is None and "need depth in metres" in done["cloud_status"]
 
     monkeypatch.setenv("VDA_CHECKPOINT_DIR", str(tmp_path / "no_weights"))
-    no_weights = DepthApp(random_weights=False, device="cpu", work_dir=tmp_path / "work2")
+    no_weights = DepthApp(ModelSettings(device="cpu"), work_dir=tmp_path / "work2")
     *_, update = no_weights.run(str(SAMPLE_CLIP), settings, 0, lambda *a, **k: None)  # type: ignore[arg-type]
     assert update["status"].startswith("**Error:**")
     assert "metric_video_depth_anything_vits.pth" in update["status"]
     assert "vda-download-weights --encoder vits --metric" in update["status"]
 
 
+def test_the_page_builds_vda_video_settings_and_shows_the_command_that_gives_them(tmp_path: Path) -> None:
+    """No argv goes from the page to the run; the command shown is the run's settings, written as vda-video flags."""
+    app = DepthApp(ModelSettings(random_weights=True, device="cpu"), work_dir=tmp_path / "work")
+    page = {"metric": True, "input_size": 70, "mode": "stream", "focal_length_x": 470.4}
+    settings = app.video_settings("clip.mp4", tmp_path / "out", page)
+    assert settings == VideoSettings.from_values(
+        {**page, "input": "clip.mp4", "output_dir": str(tmp_path / "out"), "save_npz": True}
+    ).replace(random_weights=True, device="cpu")
+    command = video_command(settings)
+    assert command == [
+        "vda-video",
+        "clip.mp4",
+        "--output-dir",
+        str(tmp_path / "out"),
+        "--metric",
+        "--random-weights",
+        "--device",
+        "cpu",
+        "--input-size",
+        "70",
+        "--mode",
+        "stream",
+        "--save-npz",
+    ]
+    assert from_args(VideoSettings, video_parser().parse_args(command[1:])) == settings
+
+
+def test_a_page_value_an_option_refuses_is_shown_in_the_status_line(tmp_path: Path) -> None:
+    app = DepthApp(ModelSettings(random_weights=True, device="cpu"), work_dir=tmp_path / "work")
+    *_, update = app.run(str(SAMPLE_CLIP), {"input_size": 43}, 0, lambda *a, **k: None)  # type: ignore[arg-type]
+    assert update == {"status": "**Error:** input_size must be from 56 to 2044 in steps of 14; got 43"}
+
+
 def test_bad_port_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--random-weights", "--port", "70000"]) == 2
-    assert "vda-app: error: --port must be between 1 and 65535" in capsys.readouterr().err
+    assert "vda-app: error: port must be from 1 to 65535; got 70000" in capsys.readouterr().err
 
 
 def test_bad_upload_limit_and_work_folder_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--random-weights", "--max-upload-mb", "0"]) == 2
-    assert "vda-app: error: --max-upload-mb must be at least 1, got 0" in capsys.readouterr().err
+    assert "vda-app: error: max_upload_mb must be at least 1; got 0" in capsys.readouterr().err
     (tmp_path / "a_file").write_text("not a folder\n")
     assert main(["--random-weights", "--port", str(free_port()), "--work-dir", str(tmp_path / "a_file")]) == 2
     assert f"vda-app: error: cannot use the work folder {tmp_path / 'a_file'}: File exists" in capsys.readouterr().err

@@ -16,8 +16,10 @@ import pytest
 from installed import installed_executable
 from ros_helpers import wait_until
 
-from vda_ros.cli.video import main
+from vda_ros.cli.video import build_parser, main
+from vda_ros.core.options import from_args
 from vda_ros.model.backends import onnx_backend
+from vda_ros.model.video import VideoSettings
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
 
@@ -195,14 +197,15 @@ def test_target_fps_above_the_source_rate_writes_at_the_source_rate(tmp_path: Pa
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--input-size", "0"], "--input-size: the input size must be a positive multiple of 14"),
-        (["--input-size", "-28"], "positive multiple of 14"),
-        (["--input-size", "100"], "got 100"),
-        (["--max-len", "0"], "--max-len must be a positive number of frames, or -1 for all, got 0"),
-        (["--target-fps", "0"], "--target-fps must be a positive rate"),
+        (["--input-size", "0"], "input_size must be from 56 to 2044 in steps of 14; got 0"),
+        (["--input-size", "-28"], "input_size must be from 56 to 2044 in steps of 14; got -28"),
+        (["--input-size", "100"], "input_size must be from 56 to 2044 in steps of 14; got 100"),
+        (["--max-len", "0"], "max_len must be a positive number of frames, or -1 for all; got 0"),
+        (["--target-fps", "0"], "target_fps must be a positive rate, or -1 for the source rate; got 0.0"),
+        (["--max-res", "-1"], "max_res must be from 0 to 16384; got -1"),
         (
             ["--mode", "offline", "--backend", "compile"],
-            "--backend compile: the compile backend runs the streaming step only",
+            "the compile backend runs the streaming step only",
         ),
         (
             ["--backend", "openvino", "--precision", "int8"],
@@ -346,3 +349,11 @@ def test_spool_of_a_killed_run_is_removed_by_the_next_run(tmp_path: Path, capsys
         f"removed 1 temporary file(s) left in {out} by an interrupted earlier run: {spool}" in capsys.readouterr().err
     )
     assert leftovers(out) == ["long_vis.mp4"]
+
+
+def test_the_official_fp32_shorthand_still_sets_the_precision_without_a_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = from_args(VideoSettings, build_parser().parse_args(["clip", "--fp32"]))
+    assert settings.model.precision == "fp32" and settings.input == "clip"
+    assert capsys.readouterr().err == ""

@@ -83,10 +83,11 @@ def test_other_errors_are_bugs_and_keep_their_traceback() -> None:
 
 
 def test_usage_error_is_the_one_usage_error() -> None:
-    from vda_ros.cli import video as cli
-    from vda_ros.fleet import cli as fleet_cli
+    """No module declares a UsageError of its own; the option system's refusals are usage errors too."""
+    from vda_ros.core.options import OptionError
 
-    assert cli.UsageError is fleet_cli.UsageError is UsageError
+    assert [name for name in _exception_classes() if name.endswith(".UsageError")] == ["vda_ros.errors.UsageError"]
+    assert issubclass(OptionError, UsageError)
 
 
 def test_the_model_and_the_pipeline_import_nothing_from_ros() -> None:

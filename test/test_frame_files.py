@@ -11,9 +11,9 @@ import OpenEXR
 import pytest
 from plyfile import PlyData
 
-from vda_ros.io import frame_files
 from vda_ros.cli.video import main
 from vda_ros.core.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
+from vda_ros.io import frame_files
 from vda_ros.io.files import atomic_directory
 from vda_ros.io.media import read_frames
 
@@ -123,7 +123,10 @@ def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Pa
     [
         ([], "need depth in metres"),
         (["--metric", "--focal-length-x", "-1"], "focal lengths must be positive"),
-        (["--metric", "--intrinsics", "K.npy", "--focal-length-x", "300"], "either --intrinsics or --focal-length"),
+        (
+            ["--metric", "--intrinsics", "K.npy", "--focal-length-x", "300"],
+            "either intrinsics or focal_length_x/focal_length_y, not both",
+        ),
         (["--metric", "--intrinsics", "missing.npy"], "cannot read intrinsics"),
     ],
 )

@@ -11,9 +11,11 @@ import pytest
 import torch
 from test_model_reference import TOLERANCE, load_frames
 
-from vda_ros.cli.export_onnx import main
+from vda_ros.cli.export_onnx import build_parser, main
+from vda_ros.core.options import from_args
 from vda_ros.model import StreamingDepth, export, random_model
 from vda_ros.model.backends.graphs import cache_names
+from vda_ros.model.export import ExportSettings
 from vda_ros.model.preprocess import network_size, preprocess, to_frame_size
 from vda_ros.model.streaming import stream_window
 
@@ -25,7 +27,17 @@ INPUT_SIZE = 70
 def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: Path) -> None:
     """A runtime outside vda_ros (as a TensorRT user's) owns the slots: export.json says all it needs."""
     assert (
-        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)])
+        main(
+            [
+                "--random-weights",
+                "--frame-size",
+                "128x96",
+                "--input-size",
+                str(INPUT_SIZE),
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
         == 0
     )
     info = json.loads((tmp_path / "export.json").read_text())
@@ -59,11 +71,24 @@ def test_export_command_names_a_missing_checkpoint(tmp_path: Path, capsys: pytes
     assert "checkpoint not found" in capsys.readouterr().err
 
 
-def test_export_command_refuses_a_bad_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exit_info:
-        main(["--random-weights", "--size", "640", "--output-dir", str(tmp_path)])
-    assert exit_info.value.code == 2
-    assert "--size must be WxH" in capsys.readouterr().err
+def test_the_old_size_flag_still_sets_the_frame_size_and_says_what_replaces_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "export.json").read_text())["frame_size"] == [96, 128]
+    err = capsys.readouterr().err
+    assert err.count("warning: 'size' is deprecated; use frame_size\n") == 1, err
+
+
+def test_old_and_new_size_spellings_give_the_same_settings() -> None:
+    warnings: list[str] = []
+    old = from_args(
+        ExportSettings, build_parser().parse_args(["--size", "320x240", "--output-dir", "x"]), warnings.append
+    )
+    new = from_args(ExportSettings, build_parser().parse_args(["--frame-size", "320x240", "--output-dir", "x"]))
+    assert old == new and old.frame_shape == (240, 320)
+    assert warnings == ["'size' is deprecated; use frame_size"]
 
 
 def exit_status(argv: list[str]) -> int:
@@ -77,18 +102,15 @@ def exit_status(argv: list[str]) -> int:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--size", "0x0"], "--size must be WxH with both sides at least 1 pixel, got '0x0'"),
-        (["--size", "640x-480"], "--size must be WxH with both sides at least 1 pixel, got '640x-480'"),
+        (["--frame-size", "640"], "frame_size must be WxH, e.g. 640x480; got '640'"),
+        (["--size", "640"], "frame_size must be WxH, e.g. 640x480; got '640'"),
+        (["--frame-size", "0x0"], "frame_size must be WxH with both sides at least 1 pixel; got '0x0'"),
+        (["--frame-size", "640x-480"], "frame_size must be WxH with both sides at least 1 pixel; got '640x-480'"),
+        (["--input-size", "0"], "input_size must be from 56 to 2044 in steps of 14; got 0"),
+        (["--input-size", "43"], "input_size must be from 56 to 2044 in steps of 14; got 43"),
+        (["--input-size", "2058"], "input_size must be from 56 to 2044 in steps of 14; got 2058"),
         (
-            ["--input-size", "0"],
-            "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 0",
-        ),
-        (
-            ["--input-size", "43"],
-            "--input-size: the input size must be a positive multiple of 14 (e.g. 252, 280, 518), got 43",
-        ),
-        (
-            ["--size", "100000x1"],
+            ["--frame-size", "100000x1"],
             "a 100000x1 frame is too elongated for input size 518: at an aspect ratio of 100000:1",
         ),
     ],
@@ -117,7 +139,8 @@ def test_export_command_refuses_an_output_folder_it_cannot_write(
     blocker.write_text("in the way")
     out = blocker if layout == "file" else blocker / "out"
     assert (
-        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(out)]) == 2
+        main(["--random-weights", "--frame-size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(out)])
+        == 2
     )
     err = capsys.readouterr().err
     assert (
@@ -141,7 +164,17 @@ def test_a_full_disk_during_the_export_leaves_the_folder_as_it_was(
     for name, data in older.items():
         (tmp_path / name).write_bytes(data)
     assert (
-        main(["--random-weights", "--size", "128x96", "--input-size", str(INPUT_SIZE), "--output-dir", str(tmp_path)])
+        main(
+            [
+                "--random-weights",
+                "--frame-size",
+                "128x96",
+                "--input-size",
+                str(INPUT_SIZE),
+                "--output-dir",
+                str(tmp_path),
+            ]
+        )
         == 2
     )
     err = capsys.readouterr().err

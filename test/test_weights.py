@@ -125,6 +125,14 @@ def test_base_url_from_the_environment(hub: FakeHub, tmp_path: Path, monkeypatch
     assert (tmp_path / "metric_video_depth_anything_vits.pth").exists()
 
 
+def test_metric_and_all_together_are_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--metric", "--all", "--dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "vda-download-weights: error: give metric or all, not both" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_file_differing_from_the_published_sha256_is_discarded(
     hub: FakeHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,10 +1,10 @@
 """vda-app: Video Depth Anything in a web page (Gradio), to try depth on a video without ROS.
 
-The page is a front end to vda-video, not a second implementation: its settings become a
-vda-video command line (cli.build_parser), frames are read by media.read_frames and the run is
-cli.process, so the .npz offered for download is exactly what `vda-video --save-npz` writes for
-the same clip and options (the page shows that command). Point clouds use the same
-frame_files.point_cloud as `vda-video --save-ply`, hence vda_ros.core.outputs as the ROS cloud.
+The page is a front end to vda-video, not a second implementation: its controls become the
+VideoSettings of vda_ros.model.video and the run is that module's `process`, so the .npz offered
+for download is exactly what `vda-video --save-npz` writes for the same clip and options (the page
+shows that command). Point clouds use the same frame_files.point_cloud as `vda-video --save-ply`,
+hence vda_ros.core.outputs as the ROS cloud.
 
 One model per (checkpoint, device) is loaded on first use and kept; requests are served one
 after another (a queue of one), since one model run already uses every core or the GPU.
@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,25 +36,20 @@ import numpy as np
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
-from vda_ros.cli.video import (
-    RunSummary,
-    UsageError,
-    build_model,
-    build_parser,
-    check_arguments,
-    cloud_settings,
-    process,
-)
+from vda_ros.cli.help_format import DefaultsHelpFormatter
 from vda_ros.core.colormap import ColorScale, colorize
 from vda_ros.core.geometry import optical_to_opengl
-from vda_ros.errors import VdaError
+from vda_ros.core.options import OptionError, Settings, Value, add_flags, from_args, group, option
+from vda_ros.core.settings import ModelSettings
+from vda_ros.errors import UsageError, VdaError
 from vda_ros.interruption import run_tool
 from vda_ros.io.files import atomic_output
 from vda_ros.io.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply
-from vda_ros.io.media import read_frames
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything
+from vda_ros.model.video import PROG as VIDEO_PROG
+from vda_ros.model.video import RunSummary, VideoSettings, check_run, load_network, process, read_input
 
-SAMPLE_CLIP = Path(__file__).resolve().parent.parent / "assets" / "davis_rollercoaster.mp4"
+SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8
 """Finished runs whose files stay on disk (the page links to them); older ones are deleted."""
 PREVIEW_PERIOD_S = 0.25
@@ -69,79 +64,34 @@ SIGNAL_CHECK_S = 1.0
 """Longest time between a stop signal and the app's reaction to it (see serve_until_stopped)."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The page's controls, in vda-video's terms."""
-
-    encoder: str = DEFAULT_ENCODER
-    metric: bool = False
-    mode: str = "offline"
-    input_size: int = 518
-    max_res: int = 1280
-    max_len: int = -1
-    target_fps: float = -1
-    focal_length_x: float = DEFAULT_FOCAL_LENGTH
-    focal_length_y: float = DEFAULT_FOCAL_LENGTH
-    relative_scale: float = 0.0
-    relative_shift: float = 0.0
-
-
-def video_argv(video: str | Path, output_dir: Path, settings: Settings, random_weights: bool, device: str) -> list[str]:
-    """The vda-video command line (without the program name) that a page request runs."""
-    argv = [
-        str(video),
-        "--output-dir",
-        str(output_dir),
-        "--save-npz",
-        "--encoder",
-        settings.encoder,
-        "--mode",
-        settings.mode,
-        "--input-size",
-        str(settings.input_size),
-        "--max-res",
-        str(settings.max_res),
-        "--max-len",
-        str(settings.max_len),
-        "--target-fps",
-        str(settings.target_fps),
-        "--device",
-        device,
-        "--focal-length-x",
-        str(settings.focal_length_x),
-        "--focal-length-y",
-        str(settings.focal_length_y),
-        "--relative-scale",
-        str(settings.relative_scale),
-        "--relative-shift",
-        str(settings.relative_shift),
-    ]
-    if settings.metric:
-        argv.append("--metric")
-    if random_weights:
-        argv.append("--random-weights")
-    return argv
+def video_command(settings: VideoSettings) -> list[str]:
+    """The vda-video command line (program name first) that runs with these settings: the options not at
+    their defaults, for the page to show. Nothing parses it: the run takes the settings themselves."""
+    words = [VIDEO_PROG, settings.input]
+    for name, value in settings.values().items():
+        item = VideoSettings.option(name)
+        if item.positional or value == item.default:
+            continue
+        if isinstance(value, bool):
+            words.append(item.flag if value else "--no-" + item.flag[2:])
+        else:
+            words += [item.flag, str(value)]
+    return words
 
 
 class ModelCache:
-    """Networks loaded once per (checkpoint, device) and kept for later requests."""
+    """Networks loaded once per model (weights, size, kind, device) and kept for later requests."""
 
     def __init__(self) -> None:
-        self._models: dict[tuple[Any, ...], VideoDepthAnything] = {}
+        self._models: dict[tuple[Value, ...], VideoDepthAnything] = {}
         self._lock = threading.Lock()
 
-    def get(self, args: argparse.Namespace) -> VideoDepthAnything:
-        """The network vda-video would build for these options; UsageError for a missing checkpoint."""
-        weights = "random" if args.random_weights else str(args.checkpoint)
-        key = (weights, args.encoder, args.metric, args.device)
+    def get(self, settings: ModelSettings) -> VideoDepthAnything:
+        """The network vda-video would build for these settings; CheckpointError for a missing checkpoint."""
+        key = (settings.random_weights, settings.checkpoint, settings.encoder, settings.metric, settings.device)
         with self._lock:
             if key not in self._models:
-                self._models[key] = build_model(
-                    random_weights=args.random_weights,
-                    encoder=args.encoder,
-                    metric=args.metric,
-                    checkpoint=args.checkpoint,
-                )
+                self._models[key] = load_network(settings)
             return self._models[key]
 
 
@@ -149,7 +99,7 @@ class ModelCache:
 class Job:
     """What the page keeps of a finished run, to draw any of its frames as a point cloud later."""
 
-    argv: list[str]
+    settings: VideoSettings
     npz: str
     frames: int
 
@@ -159,17 +109,17 @@ class _Cancelled(Exception):
 
 
 class _Run:
-    """cli.process on a worker thread, reporting each (frame, depth) through a queue.
+    """model.video.process on a worker thread, reporting each (frame, depth) through a queue.
 
     The page's handler is a generator that must yield to update the page, while process() calls
     back from inside its loop; the thread and queue connect the two. The processed source frames
     are also written as a browser-playable video, to show beside the depth video.
     """
 
-    def __init__(self, args: argparse.Namespace, model: VideoDepthAnything, source_video: Path) -> None:
+    def __init__(self, settings: VideoSettings, model: VideoDepthAnything, source_video: Path) -> None:
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._stop = threading.Event()
-        self._args = args
+        self._settings = settings
         self._model = model
         self._source_video = source_video
         self._thread = threading.Thread(target=self._work, name="vda-app-run", daemon=True)
@@ -185,7 +135,7 @@ class _Run:
     def _work(self) -> None:
         writer: cv2.VideoWriter | None = None
         try:
-            frames, info = read_frames(self._args.input, self._args.max_res, self._args.target_fps, self._args.max_len)
+            frames, info = read_input(self._settings)
             self.events.put(("started", info.frame_count))
 
             def on_frame(frame: np.ndarray, depth: np.ndarray) -> None:
@@ -202,7 +152,7 @@ class _Run:
                 writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
                 self.events.put(("frame", (frame, depth)))
 
-            summary = process(self._args, frames, info, self._model, on_frame=on_frame)
+            summary = process(self._settings, frames, info, self._model, on_frame=on_frame)
             self.events.put(("done", summary))
         except VdaError as error:
             self.events.put(("error", str(error)))
@@ -240,17 +190,17 @@ def frame_cloud(job: Job, index: int) -> tuple[str | None, str]:
     The points are vda-video --save-ply's, turned to the viewer's axes (y up) so the scene
     shows upright; the file name says so.
     """
-    args = build_parser().parse_args(job.argv)
+    settings = job.settings
     try:
-        settings = cloud_settings(args)
+        cloud = settings.frame_files.cloud(settings.model.metric, settings.outputs)
     except UsageError as error:
         return None, f"No point cloud: {error}"
     index = min(max(int(index), 0), job.frames - 1)
     with np.load(job.npz) as archive:
         depth = archive["depths"][index]
-    frames, info = read_frames(args.input, args.max_res, args.target_fps, args.max_len)
+    frames, info = read_input(settings)
     frame = next(itertools.islice(frames, index, None))
-    xyz, rgb = point_cloud(depth, frame, settings, info.source_size or (info.width, info.height))
+    xyz, rgb = point_cloud(depth, frame, cloud, info.source_size or (info.width, info.height))
     path = Path(job.npz).with_name(f"{info.name}_frame_{index:05d}_opengl.ply")
     with atomic_output(path) as temporary:
         write_ply(temporary, optical_to_opengl(xyz), rgb)
@@ -275,11 +225,13 @@ CLEARED.update(command="", cloud_status="")
 
 
 class DepthApp:
-    """The page's request handlers, with the model cache and the folder of finished runs."""
+    """The page's request handlers, with the model cache and the folder of finished runs.
 
-    def __init__(self, random_weights: bool, device: str, work_dir: Path) -> None:
-        self.random_weights = random_weights
-        self.device = device
+    `model` holds the app's own model options (random weights, device); the page chooses the rest.
+    """
+
+    def __init__(self, model: ModelSettings, work_dir: Path) -> None:
+        self.model = model
         self.work_dir = work_dir
         self.models = ModelCache()
         self._jobs = itertools.count()
@@ -292,34 +244,39 @@ class DepthApp:
             shutil.rmtree(old, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"run{next(self._jobs):05d}_", dir=self.work_dir))
 
+    def video_settings(self, video: str, output_dir: Path, page: Mapping[str, Value]) -> VideoSettings:
+        """The settings of one run: the page's values on the app's model options, the npz always written."""
+        values = {**self.model.values(), **page, "input": video, "output_dir": str(output_dir), "save_npz": True}
+        return VideoSettings.from_values(values)
+
     def run(
-        self, video: str | None, settings: Settings, cloud_index: int, progress: gr.Progress
+        self, video: str | None, page: Mapping[str, Value], cloud_index: int, progress: gr.Progress
     ) -> Iterator[dict[str, Any]]:
         """Depth for one uploaded video: live previews, then the videos, downloads and a cloud.
 
-        Yields partial page updates keyed by output name (see build_page); user errors become a
-        message in the status line, never an exception.
+        `page` holds the page's controls as option values (see page_values). Yields partial page updates
+        keyed by output name (see build_page); user errors become a message in the status line, never an
+        exception.
         """
         if not video:
             yield {"status": _error("upload a video or pick the sample first.")}
             return
         name = Path(video).name
         job_dir = self._job_dir()
-        argv = video_argv(video, job_dir, settings, self.random_weights, self.device)
-        args = build_parser().parse_args(argv)
-        command = "vda-video " + " ".join(argv).replace(str(video), name).replace(str(job_dir), "OUT")
         yield {**CLEARED, "status": f"Loading the model for `{name}`…"}
         try:
-            check_arguments(args)
-            model = self.models.get(args)
-        except UsageError as error:
+            settings = self.video_settings(video, job_dir, page)
+            check_run(settings)
+            model = self.models.get(settings.model)
+        except VdaError as error:
             yield {"status": _error(str(error))}
             return
         except Exception as error:  # the page must survive anything; the console gets the traceback
             yield {"status": _error(_internal(error))}
             return
+        command = " ".join(video_command(settings)).replace(str(video), name).replace(str(job_dir), "OUT")
         stem = Path(video).stem
-        run = _Run(args, model, job_dir / f"{stem}_src.webm")
+        run = _Run(settings, model, job_dir / f"{stem}_src.webm")
         run.start()
         colours = ColorScale(smoothing=0.2)
         total, count, last_preview = 0, 0, 0.0
@@ -346,7 +303,7 @@ class DepthApp:
                     return
                 else:
                     try:
-                        yield self._finished(payload, argv, job_dir, stem, cloud_index)
+                        yield self._finished(payload, settings, job_dir, stem, cloud_index)
                     except Exception as error:
                         yield {"status": _error(_internal(error))}
                     return
@@ -354,15 +311,15 @@ class DepthApp:
             run.stop()
 
     def _finished(
-        self, summary: RunSummary, argv: list[str], job_dir: Path, stem: str, cloud_index: int
+        self, summary: RunSummary, settings: VideoSettings, job_dir: Path, stem: str, cloud_index: int
     ) -> dict[str, Any]:
         """The page once a run is complete: both videos, the downloads and one frame's cloud."""
         vis, npz = summary.files[0], summary.files[1]
-        job = Job(argv=argv, npz=str(npz), frames=summary.frames)
+        job = Job(settings=settings, npz=str(npz), frames=summary.frames)
         cloud, cloud_status = frame_cloud(job, cloud_index)
         rate = summary.frames / summary.seconds if summary.seconds > 0 else float("inf")
         status = f"Done: {summary.frames} frames in {summary.seconds:.1f} s ({rate:.2f} frames/s)."
-        if self.random_weights:
+        if self.model.random_weights:
             status += " RANDOM WEIGHTS: the depth is meaningless (smoke test)."
         return {
             "status": status,
@@ -396,11 +353,19 @@ RANDOM_BANNER = """**RANDOM WEIGHTS** (smoke-test mode, `--random-weights`): the
 so every depth shown here is meaningless."""
 
 
+def integer_control(name: str, label: str, elem_id: str) -> gr.Number:
+    """A number box for an integer video option with its default and range: the option's own (VideoSettings)."""
+    item = VideoSettings.option(name)
+    assert isinstance(item.default, int), f"{name} is not an integer option"
+    low, high, step = item.int_range or (None, None, 0)
+    return gr.Number(item.default, label=label, precision=0, minimum=low, maximum=high, step=step or 1, elem_id=elem_id)
+
+
 def build_page(app: DepthApp) -> gr.Blocks:
     """The Gradio page; every output component is updated by name from DepthApp.run's dicts."""
     with gr.Blocks(title="Video Depth Anything", analytics_enabled=False, delete_cache=(3600, 24 * 3600)) as page:
         gr.Markdown(INTRO)
-        if app.random_weights:
+        if app.model.random_weights:
             gr.Markdown(RANDOM_BANNER, elem_id="random-weights")
         job = gr.State(None)
         with gr.Row():
@@ -417,18 +382,8 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     label="Mode",
                     info="offline: 32-frame windows, most consistent; stream: frame by frame, as the ROS node",
                 )
-                input_size = gr.Number(
-                    518,
-                    label="Input size (multiple of 14)",
-                    precision=0,
-                    minimum=14,
-                    maximum=2044,
-                    step=14,
-                    elem_id="input-size",
-                )
-                max_res = gr.Number(
-                    1280, label="Max resolution (longer side)", precision=0, minimum=14, elem_id="max-res"
-                )
+                input_size = integer_control("input_size", "Input size (multiple of 14)", "input-size")
+                max_res = integer_control("max_res", "Max resolution (longer side, 0: never shrink)", "max-res")
                 max_len = gr.Number(-1, label="Max frames (-1: all)", precision=0, minimum=-1, elem_id="max-len")
                 target_fps = gr.Number(-1, label="Target fps (-1: source rate)", minimum=-1, elem_id="target-fps")
                 with gr.Accordion("Point cloud", open=False):
@@ -488,8 +443,7 @@ def build_page(app: DepthApp) -> gr.Blocks:
 
         def on_run(video_path: str | None, *values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
             *fields, index = values
-            settings = page_settings(*fields)
-            for update in app.run(video_path, settings, int(index or 0), progress):
+            for update in app.run(video_path, page_values(*fields), int(index or 0), progress):
                 yield {outputs[name]: value for name, value in update.items()}
 
         run.click(on_run, inputs=[video, *settings_inputs, cloud_index], outputs=list(outputs.values()))
@@ -497,7 +451,7 @@ def build_page(app: DepthApp) -> gr.Blocks:
     return page
 
 
-def page_settings(
+def page_values(
     encoder: str,
     depth_kind: str,
     mode: str,
@@ -509,60 +463,59 @@ def page_settings(
     focal_y: float,
     scale: float,
     shift: float,
-) -> Settings:
-    """Settings from the controls' values (in their order on the page)."""
-    return Settings(
-        encoder=encoder,
-        metric=depth_kind == "metric",
-        mode=mode,
-        input_size=int(input_size),
-        max_res=int(max_res),
-        max_len=int(max_len),
-        target_fps=float(target_fps),
-        focal_length_x=float(focal_x),
-        focal_length_y=float(focal_y),
-        relative_scale=float(scale or 0.0),
-        relative_shift=float(shift or 0.0),
+) -> dict[str, Value]:
+    """The video options the controls set (given in their order on the page), by option name."""
+    return {
+        "encoder": encoder,
+        "metric": depth_kind == "metric",
+        "mode": mode,
+        "input_size": int(input_size),
+        "max_res": int(max_res),
+        "max_len": int(max_len),
+        "target_fps": float(target_fps),
+        "focal_length_x": float(focal_x),
+        "focal_length_y": float(focal_y),
+        "relative_scale": float(scale or 0.0),
+        "relative_shift": float(shift or 0.0),
+    }
+
+
+APP_MODEL_OPTIONS = ("random_weights", "device")
+"""The model options the app takes; the page chooses the others for each run."""
+
+
+@dataclass(frozen=True)
+class AppSettings(Settings):
+    """The app's options: where it serves, where runs write, and the model options its runs share.
+
+    The web server is this module's own (the page's handlers and Gradio), so its settings live here.
+    """
+
+    host: str = option("127.0.0.1", "Address to listen on (0.0.0.0: every interface).")
+    port: int = option(7860, "Port.", int_range=(1, 65535, 0))
+    share: bool = option(False, "Also publish a temporary public link through Gradio's share servers (off by default).")
+    model: ModelSettings = group(ModelSettings)
+    work_dir: str = option("", "Where runs write their files; empty: a new temporary folder, removed at exit.")
+    max_upload_mb: int = option(
+        DEFAULT_MAX_UPLOAD_MB, "Largest upload accepted, in MiB; larger ones are refused with a message in the page."
     )
+
+    def check(self) -> None:
+        super().check()
+        if self.max_upload_mb < 1:
+            raise OptionError(f"max_upload_mb must be at least 1; got {self.max_upload_mb}")
 
 
 def build_app_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vda-app",
+        formatter_class=DefaultsHelpFormatter,
         description="Video Depth Anything in a web page: upload a video, see and download its depth. "
         "Serves on 127.0.0.1 only, unless --host or --share say otherwise. Ctrl-C or SIGTERM stops it and "
         "removes the uploads and its temporary files.",
     )
-    parser.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1; 0.0.0.0: every interface)"
-    )
-    parser.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    parser.add_argument(
-        "--share",
-        action="store_true",
-        help="also publish a temporary public link through Gradio's share servers (off by default)",
-    )
-    parser.add_argument(
-        "--random-weights",
-        action="store_true",
-        help="smoke test without checkpoints: random weights, meaningless depth",
-    )
-    parser.add_argument(
-        "--device", choices=("auto", "cuda", "cpu"), default="auto", help="default auto: CUDA when available"
-    )
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        default=None,
-        help="where runs write their files (default: a new temporary folder, removed at exit)",
-    )
-    parser.add_argument(
-        "--max-upload-mb",
-        type=int,
-        default=DEFAULT_MAX_UPLOAD_MB,
-        help=f"largest upload accepted, in MiB (default {DEFAULT_MAX_UPLOAD_MB}); larger ones are "
-        "refused with a message in the page",
-    )
+    not_offered = tuple(item.name for item in ModelSettings.options() if item.name not in APP_MODEL_OPTIONS)
+    add_flags(parser, AppSettings, exclude=not_offered)
     return parser
 
 
@@ -620,40 +573,36 @@ class Server:
             self.files.remove()
 
 
-def serve(args: argparse.Namespace) -> Server:
-    """Start the app in the background as the options say and return it."""
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
-    if args.max_upload_mb < 1:
-        raise UsageError(f"--max-upload-mb must be at least 1, got {args.max_upload_mb}")
-    files = AppFiles.create(args.work_dir)
+def serve(settings: AppSettings) -> Server:
+    """Start the app in the background as the settings say and return it."""
+    files = AppFiles.create(Path(settings.work_dir) if settings.work_dir else None)
     try:
-        page = build_page(DepthApp(args.random_weights, args.device, files.work_dir))
+        page = build_page(DepthApp(settings.model, files.work_dir))
         page.queue(default_concurrency_limit=1)
         _, url, _ = page.launch(
-            server_name=args.host,
-            server_port=args.port,
-            share=args.share,
+            server_name=settings.host,
+            server_port=settings.port,
+            share=settings.share,
             prevent_thread_lock=True,
             inbrowser=False,
             quiet=True,
             ssr_mode=False,
             allowed_paths=[str(files.work_dir)],
             footer_links=[],
-            max_file_size=args.max_upload_mb * MIB,
+            max_file_size=settings.max_upload_mb * MIB,
         )
     except OSError as error:
         files.remove()
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {error}") from error
+        raise UsageError(f"cannot listen on {settings.host}:{settings.port}: {error}") from error
     except BaseException:
         files.remove()
         raise
     return Server(page, url, files)
 
 
-def serve_until_stopped(args: argparse.Namespace) -> str:
+def serve_until_stopped(settings: AppSettings) -> str:
     """Serve until SIGINT or SIGTERM (Interrupted, raised by run_tool's handlers), then stop and clean up."""
-    server = serve(args)
+    server = serve(settings)
     try:
         print(f"vda-app: serving on {server.url} (Ctrl-C to stop)", flush=True)
         while True:
@@ -667,7 +616,11 @@ def serve_until_stopped(args: argparse.Namespace) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of vda-app: 2 for a usage error, 130 once stopped by SIGINT or SIGTERM (files removed)."""
     args = build_app_parser().parse_args(argv)
-    return run_tool("vda-app", lambda: serve_until_stopped(args), "stopped; uploads and temporary files removed")
+    return run_tool(
+        "vda-app",
+        lambda: serve_until_stopped(from_args(AppSettings, args)),
+        "stopped; uploads and temporary files removed",
+    )
 
 
 if __name__ == "__main__":

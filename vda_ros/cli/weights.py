@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from pathlib import Path
 
+from vda_ros.cli.help_format import DefaultsHelpFormatter
+from vda_ros.core.options import OptionError, add_flags, from_args
 from vda_ros.interruption import EXIT_INTERRUPTED, Interrupted, interruptible
 from vda_ros.io.files import remove_stale_temporaries
-from vda_ros.model import ENCODERS, default_checkpoint_dir
-from vda_ros.model.weights import BASE_URL_ENV, HUB_URL, DownloadError, obtain, selected_checkpoints
+from vda_ros.model.weights import DownloadError, WeightsSettings, obtain
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vda-download-weights",
+        formatter_class=DefaultsHelpFormatter,
         description="Download the official Video Depth Anything checkpoints and verify their sha256.",
     )
-    parser.add_argument("--encoder", choices=(*ENCODERS, "all"), default="vits", help="model size (default vits)")
-    family = parser.add_mutually_exclusive_group()
-    family.add_argument(
-        "--metric", action="store_true", help="the metric-depth checkpoints instead of the relative ones"
-    )
-    family.add_argument("--all", action="store_true", help="both the relative and the metric checkpoints")
-    parser.add_argument(
-        "--dir", type=Path, default=None, help="target folder (default $VDA_CHECKPOINT_DIR or ./checkpoints)"
-    )
-    parser.add_argument("--force", action="store_true", help="download again even when the file is present")
-    parser.add_argument(
-        "--base-url",
-        default=os.environ.get(BASE_URL_ENV, HUB_URL),
-        help=f"server to download from (default ${BASE_URL_ENV} or {HUB_URL})",
-    )
+    add_flags(parser, WeightsSettings)
     return parser
 
 
@@ -43,9 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     failure named), 130 when interrupted (SIGINT or SIGTERM). No partial file is left in any case;
     one left by a killed earlier run in the same folder is removed first.
     """
-    args = build_parser().parse_args(argv)
-    directory = args.dir if args.dir is not None else default_checkpoint_dir()
-    checkpoints = selected_checkpoints(args.encoder, args.metric, args.all)
+    parser = build_parser()
+    try:
+        settings = from_args(WeightsSettings, parser.parse_args(argv))
+    except OptionError as error:
+        parser.error(str(error))
+    directory, checkpoints = settings.directory, settings.checkpoints
     failures = 0
     with interruptible():
         try:
@@ -54,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"vda-download-weights: {cleaned}", file=sys.stderr)
             for checkpoint in checkpoints:
                 try:
-                    print(obtain(checkpoint, directory, args.base_url, args.force))
+                    print(obtain(checkpoint, directory, settings.url, settings.force))
                 except DownloadError as error:
                     print(f"vda-download-weights: error: {error}", file=sys.stderr)
                     failures += 1

@@ -13,13 +13,14 @@ from __future__ import annotations
 import importlib
 import math
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
 from vda_ros.core.geometry import Size
+from vda_ros.core.options import OptionError, Settings, option
 from vda_ros.core.outputs import CameraModel, OutputSettings, frame_outputs
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.io.files import atomic_directory
@@ -34,7 +35,57 @@ _PLY_VERTEX = np.dtype([("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"),
 
 WRITER_LIBRARIES = {"save_exr": ("OpenEXR", "OpenEXR"), "save_ply": ("plyfile", "plyfile")}
 """Option → (module, pip package) it writes with. Imported only when asked for: vda-video without these
-outputs, and everything else that imports vda_ros.cli.video, works without them (a ROS workspace may not have them)."""
+outputs, and everything else that imports this module, works without them (a ROS workspace may not have them)."""
+
+
+@dataclass(frozen=True)
+class FrameFileSettings(Settings):
+    """Which per-frame files are written and, for point clouds, the camera they are made with.
+
+    How relative depth becomes metres is OutputSettings' (relative_scale, relative_shift), as on the ROS cloud.
+    """
+
+    save_exr: bool = option(
+        False, "Also write NAME_depths_exr/frame_00000.exr, ... (float32 depth in channel Z, one file per frame)."
+    )
+    save_ply: bool = option(
+        False,
+        "Also write NAME_points_ply/frame_00000.ply, ... (binary PLY, xyz in metres + rgb); metric models, or "
+        "relative ones with relative_scale.",
+    )
+    focal_length_x: float = option(
+        DEFAULT_FOCAL_LENGTH,
+        "Point clouds: focal length in pixels of the depth map, principal point at its centre; the default is "
+        "the official tool's.",
+    )
+    focal_length_y: float = option(DEFAULT_FOCAL_LENGTH, "Point clouds: see focal_length_x.")
+    intrinsics: str = option(
+        "",
+        "Point clouds: .npy file with the 3x3 camera matrix K of the input (before max_res), instead of the focal "
+        "lengths.",
+    )
+
+    def check(self) -> None:
+        focal_lengths = (self.focal_length_x, self.focal_length_y)
+        if self.intrinsics and focal_lengths != (DEFAULT_FOCAL_LENGTH, DEFAULT_FOCAL_LENGTH):
+            raise OptionError("point clouds: give either intrinsics or focal_length_x/focal_length_y, not both")
+
+    def check_writers(self) -> None:
+        """MissingLibraryError naming the package when a library of an asked-for output is not installed."""
+        for name in WRITER_LIBRARIES:
+            if getattr(self, name):
+                writer_library(name)
+
+    def cloud(self, metric: bool, outputs: OutputSettings) -> CloudSettings:
+        """The point-cloud settings for a model (metric or not) and its outputs; UsageError saying why there are none.
+
+        Reads the intrinsics file, so a tool calls it once, before its run.
+        """
+        try:
+            intrinsics = load_intrinsics(Path(self.intrinsics)) if self.intrinsics else None
+            return CloudSettings(metric, self.focal_length_x, self.focal_length_y, intrinsics, outputs)
+        except ValueError as error:
+            raise UsageError(f"point clouds: {error}") from error
 
 
 class MissingLibraryError(VdaError, RuntimeError):
@@ -77,27 +128,24 @@ class CloudSettings:
 
     With no intrinsics matrix the camera is the official one: focal lengths in pixels of the
     depth map and the principal point at its centre (w/2, h/2). A 3x3 `intrinsics` matrix is
-    the calibration of the input as read (before --max-res) and is scaled to the depth map.
-    Relative models give inverse depth; metres = 1 / (relative_scale * relative + relative_shift),
-    as the ROS node's relative_scale / relative_shift parameters.
+    the calibration of the input as read (before max_res) and is scaled to the depth map.
+    The cloud is vda_ros.core.outputs's under `outputs`: relative models give inverse depth, turned into
+    metres = 1 / (relative_scale * relative + relative_shift), as the ROS node's parameters of those names.
     """
 
     metric: bool
     focal_length_x: float = DEFAULT_FOCAL_LENGTH
     focal_length_y: float = DEFAULT_FOCAL_LENGTH
     intrinsics: np.ndarray | None = None
-    relative_scale: float = 0.0
-    relative_shift: float = 0.0
+    outputs: OutputSettings = field(default_factory=OutputSettings)
 
     def __post_init__(self) -> None:
         """Reject settings that cannot give a cloud, with the reason (ValueError)."""
-        if not self.metric and not self.relative_scale > 0.0:
+        if not self.metric and not self.outputs.relative_scale > 0.0:
             raise ValueError(
                 "need depth in metres: use a metric model (--metric), or give "
                 "--relative-scale (and --relative-shift) to turn relative inverse depth into metres"
             )
-        if not (math.isfinite(self.relative_scale) and math.isfinite(self.relative_shift)):
-            raise ValueError("--relative-scale and --relative-shift must be finite numbers")
         if self.intrinsics is None:
             if not (
                 self.focal_length_x > 0.0
@@ -123,11 +171,6 @@ class CloudSettings:
             k = np.array([[fx, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
             return _camera_model(k, depth_size)
         return _camera_model(self.intrinsics, source_size).scaled_to(width, height)
-
-    @property
-    def outputs(self) -> OutputSettings:
-        """The pipeline's settings for these clouds: every pixel, and relative depth to metres by the given scale."""
-        return OutputSettings(relative_scale=self.relative_scale, relative_shift=self.relative_shift)
 
 
 def _camera_model(k: np.ndarray, size: Size) -> CameraModel:

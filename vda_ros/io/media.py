@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from vda_ros.core.colormap import colorize
+from vda_ros.core.options import Settings, option
 from vda_ros.errors import VdaError
 from vda_ros.io.files import atomic_output, unique_temporary_path
 
@@ -284,6 +285,14 @@ def write_depth_npz(spool: DepthSpool, path: Path) -> Path:
                 np.lib.format.write_array_header_1_0(member, header)
                 spool.copy_to(member)
     return path
+
+
+@dataclass(frozen=True)
+class DepthFileSettings(Settings):
+    """Which depth files of a whole input are written beside the colourised video (see DepthVideoOutputs)."""
+
+    save_npz: bool = option(False, f"Also write NAME_depths.npz (float32 T x H x W, key '{NPZ_KEY}').")
+    grayscale: bool = option(False, "Grey instead of the inferno colour map in NAME_vis.mp4.")
 
 
 class DepthVideoOutputs:

@@ -17,6 +17,7 @@ Where the expected sha256 comes from, in order of trust (every source present mu
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
 import urllib.error
@@ -31,9 +32,10 @@ from typing import IO, BinaryIO
 from tqdm import tqdm
 
 from vda_ros import __version__
+from vda_ros.core.options import OptionError, Settings, option
 from vda_ros.errors import VdaError
 from vda_ros.io.files import atomic_output
-from vda_ros.model import ENCODERS, checkpoint_filename
+from vda_ros.model import ENCODERS, checkpoint_filename, default_checkpoint_dir
 
 HUB_URL = "https://huggingface.co"
 BASE_URL_ENV = "VDA_WEIGHTS_BASE_URL"
@@ -90,6 +92,39 @@ def selected_checkpoints(encoder: str, metric: bool, both: bool) -> list[Officia
     encoders = ENCODERS if encoder == "all" else (encoder,)
     families = (False, True) if both else (metric,)
     return [OfficialCheckpoint(e, m) for e in encoders for m in families]
+
+
+@dataclass(frozen=True)
+class WeightsSettings(Settings):
+    """Which official checkpoints to fetch, where to, and from which server.
+
+    `encoder` and `metric` choose files to download (`all` of them, or both families), not the model a tool
+    runs: they are this tool's own options, not ModelSettings' (whose encoder has `auto` and no `all`).
+    """
+
+    encoder: str = option("vits", "Model size, or all of them.", choices=(*ENCODERS, "all"))
+    metric: bool = option(False, "The metric-depth checkpoints instead of the relative ones.")
+    all: bool = option(False, "Both the relative and the metric checkpoints.")
+    dir: str = option("", "Target folder; empty: $VDA_CHECKPOINT_DIR, else ./checkpoints.")
+    force: bool = option(False, "Download again even when the file is present.")
+    base_url: str = option("", f"Server to download from; empty: ${BASE_URL_ENV}, else {HUB_URL}.")
+
+    def check(self) -> None:
+        if self.metric and self.all:
+            raise OptionError("give metric or all, not both: all already includes the metric checkpoints")
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.dir) if self.dir else default_checkpoint_dir()
+
+    @property
+    def url(self) -> str:
+        """The server: base_url, else $VDA_WEIGHTS_BASE_URL (read now, not at import), else the hub."""
+        return self.base_url or os.environ.get(BASE_URL_ENV, HUB_URL)
+
+    @property
+    def checkpoints(self) -> list[OfficialCheckpoint]:
+        return selected_checkpoints(self.encoder, self.metric, self.all)
 
 
 def sha256_of(path: Path) -> str:
