@@ -190,7 +190,7 @@ def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
         assert 0.08 < hit.mean() < 0.15  # every 3rd row and column
         assert np.abs(got[hit] - depth[hit]).max() <= 1e-4
     with pytest.raises(DataError, match="within 1 ms"):
-        bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth", max_stamp_diff_ns=1_000_000), shorter_side=30)
+        bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth", max_time_offset_ns=1_000_000), shorter_side=30)
     with pytest.raises(DataError, match="no topic /nope"):
         bag_sequence(BagSource(bag, "/cam/image_raw", "/nope"), shorter_side=30)
 

@@ -106,14 +106,19 @@ class StampedHistory(Generic[Item]):
 
     LiDAR and camera are not synchronised: the nearest measurement within max_offset is used, looking
     both ways, because a measurement may arrive before or after its frame. Bounded to `capacity` items
-    (None: unbounded, for a whole recording).
+    (None: unbounded, for a whole recording). This is the one nearest-stamp rule of the package: the
+    nodes, vda-eval --bag and vda-finetune's bags all pair through it.
     """
 
     def __init__(self, capacity: int | None = 32) -> None:
         self._items: deque[tuple[int, Item]] = deque(maxlen=capacity)
+        self._stamps: list[int] | None = None
+        """The items' stamps in order, kept between queries until the next add (a whole recording is
+        queried once per frame: rebuilding them per query would make the pairing quadratic)."""
 
     def add(self, stamp_ns: int, item: Item) -> None:
         """Keep an item; out-of-order stamps are placed in order."""
+        self._stamps = None
         if self._items and stamp_ns < self._items[-1][0]:
             ordered = sorted([*self._items, (stamp_ns, item)], key=lambda entry: entry[0])
             self._items.clear()
@@ -122,8 +127,10 @@ class StampedHistory(Generic[Item]):
         self._items.append((stamp_ns, item))
 
     def nearest(self, stamp_ns: int, max_offset_ns: int) -> Item | None:
-        """The item nearest in time to stamp_ns, if it is within max_offset_ns; else None."""
-        stamps = [stamp for stamp, _ in self._items]
+        """The item nearest in time to stamp_ns, if it is within max_offset_ns (the earlier on a tie); else None."""
+        if self._stamps is None:
+            self._stamps = [stamp for stamp, _ in self._items]
+        stamps = self._stamps
         index = bisect_left(stamps, stamp_ns)
         best: tuple[int, Item] | None = None
         for candidate in (index - 1, index):
@@ -135,3 +142,4 @@ class StampedHistory(Generic[Item]):
 
     def clear(self) -> None:
         self._items.clear()
+        self._stamps = None

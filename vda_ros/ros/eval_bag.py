@@ -90,7 +90,7 @@ def read_bag_sequence(
                     truths.add(stamp_ns(image.header.stamp), msg_to_metres(image))
                 elif topic == pose_topic:
                     pose = _TYPESTORE.deserialize_cdr(message.raw, message.connection.msgtype)
-                    poses.add(pose.header.stamp.sec * 10**9 + pose.header.stamp.nanosec, _pose_matrix(pose))
+                    poses.add(stamp_ns(pose.header.stamp), _pose_matrix(pose))
                 elif info is None:
                     info = deserialize(message.raw, CameraInfo)
             except (ImageConversionError, ValueError) as error:  # ValueError: a zero or NaN quaternion
