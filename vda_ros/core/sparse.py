@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from vda_ros.core.geometry import project_points, transform_points
+from vda_ros.core.options import Alias, Settings, option
 
 Item = TypeVar("Item")
 
@@ -99,6 +100,23 @@ def samples_from_points(
     rows, cols, depth = project_points(points, *intrinsics, width, height)
     keep = _in_range(depth, min_depth, max_depth)
     return SparseSamples(rows[keep], cols[keep], depth[keep], shape)
+
+
+@dataclass(frozen=True)
+class PairingSettings(Settings):
+    """How two streams are paired in time: each message with the other's nearest stamp (StampedHistory)."""
+
+    max_time_offset: float = option(
+        0.02,
+        "Pair messages whose header stamps differ by at most this many seconds (the nearest one, either way).",
+        float_range=(0.0, 3600.0),
+        aliases=(Alias("max_stamp_diff", "max_time_offset", -1.0),),
+    )
+
+    @property
+    def max_offset_ns(self) -> int:
+        """The tolerance in nanoseconds, the unit of header stamps (StampedHistory.nearest)."""
+        return round(self.max_time_offset * 1e9)
 
 
 class StampedHistory(Generic[Item]):
