@@ -57,7 +57,7 @@ class BagSource:
     """4×4 transform of LiDAR points into the camera optical frame; None: the cloud already is in it."""
 
 
-def transform_from_pose(values: list[float]) -> np.ndarray:
+def transform_from_pose(values: tuple[float, ...]) -> np.ndarray:
     """4×4 matrix from 'x y z qx qy qz qw' (the order of tf2's static_transform_publisher)."""
     if len(values) != 7:
         raise DataError(f"a transform is 7 numbers 'x y z qx qy qz qw', got {len(values)}")
