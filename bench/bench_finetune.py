@@ -27,10 +27,11 @@ def child(args: argparse.Namespace) -> None:
     import torch
     from rgbd_helpers import write_folders
 
-    from vda_ros.cli.finetune import build_parser, build_trainer
+    from vda_ros.cli.finetune import parse_settings
+    from vda_ros.training.run import build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
-        side = args.input_size
+        side = args.crop_size
         rgb_dir, depth_dir = write_folders(Path(tmp) / "data", args.clip_length + 4, side + 14, side)
         options = [
             "--rgb-dir",
@@ -44,7 +45,7 @@ def child(args: argparse.Namespace) -> None:
             args.mode,
             "--clip-length",
             str(args.clip_length),
-            "--input-size",
+            "--crop-size",
             str(side),
             "--val-fraction",
             "0",
@@ -55,7 +56,7 @@ def child(args: argparse.Namespace) -> None:
             "--output-dir",
             str(Path(tmp) / "out"),
         ] + (["--freeze-backbone"] if args.freeze else [])
-        trainer = build_trainer(build_parser().parse_args(options))
+        trainer = build_trainer(parse_settings(options))
         trainer.train_step()
         if trainer.device.type == "cuda":
             torch.cuda.synchronize()
@@ -80,8 +81,8 @@ def measure(args: argparse.Namespace, mode: str, freeze: bool) -> dict[str, floa
         mode,
         "--encoder",
         args.encoder,
-        "--input-size",
-        str(args.input_size),
+        "--crop-size",
+        str(args.crop_size),
         "--clip-length",
         str(args.clip_length),
         "--steps",
@@ -103,7 +104,7 @@ def measure(args: argparse.Namespace, mode: str, freeze: bool) -> dict[str, floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="vits")
-    parser.add_argument("--input-size", type=int, default=70, help="square crop side, multiple of 14 (default 70)")
+    parser.add_argument("--crop-size", type=int, default=70, help="square crop side, multiple of 14 (default 70)")
     parser.add_argument("--clip-length", type=int, default=8, help="frames per clip (default 8)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per configuration (default 3)")
     parser.add_argument("--device", default="cpu")
@@ -115,7 +116,7 @@ def main() -> int:
         child(args)
         return 0
     print(
-        f"{args.encoder}, crop {args.input_size}×{args.input_size}, clips of {args.clip_length} frames, batch 1, "
+        f"{args.encoder}, crop {args.crop_size}×{args.crop_size}, clips of {args.clip_length} frames, batch 1, "
         f"fp32, {args.device}, {args.steps} timed steps"
     )
     print("| mode | trained | steps/s | clip frames/s | peak RSS (MiB) | peak device memory (MiB) |")

@@ -12,7 +12,8 @@ import pytest
 from bag_helpers import FRAME_ID, PERIOD_NS, START_NS, T, camera_info, message_writer
 
 from vda_ros.cli.eval import main as eval_main
-from vda_ros.core.metrics import Crop, EvaluationError, evaluate
+from vda_ros.core.metrics import Crop, EvalSettings, EvaluationError, evaluate
+from vda_ros.core.options import OptionError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "official_metrics.npz"
 
@@ -303,27 +304,38 @@ def test_unreadable_ground_truth_frames_are_errors_naming_the_frame(tmp_path, fi
     assert err.startswith("vda-eval: error: ") and message.format(path=path) in err and "Traceback" not in err, err
 
 
-def _write_pose_bag(path: Path, fixture, case: str) -> None:
-    """The fixture's ground truth as both depth topics, its poses as PoseStamped, K as CameraInfo, with one fault."""
+def _header(stamp: int):
+    return T["std_msgs/msg/Header"](
+        stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID
+    )
+
+
+def _depth_image(stamp: int, frame: np.ndarray):
+    height, width = frame.shape
+    return T["sensor_msgs/msg/Image"](
+        header=_header(stamp),
+        height=height,
+        width=width,
+        encoding="32FC1",
+        is_bigendian=0,
+        step=4 * width,
+        data=np.ascontiguousarray(frame, "<f4").view(np.uint8).ravel(),
+    )
+
+
+def _write_pose_bag(path: Path, fixture, case: str, gt_delay_ns: int = 0) -> None:
+    """The fixture's ground truth as both depth topics, its poses as PoseStamped, K as CameraInfo, with one fault.
+
+    gt_delay_ns: the reference depth is stamped this much later than the prediction.
+    """
     depth, poses = fixture["gt"], fixture["poses"]
     height, width = depth.shape[1:]
     with message_writer(path) as put:
         for index, frame in enumerate(depth):
             stamp = START_NS + index * PERIOD_NS
-            header = T["std_msgs/msg/Header"](
-                stamp=T["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=FRAME_ID
-            )
-            image = T["sensor_msgs/msg/Image"](
-                header=header,
-                height=height,
-                width=width,
-                encoding="32FC1",
-                is_bigendian=0,
-                step=4 * width,
-                data=np.ascontiguousarray(frame, "<f4").view(np.uint8).ravel(),
-            )
-            put("/cam/pred", stamp, image)
-            put("/cam/gt", stamp, image)
+            header = _header(stamp)
+            put("/cam/pred", stamp, _depth_image(stamp, frame))
+            put("/cam/gt", stamp + gt_delay_ns, _depth_image(stamp + gt_delay_ns, frame))
             # The fixture's rotations are about y: q = (0, sin(a/2), 0, cos(a/2)).
             angle = np.arctan2(poses[index, 0, 2], poses[index, 0, 0])
             quaternion = (
@@ -410,3 +422,59 @@ def test_bag_with_sound_poses_scores_the_arrays_tae(tmp_path, fixture, capsys):
         fixture["gt"], fixture["gt"], "none", max_depth=8.0, poses=fixture["poses"], intrinsics=fixture["intrinsics"]
     )
     assert json.loads(report.read_text())["tae"] == pytest.approx(expected.tae, rel=1e-6) and expected.tae > 0
+
+
+def test_depth_scale_scales_frame_folders_and_gt_scale_is_its_deprecated_inverse(tmp_path, fixture, capsys):
+    """vda-eval's --gt-scale (stored units per metre) and vda-finetune's --depth-scale (metres per unit) were one
+    setting under two names; --depth-scale is the name now, --gt-scale N still works as --depth-scale 1/N."""
+    folder = tmp_path / "gt"
+    folder.mkdir()
+    for index, frame in enumerate(fixture["gt"]):
+        cv2.imwrite(str(folder / f"{index:05d}.png"), np.round(frame * 2000).astype(np.uint16))  # half millimetres
+    pred, truth = write_inputs(tmp_path, fixture)
+    np.savez(pred, depths=fixture["metric"])
+    common = ["--align", "none", "--max-depth", "8"]
+
+    def abs_rel(gt: Path, *extra: str) -> float:
+        report = tmp_path / "scores.json"
+        assert eval_main([str(pred), str(gt), *common, *extra, "--json", str(report)]) == 0
+        return json.loads(report.read_text())["abs_rel"]
+
+    expected = abs_rel(truth)
+    assert abs_rel(folder) != pytest.approx(expected, rel=1e-3), "PNG frames are millimetres by default"
+    assert abs_rel(folder, "--depth-scale", "0.0005") == pytest.approx(expected, rel=1e-3)
+    assert "deprecated" not in capsys.readouterr().err
+    assert abs_rel(folder, "--gt-scale", "2000") == pytest.approx(expected, rel=1e-3)
+    assert "warning: 'gt_scale' is deprecated; use depth_scale (metres per unit, 1 / gt_scale)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_max_stamp_diff_is_a_deprecated_spelling_of_max_time_offset(tmp_path, fixture, capsys):
+    bag = tmp_path / "bag"
+    _write_pose_bag(bag, fixture, "sound", gt_delay_ns=10_000_000)
+    args = ["--bag", str(bag), "--pred-topic", "/cam/pred", "--gt-topic", "/cam/gt", "--align", "none"]
+    for spelling in ("--max-time-offset", "--max-stamp-diff"):
+        assert eval_main([*args, spelling, "0.005"]) == 2
+        err = capsys.readouterr().err
+        assert "no /cam/pred message has a /cam/gt message within 0.005 s" in err
+        assert ("warning: 'max_stamp_diff' is deprecated; use max_time_offset" in err) == (
+            spelling != "--max-time-offset"
+        )
+    assert eval_main([*args, "--max-stamp-diff", "0.015"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: 'max_stamp_diff' is deprecated; use max_time_offset" in captured.err
+    assert captured.out.splitlines()[1].startswith(f"{len(fixture['gt'])} "), "every frame paired"
+
+
+def test_crop_takes_four_numbers_before_or_after_the_inputs(tmp_path, fixture, capsys):
+    pred, gt = write_inputs(tmp_path, fixture)
+    crop = [str(v) for v in fixture["crop"]]
+    assert eval_main(["--crop", *crop, str(pred), str(gt), "--max-depth", "8"]) == 0
+    before = capsys.readouterr().out
+    assert eval_main([str(pred), str(gt), "--max-depth", "8", "--crop", *crop]) == 0
+    assert capsys.readouterr().out == before
+    assert eval_main([str(pred), str(gt), "--max-depth", "8"]) == 0
+    assert capsys.readouterr().out != before
+    with pytest.raises(OptionError, match=r"^crop must be four integers TOP BOTTOM LEFT RIGHT, got \[8.5, -8.0\]$"):
+        EvalSettings.from_values({"pred": str(pred), "gt": str(gt), "crop": (8.5, -8.0)})

@@ -13,13 +13,15 @@ import pytest
 import torch
 from rgbd_helpers import render, write_folders, write_rgbd_bag
 
-from vda_ros.cli import video as cli
-from vda_ros.cli.finetune import build_parser, build_trainer, main
+from vda_ros.cli.finetune import main, parse_settings
+from vda_ros.interruption import Interrupted
 from vda_ros.model import StreamingDepth, load_model
 from vda_ros.model.network import VideoDepthAnything
 from vda_ros.training import MetricVideoDepthLoss
 from vda_ros.training.bag_data import BagSource, bag_sequence
 from vda_ros.training.data import ClipSpec, DataError, Sequence, random_clip, validation_clips
+from vda_ros.training.run import build_trainer, load_sequences
+from vda_ros.training.settings import FinetuneSettings
 from vda_ros.training.trainer import (
     HISTORY_FILE,
     STATE_FILE,
@@ -51,7 +53,7 @@ def _fit_args(folders: tuple[Path, Path], output: Path) -> list[str]:
         "streaming",
         "--clip-length",
         "3",
-        "--input-size",
+        "--crop-size",
         "56",
         "--val-fraction",
         "0.2",
@@ -70,7 +72,7 @@ def _fit_args(folders: tuple[Path, Path], output: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Trainer:
-    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, tmp_path_factory.mktemp("run"))))
+    trainer = build_trainer(parse_settings(_fit_args(folders, tmp_path_factory.mktemp("run"))))
     trainer.run(save_every=STEPS)
     return trainer
 
@@ -94,8 +96,10 @@ def test_checkpoint_is_official_and_vda_video_gives_the_in_memory_depth(
     assert list(state) == expected_keys
     assert all(v.dtype == torch.float32 and v.device.type == "cpu" for v in state.values())
     load_model(path, encoder="vits")  # strict keys and shapes
+    from vda_ros.cli import video
+
     assert (
-        cli.main(
+        video.main(
             [
                 str(folders[0]),
                 "--checkpoint",
@@ -134,7 +138,7 @@ def _resume_args(bag: Path, output: Path) -> list[str]:
         "offline",
         "--clip-length",
         "3",
-        "--input-size",
+        "--crop-size",
         "56",
         "--val-fraction",
         "0",
@@ -156,7 +160,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     write_rgbd_bag(bag, 6, WIDTH, HEIGHT)
     assert main(_resume_args(bag, tmp_path / "whole")) == 0
 
-    interrupted = build_trainer(build_parser().parse_args(_resume_args(bag, tmp_path / "parts")))
+    interrupted = build_trainer(parse_settings(_resume_args(bag, tmp_path / "parts")))
 
     def stop_at_two(_: float) -> None:
         if interrupted.step == 2:
@@ -190,7 +194,7 @@ def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
         assert 0.08 < hit.mean() < 0.15  # every 3rd row and column
         assert np.abs(got[hit] - depth[hit]).max() <= 1e-4
     with pytest.raises(DataError, match="within 1 ms"):
-        bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth", max_stamp_diff_ns=1_000_000), shorter_side=30)
+        bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth", max_time_offset_ns=1_000_000), shorter_side=30)
     with pytest.raises(DataError, match="no topic /nope"):
         bag_sequence(BagSource(bag, "/cam/image_raw", "/nope"), shorter_side=30)
 
@@ -198,9 +202,17 @@ def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--input-size", "50"], "multiple of 14"),
-        (["--clip-length", "40"], "needs --mode streaming"),
-        (["--precision", "fp16", "--device", "cpu"], "CUDA only"),
+        (["--crop-size", "50"], "crop_size must be from 14 to 2044 in steps of 14; got 50"),
+        (["--crop-width", "20"], "crop_width must be from 0 to 2044 in steps of 14; got 20"),
+        (["--clip-length", "40"], "clip_length above 32 needs mode streaming (offline windows have 32 frames)"),
+        (["--clip-length", "1"], "clip_length must be from 2 to 2147483647; got 1"),
+        (["--precision", "fp16", "--device", "cpu"], "precision fp16 trains on CUDA only"),
+        (["--precision", "int8"], "precision int8 is for inference; training takes auto, fp32, fp16, bf16"),
+        (["--val-fraction", "1"], "val_fraction must be below 1"),
+        (["--min-depth", "5", "--max-depth", "2"], "min_depth 5.0 is greater than max_depth 2.0"),
+        (["--lr", "-0.5"], "lr must be from 0 to 1; got -0.5"),
+        (["--seed", "-1"], "seed must be from 0 to 4294967295; got -1"),
+        (["--depth-dir", "other"], "give one depth_dir for each rgb_dir"),
     ],
 )
 def test_bad_options_are_usage_errors(
@@ -358,9 +370,79 @@ def test_the_output_check_leaves_nothing_and_a_later_failed_save_names_the_folde
     folders: tuple[Path, Path], tmp_path: Path
 ) -> None:
     output = tmp_path / "new" / "run"
-    trainer = build_trainer(build_parser().parse_args(_fit_args(folders, output)))
+    trainer = build_trainer(parse_settings(_fit_args(folders, output)))
     assert list(tmp_path.iterdir()) == []  # checked by writing, then removed with the folders made for it
     output.parent.mkdir()
     output.write_text("a file where the folder was")
     with pytest.raises(OutputFolderError, match=f"^cannot save step 0 in {output}: File exists$"):
         trainer.save()
+
+
+def test_input_size_is_the_deprecated_spelling_of_crop_size_here(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """vda-finetune's --input-size was its crop height; everywhere else input_size is the network input size."""
+    args = [arg if arg != "--crop-size" else "--input-size" for arg in _fit_args(folders, tmp_path)]
+    settings = parse_settings(args)
+    assert "warning: 'input_size' is deprecated; use crop_size" in capsys.readouterr().err
+    assert settings == parse_settings(_fit_args(folders, tmp_path)) and settings.crop == (56, 56)
+    assert FinetuneSettings.from_values(settings.values()) == settings, "the model's input_size is not read back"
+    assert capsys.readouterr().err == ""
+    assert parse_settings([*args, "--crop-width", "70"]).crop == (56, 70)
+
+
+def test_max_stamp_diff_is_the_deprecated_spelling_of_max_time_offset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bag = tmp_path / "bag"
+    write_rgbd_bag(bag, 4, 40, 30)
+    args = ["--bag", str(bag), "--image-topic", "/cam/image_raw", "--depth-topic", "/cam/depth", "--random-weights"]
+    args += ["--output-dir", str(tmp_path / "run")]
+    assert len(load_sequences(parse_settings(args), 30)[0]) == 4
+    for spelling in ("--max-time-offset", "--max-stamp-diff"):
+        settings = parse_settings([*args, spelling, "0.000001"])
+        assert settings.pairing.max_time_offset == 1e-6
+        assert ("'max_stamp_diff' is deprecated; use max_time_offset" in capsys.readouterr().err) == (
+            spelling == "--max-stamp-diff"
+        )
+        with pytest.raises(DataError, match=r"within 0\.001 ms of its stamp"):
+            load_sequences(settings, 30)
+
+
+def test_lists_are_given_one_item_per_flag(tmp_path: Path) -> None:
+    settings = parse_settings(
+        ["--bag", "a", "--bag", "b", "--rgb-dir", "r", "--depth-dir", "d", "--output-dir", str(tmp_path)]
+    )
+    assert (settings.bag, settings.rgb_dir, settings.depth_dir) == (("a", "b"), ("r",), ("d",))
+    lidar = parse_settings(["--bag", "a", "--lidar-to-camera", "1", "2", "3", "0", "0", "0", "1", "--output-dir", "o"])
+    assert lidar.lidar_to_camera == (1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0)
+
+
+def test_a_missing_device_is_the_model_factorys_error(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main([*_fit_args(folders, tmp_path / "run"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vda-finetune: error: device 'cuda' requested but CUDA is not available"), err
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_interrupted_run_says_at_which_step_and_exits_130(
+    folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGINT and SIGTERM reach the run as Interrupted (run_tool): status 130, the step, what --resume does."""
+    train_step = Trainer.train_step
+
+    def interrupted_after_two(trainer: Trainer) -> float:
+        if trainer.step == 2:
+            raise Interrupted("SIGTERM")
+        return train_step(trainer)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_after_two)
+    assert main([*_fit_args(folders, tmp_path / "run"), "--save-every", "1"]) == 130
+    err = capsys.readouterr().err
+    assert err.endswith(
+        "vda-finetune: interrupted (SIGTERM at step 2); --resume continues from the last saved step\n"
+    ), err
+    assert torch.load(tmp_path / "run" / STATE_FILE, weights_only=True)["step"] == 2

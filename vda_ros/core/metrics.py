@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 
 from vda_ros.core.geometry import MIN_FOCAL_LENGTH, focal_lengths_valid
+from vda_ros.core.options import Alias, OptionError, Settings, group, option
+from vda_ros.core.sparse import PairingSettings
 from vda_ros.errors import VdaError
 
 ALIGN_MODES = ("affine-disparity", "scale", "none")
@@ -40,6 +42,8 @@ ASPECT_TOLERANCE = 0.02
 RIGID_TOLERANCE = 1e-3
 """How far a pose may be from rigid (R^T R = I, last row 0 0 0 1): the rounding of stored poses, never a
 scale, a shear or a transposed matrix, which would make the warp of TAE meaningless."""
+NO_CROP = (0.0, 0.0, 0.0, 0.0)
+"""The crop option's default: rows 0:None and columns 0:None, the whole frame."""
 
 
 class EvaluationError(VdaError, ValueError):
@@ -72,6 +76,74 @@ class Crop:
 
 
 @dataclass(frozen=True)
+class EvalSettings(Settings):
+    """vda-eval: what is scored against what (arrays or a recording), and how (see evaluate)."""
+
+    pred: str = option(
+        "",
+        "prediction .npz, key 'depths' (T x H x W), as vda-video --save-npz writes",
+        positional=True,
+        metavar="PRED",
+    )
+    gt: str = option(
+        "",
+        "ground truth .npz (key 'depths', metres, 0 invalid) or a folder of 16-bit PNG / .npy frames",
+        positional=True,
+        metavar="GT",
+    )
+    align: str = option(
+        "affine-disparity",
+        "affine-disparity: relative inverse depth, per-sequence least squares as the official benchmark "
+        "(default); scale: metric prediction, one factor; none: metric prediction as it is",
+        choices=ALIGN_MODES,
+    )
+    min_depth: float = option(CLIP, "valid ground truth is above this, metres (default 1e-3, as the official code)")
+    max_depth: float = option(
+        80.0, "valid ground truth is below this; predictions are clipped to it (default 80, KITTI's)"
+    )
+    crop: tuple[float, ...] = option(
+        NO_CROP,
+        "keep rows TOP:BOTTOM and columns LEFT:RIGHT of the ground truth (Python slices, e.g. 8 -8 11 -11)",
+    )
+    depth_scale: float = option(
+        0.0,
+        "metres per stored unit of ground-truth frame folders (default 0.001 for PNG: millimetres; 1 for .npy)",
+        float_range=(0.0, 1e6),
+        aliases=(
+            Alias("gt_scale", "depth_scale (metres per unit, 1 / gt_scale)", 0.0, lambda old: {"depth_scale": 1 / old}),
+        ),
+    )
+    poses: str = option("", "T x 4 x 4 camera-to-world poses (.npy), for TAE")
+    intrinsics: str = option("", "3 x 3 K of the ground-truth grid (.npy), for TAE")
+    json: str = option("", "also write the results to this JSON file")
+    bag: str = option("", "rosbag2 bag with the predicted and the reference depth (instead of PRED GT)")
+    pred_topic: str = option("", "predicted depth (32FC1: depth/image in metres or depth/relative)")
+    gt_topic: str = option("", "reference depth (32FC1 metres or 16UC1 millimetres, 0 or NaN invalid)")
+    odom_topic: str = option("", "nav_msgs/Odometry or PoseStamped of the camera optical frame, for TAE")
+    camera_info_topic: str = option("", "CameraInfo of the depth, for TAE (with --odom-topic)")
+    pairing: PairingSettings = group(PairingSettings)
+
+    @property
+    def crop_box(self) -> Crop | None:
+        """The crop to apply, or None for the whole frame."""
+        return None if self.crop == NO_CROP else Crop(*(int(edge) for edge in self.crop))
+
+    def check(self) -> None:
+        """A crop of four whole numbers, and one complete source: PRED and GT (TAE: poses and K), or a recording."""
+        super().check()
+        if len(self.crop) != 4 or not all(float(edge).is_integer() for edge in self.crop):
+            raise OptionError(f"crop must be four integers TOP BOTTOM LEFT RIGHT, got {list(self.crop)}")
+        if self.bag:
+            if self.pred or not (self.pred_topic and self.gt_topic):
+                raise OptionError("with --bag give --pred-topic and --gt-topic (and no PRED GT)")
+            return
+        if not (self.pred and self.gt):
+            raise OptionError("give PRED and GT, or --bag with --pred-topic and --gt-topic")
+        if bool(self.poses) != bool(self.intrinsics):
+            raise OptionError("TAE needs both --poses and --intrinsics")
+
+
+@dataclass(frozen=True)
 class Metrics:
     """One sequence's scores, and the alignment used (scale and shift of the inverse depth; 1 and 0 for none)."""
 
@@ -96,6 +168,17 @@ class Metrics:
         if self.tae is not None:
             values["tae"] = self.tae
         return values
+
+    def table(self, align: str) -> str:
+        """The scores as a two-line table (header, values), as vda-eval prints them."""
+        columns = ["frames", "align", "abs_rel", "rmse", "delta1"] + (["tae"] if self.tae is not None else [])
+        values = [str(self.frames), align, f"{self.abs_rel:.4f}", f"{self.rmse:.4f}", f"{self.delta1:.4f}"]
+        if self.tae is not None:
+            values.append(f"{self.tae:.4f}")
+        widths = [max(len(c), len(v)) for c, v in zip(columns, values, strict=True)]
+        return "\n".join(
+            "  ".join(item.ljust(w) for item, w in zip(row, widths, strict=True)).rstrip() for row in (columns, values)
+        )
 
 
 def check_frames(depth: np.ndarray) -> None:

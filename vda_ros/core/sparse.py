@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from vda_ros.core.geometry import project_points, transform_points
+from vda_ros.core.options import Alias, Settings, option
 
 Item = TypeVar("Item")
 
@@ -101,19 +102,41 @@ def samples_from_points(
     return SparseSamples(rows[keep], cols[keep], depth[keep], shape)
 
 
+@dataclass(frozen=True)
+class PairingSettings(Settings):
+    """How two streams are paired in time: each message with the other's nearest stamp (StampedHistory)."""
+
+    max_time_offset: float = option(
+        0.02,
+        "Pair messages whose header stamps differ by at most this many seconds (the nearest one, either way).",
+        float_range=(0.0, 3600.0),
+        aliases=(Alias("max_stamp_diff", "max_time_offset", -1.0),),
+    )
+
+    @property
+    def max_offset_ns(self) -> int:
+        """The tolerance in nanoseconds, the unit of header stamps (StampedHistory.nearest)."""
+        return round(self.max_time_offset * 1e9)
+
+
 class StampedHistory(Generic[Item]):
     """The latest measurements by stamp (ns), for pairing each depth frame with the one nearest in time.
 
     LiDAR and camera are not synchronised: the nearest measurement within max_offset is used, looking
     both ways, because a measurement may arrive before or after its frame. Bounded to `capacity` items
-    (None: unbounded, for a whole recording).
+    (None: unbounded, for a whole recording). This is the one nearest-stamp rule of the package: the
+    nodes, vda-eval --bag and vda-finetune's bags all pair through it.
     """
 
     def __init__(self, capacity: int | None = 32) -> None:
         self._items: deque[tuple[int, Item]] = deque(maxlen=capacity)
+        self._stamps: list[int] | None = None
+        """The items' stamps in order, kept between queries until the next add (a whole recording is
+        queried once per frame: rebuilding them per query would make the pairing quadratic)."""
 
     def add(self, stamp_ns: int, item: Item) -> None:
         """Keep an item; out-of-order stamps are placed in order."""
+        self._stamps = None
         if self._items and stamp_ns < self._items[-1][0]:
             ordered = sorted([*self._items, (stamp_ns, item)], key=lambda entry: entry[0])
             self._items.clear()
@@ -122,8 +145,10 @@ class StampedHistory(Generic[Item]):
         self._items.append((stamp_ns, item))
 
     def nearest(self, stamp_ns: int, max_offset_ns: int) -> Item | None:
-        """The item nearest in time to stamp_ns, if it is within max_offset_ns; else None."""
-        stamps = [stamp for stamp, _ in self._items]
+        """The item nearest in time to stamp_ns, if it is within max_offset_ns (the earlier on a tie); else None."""
+        if self._stamps is None:
+            self._stamps = [stamp for stamp, _ in self._items]
+        stamps = self._stamps
         index = bisect_left(stamps, stamp_ns)
         best: tuple[int, Item] | None = None
         for candidate in (index - 1, index):
@@ -135,3 +160,4 @@ class StampedHistory(Generic[Item]):
 
     def clear(self) -> None:
         self._items.clear()
+        self._stamps = None

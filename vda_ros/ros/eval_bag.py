@@ -1,10 +1,11 @@
-"""A sequence to evaluate, read from a rosbag2 recording: predicted depth, a depth camera's, and optionally poses.
+"""vda-eval's run, and the sequence it evaluates from a rosbag2 recording: predicted depth, a depth camera's, poses.
 
 Predicted and reference depth come from different topics (and often different sensors), so each
 prediction is paired with the reference frame nearest in header stamp within max_time_offset;
 predictions without one are skipped and counted. Poses (for TAE) come from nav_msgs/Odometry or
 geometry_msgs/PoseStamped and are taken as the camera optical frame's pose in a fixed world frame;
-intrinsics from a CameraInfo topic, scaled to the reference depth's size.
+intrinsics from a CameraInfo topic, scaled to the reference depth's size. Arrays in files are read by
+vda_ros.io.eval_files.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image
 
 from vda_ros.core.geometry import quaternion_matrix, scale_intrinsics
-from vda_ros.core.metrics import about, check_intrinsics, check_poses
+from vda_ros.core.metrics import EvalSettings, Metrics, about, check_intrinsics, check_poses, evaluate
 from vda_ros.core.sparse import StampedHistory
 from vda_ros.io.bags import BagError, deserialize, open_bag, read_messages, topic_types
+from vda_ros.io.eval_files import score_files, write_scores
 from vda_ros.ros.conversions import ImageConversionError, msg_to_depth, msg_to_metres, stamp_ns
 
 POSE_TYPES = ("nav_msgs/msg/Odometry", "geometry_msgs/msg/PoseStamped")
@@ -133,3 +135,36 @@ def read_bag_sequence(
         intrinsics=intrinsics,
         skipped=skipped,
     )
+
+
+def score_bag(settings: EvalSettings) -> tuple[Metrics, list[str]]:
+    """The scores of the recording the settings name, and a note when predictions had no reference."""
+    offset = settings.pairing.max_time_offset
+    sequence = read_bag_sequence(
+        Path(settings.bag),
+        settings.pred_topic,
+        settings.gt_topic,
+        offset,
+        settings.odom_topic,
+        settings.camera_info_topic,
+    )
+    notes = [f"{sequence.skipped} predictions had no reference within {offset} s"] if sequence.skipped else []
+    metrics = evaluate(
+        sequence.prediction,
+        sequence.truth,
+        settings.align,
+        settings.min_depth,
+        settings.max_depth,
+        settings.crop_box,
+        poses=sequence.poses,
+        intrinsics=sequence.intrinsics,
+    )
+    return metrics, notes
+
+
+def run_evaluation(settings: EvalSettings) -> str:
+    """vda-eval's whole run: score the recording or the arrays, write the JSON if asked; the report to print."""
+    metrics, notes = score_bag(settings) if settings.bag else (score_files(settings), [])
+    if settings.json:
+        write_scores(Path(settings.json), settings.align, metrics)
+    return "\n".join([metrics.table(settings.align), *(f"note: {note}" for note in notes)])

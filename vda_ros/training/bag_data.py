@@ -7,7 +7,6 @@ in the camera optical frame, or moved there by a fixed LiDAR→camera transform)
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from rosbags.rosbag2 import Reader
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from vda_ros.core.geometry import mask_depth_range, render_depth
+from vda_ros.core.sparse import StampedHistory
 from vda_ros.io.bags import (
     CAMERA_INFO_TYPE,
     COMPRESSED_IMAGE_TYPE,
@@ -51,12 +51,13 @@ class BagSource:
     depth_topic: str
     camera_info_topic: str | None = None
     depth_scale: float = DEFAULT_DEPTH_SCALE
-    max_stamp_diff_ns: int = 20_000_000
+    max_time_offset_ns: int = 20_000_000
+    """Image and ground truth pair when their stamps differ by at most this (the nearest one, either way)."""
     lidar_to_camera: np.ndarray | None = None
     """4×4 transform of LiDAR points into the camera optical frame; None: the cloud already is in it."""
 
 
-def transform_from_pose(values: list[float]) -> np.ndarray:
+def transform_from_pose(values: tuple[float, ...]) -> np.ndarray:
     """4×4 matrix from 'x y z qx qy qz qw' (the order of tf2's static_transform_publisher)."""
     if len(values) != 7:
         raise DataError(f"a transform is 7 numbers 'x y z qx qy qz qw', got {len(values)}")
@@ -73,20 +74,6 @@ def transform_from_pose(values: list[float]) -> np.ndarray:
     ]
     matrix[:3, 3] = [x, y, z]
     return matrix
-
-
-def pair_stamps(image_stamps: list[int], depth_stamps: list[int], tolerance_ns: int) -> dict[int, int]:
-    """Image stamp → the nearest depth stamp within the tolerance; images without one are left out."""
-    ordered = sorted(depth_stamps)
-    pairs = {}
-    for stamp in image_stamps:
-        i = bisect.bisect_left(ordered, stamp)
-        near = [ordered[j] for j in (i - 1, i) if 0 <= j < len(ordered)]
-        if near:
-            best = min(near, key=lambda s: abs(s - stamp))
-            if abs(best - stamp) <= tolerance_ns:
-                pairs[stamp] = best
-    return pairs
 
 
 def _checked_topic(types: dict[str, str], topic: str, allowed: tuple[str, ...], path: Path) -> str:
@@ -154,11 +141,15 @@ def bag_sequence(source: BagSource, shorter_side: int) -> Sequence:
                     images[stamp_ns(image.header.stamp)] = working_rgb(rgb, shorter_side)
                 else:
                     depth_raw[_header_stamp(message.raw, depth_type)] = message.raw
-            pairs = pair_stamps(sorted(images), list(depth_raw), source.max_stamp_diff_ns)
+            truths: StampedHistory[bytes] = StampedHistory(capacity=None)
+            for stamp in sorted(depth_raw):
+                truths.add(stamp, depth_raw[stamp])
             sequence = Sequence(f"{path}:{source.image_topic}", [], [])
-            for stamp in sorted(pairs):
-                rgb = images[stamp]
-                rgb, depth = working_pair(rgb, convert_depth(depth_raw[pairs[stamp]], rgb.shape[:2]), shorter_side)
+            for stamp in sorted(images):
+                raw = truths.nearest(stamp, source.max_time_offset_ns)
+                if raw is None:
+                    continue
+                rgb, depth = working_pair(images[stamp], convert_depth(raw, images[stamp].shape[:2]), shorter_side)
                 sequence.rgb.append(rgb)
                 sequence.depth.append(depth)
     except DataError:
@@ -168,7 +159,7 @@ def bag_sequence(source: BagSource, shorter_side: int) -> Sequence:
     if not sequence.rgb:
         raise DataError(
             f"{path}: no {source.image_topic} image has a {source.depth_topic} message within "
-            f"{source.max_stamp_diff_ns / 1e6:g} ms of its stamp"
+            f"{source.max_time_offset_ns / 1e6:g} ms of its stamp"
         )
     return sequence
 
