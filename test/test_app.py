@@ -40,7 +40,7 @@ from vda_ros.core.options import from_args
 from vda_ros.core.settings import ModelSettings
 from vda_ros.io.frame_files import CloudSettings, point_cloud
 from vda_ros.io.media import read_frames
-from vda_ros.model.video import VideoSettings
+from vda_ros.batch.video import VideoSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))

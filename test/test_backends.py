@@ -18,8 +18,17 @@ import numpy as np
 import pytest
 from test_model_reference import INPUT_SIZE, assert_matches_reference, load_frames
 
-from vda_ros.core.options import BACKEND_CHOICES, OPTIONS
-from vda_ros.model import BACKEND_NAMES, BackendError, BatchedStreamingDepth, OfflineDepth, StreamingDepth, random_model
+from vda_ros.core.settings import BACKEND_CHOICES, ENCODER_CHOICES, PRECISION_CHOICES, ModelSettings
+from vda_ros.model import (
+    BACKEND_NAMES,
+    ENCODERS,
+    BackendError,
+    BatchedStreamingDepth,
+    OfflineDepth,
+    StreamingDepth,
+    random_model,
+)
+from vda_ros.model.backends import BACKENDS
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 from vda_ros.model.backends.openvino_backend import _SignalStack
 
@@ -52,9 +61,13 @@ def entries(cache_dir: Path, prefix: str) -> list[Path]:
     return sorted(p for p in cache_dir.iterdir() if p.name.startswith(prefix + "-") and (p / MANIFEST).exists())
 
 
-def test_the_option_names_every_registered_backend() -> None:
+def test_the_options_name_every_registered_backend_encoder_and_precision() -> None:
+    """core/settings.py imports no torch, so it spells the model's names out: they must stay the model's."""
     assert BACKEND_CHOICES == BACKEND_NAMES
-    assert OPTIONS["backend"].choices == BACKEND_NAMES and OPTIONS["backend"].default == "torch"
+    assert ModelSettings.option("backend").choices == BACKEND_NAMES and ModelSettings().backend == "torch"
+    assert ENCODER_CHOICES == ("auto", *ENCODERS)
+    precisions = {precision for backend in BACKENDS.values() for precision in backend.precisions}
+    assert set(PRECISION_CHOICES) == {"auto", *precisions}
 
 
 @pytest.mark.parametrize("backend", STREAM_FRAMES)

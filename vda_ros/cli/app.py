@@ -1,7 +1,7 @@
 """vda-app: Video Depth Anything in a web page (Gradio), to try depth on a video without ROS.
 
 The page is a front end to vda-video, not a second implementation: its controls become the
-VideoSettings of vda_ros.model.video and the run is that module's `process`, so the .npz offered
+VideoSettings of vda_ros.batch.video and the run is that module's `process`, so the .npz offered
 for download is exactly what `vda-video --save-npz` writes for the same clip and options (the page
 shows that command). Point clouds use the same frame_files.point_cloud as `vda-video --save-ply`,
 hence vda_ros.core.outputs as the ROS cloud.
@@ -46,8 +46,8 @@ from vda_ros.interruption import run_tool
 from vda_ros.io.files import atomic_output
 from vda_ros.io.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything
-from vda_ros.model.video import PROG as VIDEO_PROG
-from vda_ros.model.video import RunSummary, VideoSettings, check_run, load_network, process, read_input
+from vda_ros.batch.video import PROG as VIDEO_PROG
+from vda_ros.batch.video import RunSummary, VideoSettings, check_run, load_network, process, read_input
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8

@@ -1,6 +1,6 @@
 """vda-video: depth for a video file or an image folder, written as a colourised mp4 (and npz, exr, ply).
 
-The command line of vda_ros.model.video, whose VideoSettings declare every option.
+The command line of vda_ros.batch.video, whose VideoSettings declare every option.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 from vda_ros.cli.help_format import DefaultsHelpFormatter
 from vda_ros.core.options import add_flags, from_args
 from vda_ros.interruption import run_tool
-from vda_ros.model.video import NOT_OFFERED, PROG, VideoSettings, report, run
+from vda_ros.batch.video import NOT_OFFERED, PROG, VideoSettings, report, run
 
 
 def build_parser() -> argparse.ArgumentParser:

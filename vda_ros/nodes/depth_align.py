@@ -36,7 +36,14 @@ from vda_ros.core.alignment import (
 from vda_ros.core.geometry import quaternion_matrix
 from vda_ros.core.options import OptionError, Settings, group, option
 from vda_ros.core.outputs import OutputSettings, frame_outputs
-from vda_ros.core.sparse import Extrinsic, SparseSamples, StampedHistory, samples_from_depth_image, samples_from_points
+from vda_ros.core.sparse import (
+    Extrinsic,
+    PairingSettings,
+    SparseSamples,
+    StampedHistory,
+    samples_from_depth_image,
+    samples_from_points,
+)
 from vda_ros.ros.conversions import (
     CloudConversionError,
     ImageConversionError,
@@ -88,12 +95,8 @@ class AlignSettings(Settings):
         (0.0, 0.0, 0.0, 1.0),
         "points only: the sensor's orientation in the camera optical frame as a quaternion [x, y, z, w].",
     )
-    max_time_offset: float = option(
-        0.05,
-        "A depth frame is paired with the sparse measurement nearest in time within this many seconds; otherwise "
-        "the held alignment is used.",
-        float_range=(0.0, 10.0),
-    )
+    pairing: PairingSettings = group(PairingSettings, max_time_offset=0.05)
+    """A depth frame without a sparse measurement within max_time_offset uses the held alignment."""
     hold_time: float = option(
         _TEMPORAL.hold_time,
         "Seconds the last good alignment is used without a good fit; then the state is lost and nothing is published.",
@@ -198,7 +201,7 @@ class DepthAlignNode(Node):
         self._aligner = DepthAligner(settings.aligner())
         self._points_source = settings.sparse_source == "points"
         self._extrinsic = settings.extrinsic
-        self._max_offset_ns = round(settings.max_time_offset * 1e9)
+        self._max_offset_ns = settings.pairing.max_offset_ns
         self._sparse: StampedHistory[np.ndarray] = StampedHistory()
         self._info: CameraInfo | None = None
         self._problems = ProblemLog(self.get_logger().warning)

@@ -25,18 +25,11 @@ from vda_ros.errors import UsageError
 from vda_ros.io.files import remove_stale_temporaries
 from vda_ros.io.frame_files import FrameFileOutputs, FrameFileSettings
 from vda_ros.io.media import DepthFileSettings, DepthVideoOutputs, VideoInfo, read_frames
-
-from .factory import build_engine, build_model, check_engine
-from .network import VideoDepthAnything
+from vda_ros.model import VideoDepthAnything
+from vda_ros.model.factory import RANDOM_WEIGHTS_BANNER, build_engine, build_model, check_engine
 
 PROG = "vda-video"
 MODES = ("offline", "stream")
-RANDOM_WEIGHTS_BANNER = """\
-######################################################################
-#  RANDOM WEIGHTS: smoke-test mode. The network has random weights,  #
-#  so every depth map and video written by this run is MEANINGLESS.  #
-######################################################################"""
-
 NOT_OFFERED = (
     "max_image_pixels",
     "publish_points",
