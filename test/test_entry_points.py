@@ -1,4 +1,4 @@
-"""The executables setup.py declares lead to functions, under their new paths and the old ones.
+"""The executables setup.py declares lead to functions.
 
 Kept out of test_packaging.py, which the Humble leg of scripts/test_distros.sh runs without PyTorch or
 rclpy: these tests import the whole package (PyTorch, rclpy, Gradio).
@@ -32,12 +32,3 @@ def test_every_entry_point_names_a_main_function() -> None:
     for name, target in scripts.items():
         module, function = target.split(":")
         assert callable(getattr(importlib.import_module(module), function, None)), f"{name} = {target}"
-
-
-def test_moved_tools_keep_their_old_entry_points() -> None:
-    """vda_ros.nodes.process_bag:main and vda_ros.nodes.demo:main, the paths before the tools moved, still work."""
-    from vda_ros.nodes import demo, process_bag
-    from vda_ros.tools import demo as demo_tool
-    from vda_ros.tools import process_bag as process_bag_tool
-
-    assert process_bag.main is process_bag_tool.main and demo.main is demo_tool.main

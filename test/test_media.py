@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import contextlib
 import cv2
 import numpy as np
 import pytest
@@ -191,3 +192,21 @@ def test_depth_maps_of_another_shape_are_rejected(tmp_path: Path) -> None:
         outputs.add(np.zeros((4, 4), np.float32))
         with pytest.raises(ValueError, match="differs"):
             outputs.add(np.zeros((4, 5), np.float32))
+
+
+def test_a_signal_between_creating_the_spool_and_the_with_block_leaves_no_spool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C landing as the spool is made (a loaded machine's race) is cleaned up like one inside the block."""
+    made = contextlib.contextmanager(lambda self: (yield))
+
+    @contextlib.contextmanager
+    def interrupted_after(self: DepthVideoOutputs):  # the signal arrives as the spool's creation ends
+        with made(self):
+            yield
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DepthVideoOutputs, "_writing", interrupted_after)
+    with pytest.raises(KeyboardInterrupt), DepthVideoOutputs(tmp_path, "clip", fps=10.0):
+        pytest.fail("the with block was entered")
+    assert list(tmp_path.iterdir()) == []

@@ -44,7 +44,6 @@ from vda_ros.cli.process_bag import parse_settings
 from vda_ros.interruption import EXIT_INTERRUPTED
 from vda_ros.io.files import host_tag
 from vda_ros.model.backends import onnx_backend
-from vda_ros.ros import parameters as ros_parameters
 from vda_ros.ros.parameters import ParameterTable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -529,10 +528,7 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
     assert "deprecated" not in capsys.readouterr().err
 
 
-def test_old_spellings_still_work_and_are_reported_deprecated(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ros_parameters, "_WARNED", set())  # parameters warn once per process: this test's is fresh
+def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
     expected = BagSettings.from_values(
         {
             "input": "in",

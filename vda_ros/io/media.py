@@ -311,9 +311,7 @@ class DepthVideoOutputs:
         self.npz_path = output_dir / f"{name}_depths.npz" if save_npz else None
         self._fps = fps
         self._grayscale = grayscale
-        with self._writing():
-            output_dir.mkdir(parents=True, exist_ok=True)
-            self._spool = DepthSpool(output_dir)
+        self._spool: DepthSpool | None = None
 
     @contextmanager
     def _writing(self) -> Iterator[None]:
@@ -326,23 +324,41 @@ class DepthVideoOutputs:
             ) from error
 
     @property
+    def spool(self) -> DepthSpool:
+        """The spool of the depth maps added so far (only inside the with block)."""
+        if self._spool is None:
+            raise RuntimeError("DepthVideoOutputs is used outside its with block")
+        return self._spool
+
+    @property
     def count(self) -> int:
-        return self._spool.count
+        return self.spool.count
 
     def add(self, depth: np.ndarray) -> None:
         with self._writing():
-            self._spool.append(depth)
+            self.spool.append(depth)
 
     def finish(self) -> list[Path]:
         """Write every requested file and return their paths."""
         with self._writing():
-            written = [write_depth_video(self._spool, self.vis_path, self._fps, self._grayscale)]
+            written = [write_depth_video(self.spool, self.vis_path, self._fps, self._grayscale)]
             if self.npz_path is not None:
-                written.append(write_depth_npz(self._spool, self.npz_path))
+                written.append(write_depth_npz(self.spool, self.npz_path))
         return written
 
     def __enter__(self) -> DepthVideoOutputs:
+        # The spool is made here, not in __init__: between a constructor and its with block a signal (Ctrl-C,
+        # SIGTERM) would leave a spool nobody closes. __exit__ does not run if __enter__ fails: close it here.
+        try:
+            with self._writing():
+                self._output_dir.mkdir(parents=True, exist_ok=True)
+                self._spool = DepthSpool(self._output_dir)
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._spool.close()
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None

@@ -90,6 +90,7 @@ class ParameterTable(Generic[S]):
         }
         self._aliases = {alias.name: (item, alias) for item, alias in settings.aliases() if item.name not in exclude}
         self._warn = warn or node.get_logger().warning
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
         self._values: dict[str, object] = {}
         self._settings: S = settings()
@@ -160,13 +161,10 @@ class ParameterTable(Generic[S]):
             self._values = dict(self._settings.values())
 
     def _warn_once(self, note: str) -> None:
-        """Report an older spelling once per process (later sets of the same spelling stay quiet)."""
-        if note not in _WARNED:
-            _WARNED.add(note)
+        """Report an older spelling once (later rebuilds and sets of the same spelling stay quiet)."""
+        if note not in self._warned:
+            self._warned.add(note)
             self._warn(note)
-
-
-_WARNED: set[str] = set()
 
 
 def _as_offered(item: Option, start_up_only: bool, help_text: str | None) -> Option:
