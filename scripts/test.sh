@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the test suite with .venv's Python, installing first when .venv is missing or outdated.
 # Extra arguments go to pytest; without paths it runs test/ (testpaths in pytest.ini), e.g.
-#   scripts/test.sh -x test/test_media.py
-#   scripts/test.sh --variant jazzy test/test_video_source.py   # in .venv-jazzy (scripts/install.sh --variant)
+#   scripts/test.sh -x test/io/test_media.py
+#   scripts/test.sh --variant jazzy test/nodes/test_video_source.py   # in .venv-jazzy (scripts/install.sh --variant)
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

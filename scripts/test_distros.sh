@@ -14,14 +14,14 @@ set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-HUMBLE_TESTS=(test/test_ros_conversions.py test/test_colormap.py test/test_geometry.py test/test_media.py
-              test/test_launch_files.py test/test_packaging.py)
+HUMBLE_TESTS=(test/ros/test_ros_conversions.py test/core/test_colormap.py test/core/test_geometry.py test/io/test_media.py
+              test/ros/test_launch_files.py test/cli/test_packaging.py)
 # The start-up error tests exercise no middleware and take 10 s: the main suite has them.
-JAZZY_TESTS=(test/test_ros_conversions.py test/test_depth_node.py test/test_video_source.py
-             "test/test_process_bag.py::test_compressed_sqlite3_bag_without_camera_info_replaces_output"
+JAZZY_TESTS=(test/ros/test_ros_conversions.py test/nodes/test_depth_node.py test/nodes/test_video_source.py
+             "test/batch/test_process_bag.py::test_compressed_sqlite3_bag_without_camera_info_replaces_output"
              -k "not start_up_errors")
-COLCON_TESTS=(test/test_geometry.py test/test_launch_files.py test/test_packaging.py
-              "test/test_cli.py::test_console_script_reports_missing_checkpoint_without_traceback")
+COLCON_TESTS=(test/core/test_geometry.py test/ros/test_launch_files.py test/cli/test_packaging.py
+              "test/batch/test_cli.py::test_console_script_reports_missing_checkpoint_without_traceback")
 
 # Explains pytest's exit status 5 and passes every other status through.
 pytest_status() {

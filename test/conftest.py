@@ -6,12 +6,16 @@ middleware reads these variables once when it starts; child processes inherit th
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The test files live in folders that mirror the packages; the helpers they share (ros_helpers, bag_helpers,
+# synthetic_scene, ...) stay here, importable from every folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 _LOG_DIR = tempfile.mkdtemp(prefix="vda_ros_test_ros_logs_")
 _GRAPH_CACHE = tempfile.mkdtemp(prefix="vda_ros_test_graphs_")
 

@@ -46,7 +46,7 @@ from vda_ros.io.files import host_tag
 from vda_ros.model.backends import onnx_backend
 from vda_ros.ros.parameters import ParameterTable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SMALL = ["--random-weights", "--encoder", "vits", "--device", "cpu", "--input-size", "112"]
 IMAGE = "sensor_msgs/msg/Image"
 CAMERA_INFO = "sensor_msgs/msg/CameraInfo"

@@ -26,7 +26,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first reference frames (128x96) in a folder named 'clip'."""
     folder = tmp_path_factory.mktemp("frames") / "clip"
     folder.mkdir()
-    reference = Path(__file__).parent / "fixtures" / "reference" / "frames_a"
+    reference = Path(__file__).parents[1] / "fixtures" / "reference" / "frames_a"
     for source in sorted(reference.glob("*.png"))[:FRAMES]:
         shutil.copy(source, folder / source.name)
     return folder

@@ -13,7 +13,7 @@ import pytest
 from vda_ros.errors import UsageError, VdaError
 from vda_ros.interruption import EXIT_USAGE, run_tool
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = {
     "vda_ros.cli.app._Cancelled": "the page went away: the run's own stop signal, never shown as an error",
     "vda_ros.io.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses that one",

@@ -10,7 +10,7 @@ import ast
 import importlib
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _console_scripts() -> list[str]:

@@ -30,7 +30,7 @@ from vda_ros.nodes.depth_align import AlignSettings
 from vda_ros.nodes.depth_settings import ManagedDepthSettings
 from vda_ros.nodes.video_source import VideoSourceSettings
 
-LAUNCH_DIR = Path(__file__).resolve().parent.parent / "launch"
+LAUNCH_DIR = Path(__file__).resolve().parents[2] / "launch"
 
 
 def _tree(name: str) -> ast.Module:

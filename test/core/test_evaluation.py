@@ -15,7 +15,7 @@ from vda_ros.cli.eval import main as eval_main
 from vda_ros.core.metrics import Crop, EvalSettings, EvaluationError, evaluate
 from vda_ros.core.options import OptionError
 
-FIXTURE = Path(__file__).parent / "fixtures" / "official_metrics.npz"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "official_metrics.npz"
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ START_S = 1_700_000_000
 PERIOD_NS = 100_000_000
 FRAME_ID = "cam_optical"
 WAIT = 60.0
-PARAMS_FILE = Path(__file__).resolve().parent.parent / "config" / "depth_align.yaml"
+PARAMS_FILE = Path(__file__).resolve().parents[2] / "config" / "depth_align.yaml"
 RELIABLE = {"input_reliability": "reliable", "input_queue_depth": 50, "diagnostics_period": 0.2}
 
 

@@ -8,7 +8,7 @@ import torch
 
 from vda_ros.training import LossInputError, VideoDepthLoss
 
-FIXTURE = Path(__file__).parent / "fixtures" / "training" / "official_loss.npz"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "training" / "official_loss.npz"
 NAMES = ("spatial_loss", "stable_loss", "total_loss")
 
 

@@ -22,7 +22,7 @@ from vda_ros.model import CacheError
 from vda_ros.model.backends import check_cache_dir
 from vda_ros.model.backends.cache import MANIFEST, GraphCache, GraphKey
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 KEY = GraphKey(
     backend="onnx",
     runtime="onnx opset 17; torch 2",
