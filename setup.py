@@ -1,10 +1,21 @@
 """Build script for vda_ros (ament_python): colcon and pip both install through this file."""
 
 from glob import glob
+from pathlib import Path
+from xml.etree import ElementTree
 
 from setuptools import find_packages, setup
 
 PACKAGE = "vda_ros"
+
+
+def package_version() -> str:
+    """The version written in package.xml, its one place: ROS tooling (bloom, catkin_prepare_release) reads and
+    bumps it there, and vda_ros.__version__ reads it too."""
+    return (
+        ElementTree.parse(Path(__file__).resolve().with_name("package.xml")).getroot().findtext("version", "").strip()
+    )
+
 
 # Executables under two names: the short ROS names that `ros2 run vda_ros <name>` expects
 # and `vda-` names that are unambiguous on a plain PATH (pip installs). process_bag is a tool,
@@ -38,7 +49,7 @@ def console_scripts() -> list[str]:
 
 setup(
     name=PACKAGE,
-    version="0.1.0",
+    version=package_version(),
     packages=find_packages(exclude=["test", "test.*"]),
     data_files=[
         # The ament index marker and package.xml make `ros2 pkg` and launch find the package.

@@ -38,9 +38,9 @@ if [[ -n $VARIANT ]]; then
 fi
 STAMP=$VENV/.vda_install_stamp
 
-# The stamp records which inputs the current venv was installed from.
+# The stamp records which inputs the current venv was installed from (package.xml: the version setup.py reads).
 install_inputs_hash() {
-    cat requirements.txt setup.py ${VARIANT:+"$VARIANT_FILE"} | sha256sum | cut -d' ' -f1
+    cat requirements.txt setup.py package.xml ${VARIANT:+"$VARIANT_FILE"} | sha256sum | cut -d' ' -f1
 }
 
 # The interpreter a variant asks for: PYTHON when set, else the first python3.X that runs among

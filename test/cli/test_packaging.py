@@ -1,11 +1,15 @@
-"""package.xml and setup.py declare what the package really uses, for rosdep and colcon."""
+"""package.xml and setup.py declare what the package really uses, for rosdep and colcon, and one version."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
+
+import vda_ros
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,3 +55,18 @@ def test_install_requires_states_minimum_versions() -> None:
     required = {re.split(r"[<>=!~]", spec)[0]: spec for spec in _setup_keyword("install_requires")}
     assert required["torch"] == "torch>=2.0"
     assert required["numpy"] == "numpy>=1.21"
+
+
+def _package_xml_version() -> str:
+    return ElementTree.parse(REPO_ROOT / "package.xml").getroot().findtext("version", "").strip()
+
+
+def test_version_is_package_xml_s_everywhere() -> None:
+    """package.xml holds the version (ROS tooling bumps it there); setup.py and the package must say the same."""
+    version = _package_xml_version()
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), f"package.xml's version {version!r} is not MAJOR.MINOR.PATCH"
+    built = subprocess.run(
+        [sys.executable, "setup.py", "--version"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert built.stdout.split()[-1] == version
+    assert vda_ros.__version__ == version
