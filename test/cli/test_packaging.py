@@ -70,3 +70,11 @@ def test_version_is_package_xml_s_everywhere() -> None:
     )
     assert built.stdout.split()[-1] == version
     assert vda_ros.__version__ == version
+
+
+def test_changelog_describes_the_version() -> None:
+    """CHANGELOG.rst (the ROS format bloom reads) has a section for package.xml's version, newest first."""
+    changelog = (REPO_ROOT / "CHANGELOG.rst").read_text(encoding="utf-8")
+    headings = re.findall(r"^(\d+\.\d+\.\d+) \(\d{4}-\d{2}-\d{2}\)\n-+$", changelog, flags=re.MULTILINE)
+    assert headings, "CHANGELOG.rst has no 'X.Y.Z (YYYY-MM-DD)' section"
+    assert headings[0] == _package_xml_version()
