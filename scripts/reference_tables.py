@@ -16,6 +16,7 @@ written by hand. Run it with the checkout's code first on the path (PYTHONPATH=$
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import re
 import sys
@@ -127,8 +128,8 @@ def help_overrides(spec: NodeTable) -> Mapping[str, str]:
     if spec.help_overrides is None:
         return {}
     if isinstance(spec.help_overrides, str):
-        return resolve(spec.help_overrides)
-    return {name: resolve(reference) for name, reference in spec.help_overrides.items()}
+        return dict(resolve(spec.help_overrides))
+    return {name: str(resolve(reference)) for name, reference in spec.help_overrides.items()}
 
 
 def cell(text: object) -> str:
@@ -250,8 +251,8 @@ def tool_table(spec: ToolTable) -> str:
 
 
 TABLES: dict[str, tuple[str, Callable[[], str]]] = {
-    **{f"{name}-parameters": (spec.page, lambda spec=spec: node_table(spec)) for name, spec in NODES.items()},
-    **{f"{name}-flags": (spec.page, lambda spec=spec: tool_table(spec)) for name, spec in TOOLS.items()},
+    **{f"{name}-parameters": (spec.page, functools.partial(node_table, spec)) for name, spec in NODES.items()},
+    **{f"{name}-flags": (spec.page, functools.partial(tool_table, spec)) for name, spec in TOOLS.items()},
 }
 """Table name -> (its page under docs/, what makes it)."""
 
@@ -272,19 +273,23 @@ def differing(names: Iterable[str]) -> list[str]:
     return [name for name in names if committed(TABLES[name][0]).get(name) != table_text(name)]
 
 
+def replaced(text: str, name: str, body: str) -> str:
+    """`text` with the table `name` (between its markers) replaced by `body`."""
+
+    def replace(match: re.Match[str]) -> str:
+        return match[1] + body + match[4] if match["name"] == name else match[0]
+
+    return MARKER.sub(replace, text)
+
+
 def write(names: Iterable[str]) -> None:
     """Replace each table's text in its page."""
     for name in names:
         page = TABLES[name][0]
-        path = DOCS / page
-        text = path.read_text(encoding="utf-8")
         if name not in committed(page):
             raise SystemExit(f"error: docs/{page} has no <!-- table: {name} --> marker")
-        body = table_text(name)
-        text = MARKER.sub(
-            lambda match, name=name, body=body: match[1] + body + match[4] if match["name"] == name else match[0], text
-        )
-        path.write_text(text, encoding="utf-8")
+        path = DOCS / page
+        path.write_text(replaced(path.read_text(encoding="utf-8"), name, table_text(name)), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
