@@ -48,6 +48,7 @@ from vda_ros.core.depth_quality import (  # noqa: E402
     combine_confidence,
     flying_pixels,
     geometric_confidence,
+    patch_pixels,
     residual_confidence,
     surface_angle_sine,
 )
@@ -118,7 +119,7 @@ def timings_ms(call: Callable[[], object], repeat: int) -> tuple[float, float]:
 def print_cost_table(sequence: QualitySequence, repeat: int) -> None:
     depth, previous = sequence.metric[1], sequence.metric[0]
     fx, fy, cx, cy = intrinsics(sequence)
-    radius = boundary_radius(*depth.shape)
+    radius, patch = boundary_radius(*depth.shape), patch_pixels(*depth.shape)
     sparse = sequence.sparse[1]
     assert sparse is not None
     samples = samples_from_depth_image(sparse, depth.shape)
@@ -132,7 +133,7 @@ def print_cost_table(sequence: QualitySequence, repeat: int) -> None:
             depth,
             geometric_confidence(flying, radius),
             agreement_confidence(depth, previous),
-            residual_confidence(depth, samples, radius / 2),
+            residual_confidence(depth, samples, patch),
         )
 
     rows = (
@@ -140,7 +141,7 @@ def print_cost_table(sequence: QualitySequence, repeat: int) -> None:
         ("flying-pixel filter (mask + NaN)", apply_filter),
         ("confidence: geometry (distance transform)", lambda: geometric_confidence(flying, radius)),
         ("confidence: stability (previous frame)", lambda: agreement_confidence(depth, previous)),
-        (f"confidence: residual ({len(samples)} samples)", lambda: residual_confidence(depth, samples, radius / 2)),
+        (f"confidence: residual ({len(samples)} samples)", lambda: residual_confidence(depth, samples, patch)),
         ("confidence: all three, combined", confidence),
     )
     height, width = depth.shape

@@ -13,7 +13,6 @@ from synthetic_scene import QualitySequence, discontinuity_distance
 
 from vda_ros.core.depth_quality import (
     agreement_confidence,
-    boundary_radius,
     combine_confidence,
     flying_pixels,
     geometric_confidence,
@@ -102,7 +101,7 @@ Cue = Callable[[QualitySequence, int], np.ndarray]
 def geometry_cue(sequence: QualitySequence, index: int, max_angle: float = 5.0) -> np.ndarray:
     depth = sequence.metric[index]
     flying = flying_pixels(depth, *intrinsics(sequence), max_angle)
-    return geometric_confidence(flying, boundary_radius(*depth.shape))
+    return geometric_confidence(flying)
 
 
 def temporal_cue(sequence: QualitySequence, index: int) -> np.ndarray:
@@ -114,7 +113,7 @@ def residual_cue(sequence: QualitySequence, index: int) -> np.ndarray:
     sparse = sequence.sparse[index]
     assert sparse is not None, f"frame {index} has no sparse data"
     samples = samples_from_depth_image(sparse, depth.shape)
-    return residual_confidence(depth, samples, boundary_radius(*depth.shape) / 2)
+    return residual_confidence(depth, samples)
 
 
 def node_confidence(sequence: QualitySequence, index: int) -> np.ndarray:

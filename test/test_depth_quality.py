@@ -29,6 +29,7 @@ from vda_ros.core.depth_quality import (
     combine_confidence,
     flying_pixels,
     geometric_confidence,
+    patch_pixels,
     residual_confidence,
     surface_angle_sine,
 )
@@ -205,8 +206,13 @@ def test_combine_confidence_multiplies_and_zeroes_invalid_pixels():
 
 
 def test_boundary_radius_is_two_patches_of_the_network_input():
+    assert patch_pixels(480, 640) == pytest.approx(14 * 480 / 518)
     assert boundary_radius(480, 640) == pytest.approx(2 * 14 * 480 / 518)
     assert boundary_radius(640, 480, 280) == pytest.approx(2 * 14 * 480 / 280)
+    flying = np.zeros((480, 640), dtype=bool)
+    flying[:, 0] = True
+    confidence = geometric_confidence(flying)  # default radius: boundary_radius
+    assert confidence[0, 12] < 1.0 and confidence[0, 26] == 1.0
 
 
 def test_constants_match_the_model():

@@ -30,7 +30,7 @@ cue has nothing against a pixel, so cues a node lacks simply drop out:
   another estimate of it (the previous frame, or streaming against refined depth);
 - the range sensor (residual_confidence): exp(-r / error_scale), r the relative residual of the alignment at
   the sensor's samples near the pixel (capped, so one sensor outlier cannot condemn a region), spread over
-  about `radius` pixels and pulled towards the frame's median residual where samples are few.
+  about one network patch and pulled towards the frame's median residual where samples are few.
 With the default error_scale 0.1, a 10 % disagreement gives a factor 0.37 and a 1 % one 0.90. Invalid pixels
 have confidence 0.
 
@@ -91,13 +91,18 @@ class DepthQualitySettings(Settings):
     )
 
 
-def boundary_radius(height: int, width: int, input_size: int = DEFAULT_INPUT_SIZE) -> float:
-    """Pixels of a height x width depth image over which the network blurs a boundary (two patches' footprint).
+def patch_pixels(height: int, width: int, input_size: int = DEFAULT_INPUT_SIZE) -> float:
+    """Image pixels one network patch covers in a height x width depth image.
 
     The network sees the image with its shorter side resized to input_size, so one patch covers
-    PATCH_SIZE * min(height, width) / input_size image pixels.
+    PATCH_SIZE * min(height, width) / input_size image pixels (about 13 at 640x480 and 518).
     """
-    return BOUNDARY_PATCHES * PATCH_SIZE * min(height, width) / input_size
+    return PATCH_SIZE * min(height, width) / input_size
+
+
+def boundary_radius(height: int, width: int, input_size: int = DEFAULT_INPUT_SIZE) -> float:
+    """Pixels over which the network blurs a boundary of a height x width depth image: BOUNDARY_PATCHES patches."""
+    return BOUNDARY_PATCHES * patch_pixels(height, width, input_size)
 
 
 def _limited_slope(depth: np.ndarray, axis: int) -> np.ndarray:
@@ -199,8 +204,12 @@ def flying_pixels(
         return _sine_squared(depth, fx, fy, cx, cy) < np.float32(math.sin(math.radians(max_angle)) ** 2)
 
 
-def geometric_confidence(flying: np.ndarray, radius: float) -> np.ndarray:
-    """0 on flying pixels, rising linearly with the distance (pixels) to the nearest one, 1 from `radius` on."""
+def geometric_confidence(flying: np.ndarray, radius: float | None = None) -> np.ndarray:
+    """0 on flying pixels, rising linearly with the distance (pixels) to the nearest one, 1 from `radius` on.
+
+    radius None: boundary_radius of the image at the default input size.
+    """
+    radius = boundary_radius(*flying.shape) if radius is None else radius
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}")
     if not flying.any():
@@ -227,16 +236,18 @@ def agreement_confidence(depth: np.ndarray, other: np.ndarray, error_scale: floa
 
 
 def residual_confidence(
-    depth: np.ndarray, samples: SparseSamples, radius: float, error_scale: float = ERROR_SCALE
+    depth: np.ndarray, samples: SparseSamples, radius: float | None = None, error_scale: float = ERROR_SCALE
 ) -> np.ndarray:
     """exp(-r / error_scale) per pixel, r the range sensor's relative residual |depth / sensor - 1| nearby.
 
-    Each sample's residual (capped at RESIDUAL_CAP) is spread with a Gaussian of `radius` pixels; where samples
-    are few the frame's median residual (PRIOR_SAMPLES samples' weight) fills in, so a pixel far from every
-    sample gets the frame's typical agreement. Without usable samples every pixel gets 1.
+    Each sample's residual (capped at RESIDUAL_CAP) is spread with a Gaussian of `radius` pixels (None: one
+    network patch, patch_pixels at the default input size); where samples are few the frame's median residual
+    (PRIOR_SAMPLES samples' weight) fills in, so a pixel far from every sample gets the frame's typical
+    agreement. Without usable samples every pixel gets 1.
     """
     if samples.shape != depth.shape:
         raise ValueError(f"samples are on a {samples.shape} grid, the depth is {depth.shape}")
+    radius = patch_pixels(*depth.shape) if radius is None else radius
     if not radius > 0:
         raise ValueError(f"radius must be positive, got {radius}")
     at_samples = np.asarray(depth, dtype=np.float64)[samples.rows, samples.cols]

@@ -19,7 +19,6 @@ import numpy as np
 from vda_ros.core.colormap import ColorScale, colorize
 from vda_ros.core.depth_quality import (
     DepthQualitySettings,
-    boundary_radius,
     combine_confidence,
     flying_pixels,
     geometric_confidence,
@@ -310,8 +309,7 @@ def _relative_geometry(prediction: np.ndarray, settings: OutputSettings) -> np.n
 
 def _confidence(values: np.ndarray, flying: np.ndarray | None, factors: Sequence[np.ndarray]) -> np.ndarray:
     """The frame's confidence: the geometric factor (when the intrinsics allowed the rule) times the caller's."""
-    height, width = values.shape
-    geometric = geometric_confidence(flying, boundary_radius(height, width)) if flying is not None else None
+    geometric = geometric_confidence(flying) if flying is not None else None
     return combine_confidence(values, geometric, *factors)
 
 
