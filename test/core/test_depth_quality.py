@@ -23,6 +23,7 @@ from vda_ros.core.depth_quality import (
     DEFAULT_MAX_ANGLE,
     PATCH_SIZE,
     RESIDUAL_CAP,
+    ConfidenceCues,
     DepthQualitySettings,
     agreement_confidence,
     boundary_radius,
@@ -203,6 +204,33 @@ def test_combine_confidence_multiplies_and_zeroes_invalid_pixels():
     np.testing.assert_array_equal(combine_confidence(depth), [[1.0, 1.0, 0.0, 0.0, 1.0]])
     with pytest.raises(ValueError):
         combine_confidence(depth, first[:, :2])
+
+
+def test_cues_compare_each_frame_with_the_previous_one_of_the_stream():
+    cues = ConfidenceCues()
+    first = np.full((HEIGHT, WIDTH), 2.0, dtype=np.float32)
+    second = first.copy()
+    second[:, :10] = 2.2  # 10 % farther than the frame before
+    assert cues.next_frame(first)() == (), "the first frame has nothing to be compared with"
+    (stability,) = cues.next_frame(second)()
+    np.testing.assert_allclose(stability[:, :10], math.exp(-1 / 1.1), rtol=1e-5)
+    assert (stability[:, 10:] == 1.0).all()
+    cues.next_frame(first[:20])  # another size: another stream, nothing to compare
+    assert cues.next_frame(first[:20].copy())()[0].min() == 1.0
+    cues.reset()
+    assert cues.next_frame(second)() == ()
+
+
+def test_cues_add_the_refined_depth_and_the_range_sensor():
+    depth = np.full((HEIGHT, WIDTH), 2.0, dtype=np.float32)
+    refined = depth.copy()
+    refined[:, 40:] = 1.8
+    sensor = depth.astype(np.float64) / 1.05
+    cues = ConfidenceCues()
+    stability, residual = cues.next_frame(depth, grid_samples(depth, sensor), refined=refined)()
+    np.testing.assert_array_equal(stability, agreement_confidence(depth, refined))
+    np.testing.assert_allclose(residual, math.exp(-0.5), rtol=1e-4)
+    assert len(cues.next_frame(depth, refined=refined)()) == 2, "the previous frame and the refined depth"
 
 
 def test_boundary_radius_is_two_patches_of_the_network_input():

@@ -185,7 +185,7 @@ def test_confidence_is_made_only_when_wanted_with_the_callers_factors(ramp) -> N
         camera=camera(k=NARROW),
         quality=DepthQualitySettings(flying_pixel_filter=False),
         want_confidence=True,
-        confidence_factors=(half,),
+        confidence_factors=lambda: (half,),
         want_cloud=False,
     )
     assert out.confidence.dtype == np.float32 and out.confidence.shape == depth.shape
@@ -195,9 +195,29 @@ def test_confidence_is_made_only_when_wanted_with_the_callers_factors(ramp) -> N
     assert (out.confidence[1:, far] == 0.5).all()
     assert 0 < out.confidence[5, RAMP.stop] < 0.5
     no_camera = frame_outputs(
-        None, depth, metric=True, settings=OutputSettings(), want_confidence=True, confidence_factors=(half,)
+        None, depth, metric=True, settings=OutputSettings(), want_confidence=True, confidence_factors=lambda: (half,)
     )
     assert no_camera.confidence[0, 0] == 0 and (no_camera.confidence.ravel()[1:] == 0.5).all()
+
+
+def test_the_callers_factors_are_made_only_when_the_confidence_is(ramp) -> None:
+    depth, _ = ramp
+
+    def refuse() -> tuple[np.ndarray, ...]:
+        raise AssertionError("factors made for a confidence nobody needs")
+
+    for quality, want_cloud in ((DepthQualitySettings(), True), (DepthQualitySettings(min_confidence=0.5), False)):
+        out = frame_outputs(
+            None,
+            depth,
+            metric=True,
+            settings=OutputSettings(),
+            camera=camera(k=NARROW),
+            quality=quality,
+            want_cloud=want_cloud,
+            confidence_factors=refuse,
+        )
+        assert out.confidence is None
 
 
 def test_min_confidence_drops_points_and_keeps_the_depth(ramp) -> None:

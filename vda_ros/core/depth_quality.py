@@ -41,6 +41,7 @@ vda_ros.core.outputs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -299,3 +300,49 @@ def combine_confidence(depth: np.ndarray, *factors: np.ndarray | None) -> np.nda
                 raise ValueError(f"a confidence factor is {factor.shape}, the depth {confidence.shape}")
             confidence *= np.clip(factor, 0.0, 1.0)
     return confidence
+
+
+ConfidenceFactors = Callable[[], tuple[np.ndarray, ...]]
+"""A frame's confidence factors beside the geometry, made only when called (frame_outputs calls it only when the
+confidence is needed: a subscriber, or min_confidence)."""
+
+
+class ConfidenceCues:
+    """What one stream (a camera, a bag, a video) knows of its frames beside their geometry, as confidence factors.
+
+    Stability over time: each frame is compared with the stream's previous frame (agreement_confidence), where
+    something moved or the network hesitated they disagree. The caller adds what else it knows of a frame: the
+    range sensor's samples (residual_confidence) and, where a refined estimate of the same frame exists, that
+    estimate (streaming against refined depth). reset() when the stream starts over (another camera, a size
+    change, a jump back in time): the first frame of a new stream has nothing to be compared with.
+    """
+
+    def __init__(self) -> None:
+        self._previous: np.ndarray | None = None
+
+    def next_frame(
+        self, depth: np.ndarray, samples: SparseSamples | None = None, refined: np.ndarray | None = None
+    ) -> ConfidenceFactors:
+        """This frame's factors, computed only when called; the frame becomes the previous one of the next.
+
+        Args:
+            depth: the frame's depth as the stream has it, before any filter (metres, or relative inverse
+                depth: the disagreements are relative). Kept, not copied: the caller must not change it later.
+            samples: the range sensor's samples of this frame on the depth's grid (metres only).
+            refined: the refined depth of this same frame, where the stream has a refined path; its
+                disagreement with `depth` is one more factor.
+        """
+        previous = self._previous if self._previous is not None and self._previous.shape == depth.shape else None
+        self._previous = depth
+
+        def factors() -> tuple[np.ndarray, ...]:
+            found = [agreement_confidence(depth, other) for other in (previous, refined) if other is not None]
+            if samples is not None:
+                found.append(residual_confidence(depth, samples))
+            return tuple(found)
+
+        return factors
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new stream)."""
+        self._previous = None

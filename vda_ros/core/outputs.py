@@ -11,13 +11,13 @@ applies to a frame and with which settings, including which pixels of published 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from vda_ros.core.colormap import ColorScale, colorize
 from vda_ros.core.depth_quality import (
+    ConfidenceFactors,
     DepthQualitySettings,
     combine_confidence,
     flying_pixels,
@@ -241,7 +241,7 @@ def frame_outputs(
     want_cloud: bool = True,
     quality: DepthQualitySettings | None = None,
     want_confidence: bool = False,
-    confidence_factors: Sequence[np.ndarray] = (),
+    confidence_factors: ConfidenceFactors | None = None,
 ) -> FrameOutputs:
     """The outputs of one frame from its RGB image and the network's prediction at the same size.
 
@@ -256,8 +256,9 @@ def frame_outputs(
         quality: the flying-pixel filter (on metres: the metric depth and the points; relative depth keeps
             every pixel) and min_confidence (on the points); None: neither. Both need the intrinsics.
         want_confidence: compute the confidence image (its geometric factor needs the intrinsics).
-        confidence_factors: the caller's other factors of the confidence (depth_quality's agreement and
-            residual factors), at the depth's size.
+        confidence_factors: makes the caller's other factors of the confidence (depth_quality's agreement and
+            residual factors, at the depth's size; ConfidenceCues.next_frame), called only when the confidence
+            is made.
     """
     values = depth_for_publishing(prediction, metric)
     height, width = values.shape
@@ -273,7 +274,9 @@ def frame_outputs(
         flying = flying_pixels(geometry, *depth_camera.fx_fy_cx_cy, quality.flying_pixel_angle)
         if filtering and metric:
             values = np.where(flying, np.float32(np.nan), values)
-    confidence = _confidence(values, flying, confidence_factors) if need_confidence else None
+    confidence = None
+    if need_confidence:
+        confidence = _confidence(values, flying, confidence_factors() if confidence_factors is not None else ())
     colored = colorize(values, *color_scale.update(values)) if color_scale is not None else None
     if camera is None:
         no_info = "no CameraInfo received for this frame_id"
@@ -307,7 +310,7 @@ def _relative_geometry(prediction: np.ndarray, settings: OutputSettings) -> np.n
     return metres if metres is not None else inverse_depth_to_metric(prediction, 1.0, 0.0)
 
 
-def _confidence(values: np.ndarray, flying: np.ndarray | None, factors: Sequence[np.ndarray]) -> np.ndarray:
+def _confidence(values: np.ndarray, flying: np.ndarray | None, factors: tuple[np.ndarray, ...]) -> np.ndarray:
     """The frame's confidence: the geometric factor (when the intrinsics allowed the rule) times the caller's."""
     geometric = geometric_confidence(flying) if flying is not None else None
     return combine_confidence(values, geometric, *factors)
