@@ -5,7 +5,7 @@ bench/bench_depth_quality.py prints them, from this one definition.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,16 +59,27 @@ def flying_points(depth: np.ndarray, truth: np.ndarray, distance: np.ndarray) ->
 def filter_figures(sequence: QualitySequence, max_angle: float) -> FilterFigures:
     """Flying points and valid interior pixels of every frame's metres, unfiltered and filtered at max_angle."""
     fx, fy, cx, cy = intrinsics(sequence)
+    filtered = [
+        np.where(flying_pixels(depth, fx, fy, cx, cy, max_angle), np.float32(np.nan), depth)
+        for depth in sequence.metric
+    ]
+    return output_figures(sequence, sequence.metric, filtered)
+
+
+def output_figures(
+    sequence: QualitySequence, unfiltered: Sequence[np.ndarray], filtered: Sequence[np.ndarray]
+) -> FilterFigures:
+    """Flying points and valid interior pixels of a path's published metres for every frame of the sequence, with
+    the filter off (unfiltered) and on (filtered)."""
     counts = np.zeros(4, dtype=np.int64)
-    for depth, truth in zip(sequence.metric, sequence.scene.depth, strict=True):
+    for off, on, truth in zip(unfiltered, filtered, sequence.scene.depth, strict=True):
         distance = discontinuity_distance(truth)
-        filtered = np.where(flying_pixels(depth, fx, fy, cx, cy, max_angle), np.float32(np.nan), depth)
         interior = distance >= INTERIOR
         counts += (
-            flying_points(depth, truth, distance).sum(),
-            flying_points(filtered, truth, distance).sum(),
-            (np.isfinite(depth) & interior).sum(),
-            (np.isfinite(filtered) & interior).sum(),
+            flying_points(off, truth, distance).sum(),
+            flying_points(on, truth, distance).sum(),
+            (np.isfinite(off) & interior).sum(),
+            (np.isfinite(on) & interior).sum(),
         )
     return FilterFigures(*(int(count) for count in counts))
 
@@ -141,10 +152,18 @@ def oracle_cue(sequence: QualitySequence, index: int) -> np.ndarray:
 
 def confidence_gain(sequence: QualitySequence, cue: Cue) -> float:
     """Mean sparsification gain over frames 1.. of the unfiltered metres (every pixel published)."""
+    frames = range(1, sequence.scene.frames)
+    return published_gain(sequence, [sequence.metric[i] for i in frames], [cue(sequence, i) for i in frames], 1)
+
+
+def published_gain(
+    sequence: QualitySequence, depths: Sequence[np.ndarray], confidences: Sequence[np.ndarray], first: int
+) -> float:
+    """Mean sparsification gain of a path's published confidence over its published depth (filter off), for the
+    frames first, first + 1, ... of the sequence."""
     gains = []
-    for index in range(1, sequence.scene.frames):
-        depth, truth = sequence.metric[index], sequence.scene.depth[index]
+    for depth, confidence, truth in zip(depths, confidences, sequence.scene.depth[first:], strict=True):
         valid = np.isfinite(depth) & (truth > 0)
         errors = np.abs(depth[valid] / truth[valid] - 1.0)
-        gains.append(sparsification_gain(errors, cue(sequence, index)[valid]))
+        gains.append(sparsification_gain(errors, confidence[valid]))
     return float(np.mean(gains))

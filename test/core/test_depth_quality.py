@@ -147,9 +147,10 @@ def test_geometric_confidence_rises_with_distance_to_flying_pixels():
 
 
 def test_agreement_confidence_is_exp_of_relative_disagreement():
-    depth = np.array([[2.0, 2.0, 2.0, np.nan]], dtype=np.float32)
-    other = np.array([[2.0, 2.2, np.nan, 2.0]], dtype=np.float32)
-    np.testing.assert_allclose(agreement_confidence(depth, other), [[1.0, math.exp(-1.0), 1.0, 1.0]], rtol=1e-6)
+    depth = np.array([[2.0, 2.0, 2.0, np.nan, 2.0, -1.0]], dtype=np.float32)
+    other = np.array([[2.0, 2.2, np.nan, 2.0, -1.0, 2.0]], dtype=np.float32)
+    expected = [[1.0, math.exp(-1.0), 1.0, 1.0, 1.0, 1.0]]  # an invalid (NaN, non-positive) side: no evidence
+    np.testing.assert_allclose(agreement_confidence(depth, other), expected, rtol=1e-6)
     np.testing.assert_allclose(agreement_confidence(depth, other, 0.2)[0, 1], math.exp(-0.5), rtol=1e-6)
     with pytest.raises(ValueError):
         agreement_confidence(depth, other[:, :2])

@@ -223,17 +223,18 @@ def agreement_confidence(depth: np.ndarray, other: np.ndarray, error_scale: floa
     """exp(-|depth - other| / (error_scale * depth)) per pixel: how well two estimates of the same depth agree.
 
     `other` is the previous frame's depth (a camera that moves little between frames) or the refined depth of
-    the same frame. Pixels where either is invalid get 1: nothing to compare, so no evidence against them.
-    Works on metres and on relative inverse depth alike (the disagreement is relative).
+    the same frame. Pixels where either is invalid (not finite, or not positive: combine_confidence's rule)
+    get 1: nothing to compare, so no evidence against them. Works on metres and on relative inverse depth alike
+    (the disagreement is relative).
     """
     if depth.shape != other.shape:
         raise ValueError(f"depth is {depth.shape}, the other estimate {other.shape}")
     a = np.asarray(depth, dtype=np.float32)
     b = np.asarray(other, dtype=np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
-        difference = np.abs(a - b) / (np.float32(error_scale) * np.abs(a))
-        factor = np.exp(-difference)
-    return np.where(np.isfinite(factor), factor, np.float32(1.0)).astype(np.float32)
+        factor = np.exp(-np.abs(a - b) / (np.float32(error_scale) * a))
+        compared = (a > 0) & (b > 0) & np.isfinite(factor)
+    return np.where(compared, factor, np.float32(1.0)).astype(np.float32)
 
 
 def residual_confidence(
