@@ -11,7 +11,9 @@ Printed:
 - the sparsification gain of each confidence: how much dropping the 20 % least-confident pixels lowers the
   AbsRel of the rest (unfiltered metres; a constant gives 0, the true error as confidence gives the most);
 - the cost per 640x480 frame (median and fastest of --repeat runs on this CPU) beside the back-projection of the
-  same frame.
+  same frame;
+- the whole per-frame output code (vda_ros.core.outputs.frame_outputs: metric depth, coloured points, as every node
+  and tool makes them) without the filter and the confidence, and with them as depth_node and depth_align use them.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from synthetic_scene import QualitySequence, discontinuity_distance, quality_seq
 
 from vda_ros.core.depth_quality import (  # noqa: E402
     DEFAULT_MAX_ANGLE,
+    ConfidenceCues,
+    DepthQualitySettings,
     agreement_confidence,
     boundary_radius,
     combine_confidence,
@@ -53,6 +57,7 @@ from vda_ros.core.depth_quality import (  # noqa: E402
     surface_angle_sine,
 )
 from vda_ros.core.geometry import backproject  # noqa: E402
+from vda_ros.core.outputs import CameraModel, OutputSettings, frame_outputs  # noqa: E402
 from vda_ros.core.sparse import samples_from_depth_image  # noqa: E402
 
 ANGLES = (3.0, 4.0, 5.0, 6.0, 8.0)
@@ -152,6 +157,57 @@ def print_cost_table(sequence: QualitySequence, repeat: int) -> None:
         print(f"| {name} | {median:.2f} | {fastest:.2f} |")
 
 
+def print_frame_outputs_table(sequence: QualitySequence, repeat: int) -> None:
+    """frame_outputs of one frame (metres, coloured organised cloud) with the quality rules off and on."""
+    depth, previous, rgb = sequence.metric[1], sequence.metric[0], sequence.scene.rgb[1]
+    sparse = sequence.sparse[1]
+    assert sparse is not None
+    samples = samples_from_depth_image(sparse, depth.shape)
+    k = sequence.scene.intrinsics
+    height, width = depth.shape
+    camera = CameraModel("camera", width, height, k, np.hstack([k, np.zeros((3, 1))]))
+    settings = OutputSettings()
+
+    def outputs(quality: DepthQualitySettings | None, confidence: bool, with_samples: bool) -> Callable[[], object]:
+        def call() -> object:
+            cues = ConfidenceCues()
+            cues.next_frame(previous)  # a stream with a previous frame, as every frame but the first
+            factors = cues.next_frame(depth, samples if with_samples else None)
+            return frame_outputs(
+                rgb,
+                depth,
+                metric=True,
+                settings=settings,
+                camera=camera,
+                quality=quality,
+                want_confidence=confidence,
+                confidence_factors=factors,
+            )
+
+        return call
+
+    on = DepthQualitySettings()
+    rows = (
+        ("without the filter and the confidence", outputs(None, False, False)),
+        ("flying-pixel filter (the default)", outputs(on, False, False)),
+        ("filter + confidence, depth_node's cues (geometry, previous frame)", outputs(on, True, False)),
+        ("filter + confidence, depth_align's cues (+ range sensor residual)", outputs(on, True, True)),
+        (
+            "filter + min_confidence 0.5 (confidence made for the points)",
+            outputs(on.replace(min_confidence=0.5), False, False),
+        ),
+    )
+    print(
+        f"| frame_outputs, {width}x{height} metres + rgb points, {repeat} runs | median ms | fastest | added (median) |"
+    )
+    print("| --- | --- | --- | --- |")
+    base = None
+    for name, call in rows:
+        median, fastest = timings_ms(call, repeat)
+        base = median if base is None else base
+        print(f"| {name} | {median:.2f} | {fastest:.2f} | {median - base:+.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=4, help="frames of the sequence (figures over frames 1..)")
@@ -165,6 +221,8 @@ def main() -> None:
     print_confidence_table(sequence)
     print()
     print_cost_table(sequence, args.repeat)
+    print()
+    print_frame_outputs_table(sequence, args.repeat)
 
 
 if __name__ == "__main__":
