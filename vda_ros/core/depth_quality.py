@@ -35,7 +35,7 @@ With the default error_scale 0.1, a 10 % disagreement gives a factor 0.37 and a 
 have confidence 0.
 
 No ROS and no PyTorch here: the nodes, the bag tool and vda-video all call this module through
-vda_ros.core.outputs.
+vda_ros.core.outputs, each stream keeping its ConfidenceCues.
 """
 
 from __future__ import annotations
@@ -114,12 +114,15 @@ def _limited_slope(depth: np.ndarray, axis: int) -> np.ndarray:
     border) the other side's slope is used; with neither, the slope is 0.
     """
     steps = np.diff(depth, axis=axis)
+    inner: tuple[slice, slice]
+    first: tuple[slice, slice]
+    last: tuple[slice, slice]
     if axis:
         forward, backward, inner = steps[:, 1:], steps[:, :-1], np.s_[:, 1:-1]
         first, last = np.s_[:, :1], np.s_[:, -1:]
     else:
-        forward, backward, inner = steps[1:], steps[:-1], np.s_[1:-1]
-        first, last = np.s_[:1], np.s_[-1:]
+        forward, backward, inner = steps[1:], steps[:-1], np.s_[1:-1, :]
+        first, last = np.s_[:1, :], np.s_[-1:, :]
     slope = np.empty_like(depth)
     if depth.shape[axis] < 2:
         slope.fill(0.0)
@@ -275,11 +278,11 @@ def _spread(
     cell = max(1, int(radius / 2))
     grid = (-(-height // cell), -(-width // cell))
     index = (rows // cell) * grid[1] + cols // cell
-    total = np.bincount(index, weights=values, minlength=grid[0] * grid[1]).reshape(grid)
-    count = np.bincount(index, minlength=grid[0] * grid[1]).reshape(grid).astype(np.float64)
+    sums = np.bincount(index, weights=values, minlength=grid[0] * grid[1]).reshape(grid)
+    counts = np.bincount(index, minlength=grid[0] * grid[1]).reshape(grid).astype(np.float64)
     sigma = radius / cell
-    total = cv2.GaussianBlur(total, (0, 0), sigma)
-    count = cv2.GaussianBlur(count, (0, 0), sigma)
+    total = cv2.GaussianBlur(sums, (0, 0), sigma)
+    count = cv2.GaussianBlur(counts, (0, 0), sigma)
     prior = PRIOR_SAMPLES / (2 * math.pi * sigma * sigma)
     mean = (total + prior * float(np.median(values))) / (count + prior)
     return cv2.resize(mean.astype(np.float32), (grid[1] * cell, grid[0] * cell), interpolation=cv2.INTER_LINEAR)[

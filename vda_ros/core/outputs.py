@@ -290,7 +290,7 @@ def frame_outputs(
         return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber", confidence=confidence)
     metres = values if metric else metric_depth(prediction, metric, settings)
     assert metres is not None  # a relative model without a scale is off (above)
-    if filtering and not metric:
+    if filtering and flying is not None and not metric:
         metres = np.where(flying, np.float32(np.nan), metres)
     if min_confidence > 0:
         assert confidence is not None
