@@ -5,6 +5,9 @@ boxes, giving exact depth (metres along the optical axis), poses (camera-to-worl
 that truth come:
 - a relative "prediction" like a relative model's: an affine map of inverse depth whose scale and shift
   drift slowly, with multiplicative noise and a region where the model is wrong by a fixed factor;
+- a network-like one (network_like_prediction) that also blurs boundaries as the network does: inverse depth
+  averaged over the network's patch grid and bilinearly upsampled, so that every depth discontinuity becomes a
+  ramp about two patches wide, whose back-projected pixels fly between foreground and background;
 - sparse metric data like a LiDAR's: a pattern of scan lines on a half-resolution depth image with range
   noise, 7 % outliers (spurious near returns and points seen behind foreground edges), dropped frames
   and a few corrupted frames.
@@ -16,8 +19,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from vda_ros.core.alignment import FitSettings, fit_alignment
+from vda_ros.core.depth_quality import DEFAULT_INPUT_SIZE, PATCH_SIZE
 from vda_ros.core.metrics import frame_metrics
 
 WIDTH, HEIGHT = 128, 96
@@ -29,8 +35,14 @@ BOXES = (
     (np.array([0.6, -0.2, 3.5]), np.array([1.7, 1.5, 4.6])),
     (np.array([-0.4, 0.8, 1.8]), np.array([0.2, 1.5, 2.2])),
 )
-BIAS_REGION = (slice(HEIGHT // 2, 3 * HEIGHT // 4), slice(0, WIDTH // 4))
-"""Image rows and columns where the synthetic model's inverse depth is 15 % too large."""
+
+
+def bias_region(height: int, width: int) -> tuple[slice, slice]:
+    """Image rows and columns where the synthetic model's inverse depth is 15 % too large."""
+    return slice(height // 2, 3 * height // 4), slice(0, width // 4)
+
+
+BIAS_REGION = bias_region(HEIGHT, WIDTH)
 BIAS_FACTOR = 1.15
 DROPPED_FRAMES = frozenset({8, 9, 10, 11, 25, 33})
 """Frames without sparse data (a LiDAR dropout)."""
@@ -126,12 +138,107 @@ def relative_prediction(scene: Scene, noise: float = 0.01, seed: int = 1) -> np.
     rng = np.random.default_rng(seed)
     inverse = 1.0 / scene.depth.astype(np.float64)
     inverse *= 1.0 + noise * rng.standard_normal(inverse.shape)
-    inverse[:, BIAS_REGION[0], BIAS_REGION[1]] *= BIAS_FACTOR
+    inverse[(slice(None), *bias_region(*scene.depth.shape[1:]))] *= BIAS_FACTOR
     out = np.empty_like(inverse)
     for index in range(scene.frames):
         scale, shift = drift(index)
         out[index] = scale * inverse[index] + shift
     return out.astype(np.float32)
+
+
+QUALITY_WIDTH, QUALITY_HEIGHT = 640, 480
+"""The flying-pixel and confidence figures' image size: a patch covers about 13 pixels, a ramp about 26."""
+PATCH_NOISE = 0.02
+PIXEL_NOISE = 0.002
+
+
+def patch_grid(height: int, width: int, input_size: int = DEFAULT_INPUT_SIZE) -> tuple[int, int]:
+    """Rows and columns of the network's patch grid for a height x width image (shorter side at input_size)."""
+    scale = input_size / min(height, width)
+    return max(1, round(height * scale / PATCH_SIZE)), max(1, round(width * scale / PATCH_SIZE))
+
+
+def network_like_prediction(
+    scene: Scene,
+    input_size: int = DEFAULT_INPUT_SIZE,
+    patch_noise: float = PATCH_NOISE,
+    pixel_noise: float = PIXEL_NOISE,
+    seed: int = 3,
+) -> np.ndarray:
+    """A relative model's output with the network's smooth boundaries (T, H, W float32).
+
+    The true inverse depth is averaged over the patch grid (what one token can know), given `patch_noise`
+    multiplicative noise per patch (a network's errors are smooth at the pixel scale) and bilinearly
+    upsampled, so each discontinuity becomes a ramp about two patches wide; then `pixel_noise` per pixel, the
+    biased region (bias_region, BIAS_FACTOR) and the drifting scale and shift of relative_prediction.
+    """
+    rng = np.random.default_rng(seed)
+    height, width = scene.depth.shape[1:]
+    rows, cols = patch_grid(height, width, input_size)
+    region = bias_region(height, width)
+    out = np.empty(scene.depth.shape, dtype=np.float32)
+    for index, depth in enumerate(scene.depth):
+        coarse = cv2.resize(1.0 / depth.astype(np.float64), (cols, rows), interpolation=cv2.INTER_AREA)
+        coarse *= 1.0 + patch_noise * rng.standard_normal(coarse.shape)
+        inverse = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)
+        inverse *= 1.0 + pixel_noise * rng.standard_normal(inverse.shape)
+        inverse[region] *= BIAS_FACTOR
+        scale, shift = drift(index)
+        out[index] = scale * inverse + shift
+    return out
+
+
+def truly_aligned(prediction: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Metres from relative predictions (T, H, W) by each frame's affine map of inverse depth fitted to the truth.
+
+    The map alignment finds (1 / z = scale * x + shift), fitted by least squares over every pixel: the
+    alignment a perfect range sensor would give, so that what remains is the prediction's own error.
+    """
+    fitted = np.empty(prediction.shape, dtype=np.float32)
+    for index, (frame, depth) in enumerate(zip(prediction, truth, strict=True)):
+        fit = fit_alignment(frame, depth, False, FitSettings(method="least_squares"))
+        assert fit.alignment is not None
+        fitted[index] = fit.alignment.apply(frame)
+    return fitted
+
+
+def discontinuity_distance(depth: np.ndarray, jump: float = 0.05) -> np.ndarray:
+    """Pixels from each pixel of a true depth image (H, W) to the nearest depth discontinuity.
+
+    Both pixels of a row or column neighbour pair whose depths differ by more than `jump` (relative to the
+    nearer) are on a discontinuity: no continuous surface of the scene changes that fast from pixel to pixel
+    (the floor seen farthest away changes about 1 % per pixel at 640x480).
+    """
+    on_edge = np.zeros(depth.shape, dtype=bool)
+    for axis in (0, 1):
+        near = np.minimum(np.delete(depth, 0, axis), np.delete(depth, -1, axis))
+        step = np.abs(np.diff(depth, axis=axis)) > jump * near
+        pad_before, pad_after = [(0, 0), (0, 0)], [(0, 0), (0, 0)]
+        pad_before[axis], pad_after[axis] = (1, 0), (0, 1)
+        on_edge |= np.pad(step, pad_before) | np.pad(step, pad_after)
+    return cv2.distanceTransform((~on_edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+@dataclass(frozen=True)
+class QualitySequence:
+    """What the flying-pixel and confidence figures are measured on (see quality_sequence)."""
+
+    scene: Scene
+    prediction: np.ndarray
+    """Network-like relative prediction (T, H, W)."""
+    metric: np.ndarray
+    """The prediction in metres by the true alignment (T, H, W); NaN where the map gives none."""
+    sparse: list[np.ndarray | None]
+    """LiDAR-like half-resolution depth images (lidar_depth_images)."""
+
+
+def quality_sequence(
+    frames: int = 4, width: int = QUALITY_WIDTH, height: int = QUALITY_HEIGHT, seed: int = 3
+) -> QualitySequence:
+    """The scene at width x height, its network-like prediction, that prediction in metres and LiDAR-like data."""
+    scene = make_scene(frames, width, height)
+    prediction = network_like_prediction(scene, seed=seed)
+    return QualitySequence(scene, prediction, truly_aligned(prediction, scene.depth), lidar_depth_images(scene))
 
 
 LIDAR_LINES = 12

@@ -486,6 +486,9 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
             "precision": "bf16",
             "backend": "openvino",
             "backend_cache": "/tmp/graphs",
+            "flying_pixel_filter": False,
+            "min_confidence": 0.25,
+            "write_confidence": True,
         }
     )
     from_cli = parse_settings(
@@ -508,6 +511,10 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
             "openvino",
             "--backend-cache",
             "/tmp/graphs",
+            "--no-flying-pixel-filter",
+            "--min-confidence",
+            "0.25",
+            "--write-confidence",
         ]
     )
     parameters = [
@@ -522,6 +529,9 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
         "precision:=bf16",
         "backend:=openvino",
         "backend_cache:=/tmp/graphs",
+        "flying_pixel_filter:=false",
+        "min_confidence:=0.25",
+        "write_confidence:=true",
     ]
     from_ros = parse_settings(["--ros-args", *(arg for p in parameters for arg in ("-p", p))])
     assert from_cli == from_ros == expected

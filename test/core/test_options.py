@@ -8,6 +8,7 @@ import pkgutil
 import vda_ros
 from vda_ros.batch.settings import BagSettings
 from vda_ros.batch.video import VideoSettings
+from vda_ros.core.depth_quality import DepthQualitySettings
 from vda_ros.core.options import Settings, from_args
 from vda_ros.core.outputs import OutputSettings
 from vda_ros.core.settings import FrameSettings, ModelSettings
@@ -26,6 +27,7 @@ GROUPS = (
     QosSettings,
     DiagnosticsSettings,
     PairingSettings,
+    DepthQualitySettings,
 )
 """The option groups several nodes and tools nest."""
 
@@ -104,6 +106,7 @@ def test_the_tools_and_nodes_take_their_shared_options_from_the_groups() -> None
                 seen.add(item.name)
                 assert dataclasses.replace(item, default=shared[item.name].default) == shared[item.name], item.name
     assert {"input_size", "backend", "points_stride", "max_res", "output_reliability", "max_time_offset"} <= seen
+    assert {"flying_pixel_filter", "flying_pixel_angle", "min_confidence"} <= seen
     assert AlignSettings.option("input_queue_depth").default == 5, "depth_align queues more depth frames"
     assert AlignSettings.option("max_time_offset").default == 0.05 and PairingSettings().max_time_offset == 0.02
 

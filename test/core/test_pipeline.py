@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from vda_ros.core.colormap import ColorScale
+from vda_ros.core.depth_quality import DepthQualitySettings, boundary_radius
 from vda_ros.core.outputs import CameraModel, LiveColorScale, OutputSettings, frame_outputs
 
 K = np.array([[50.0, 0.0, 31.5], [0.0, 52.0, 23.5], [0.0, 0.0, 1.0]])
@@ -123,3 +124,106 @@ def test_settings_from_node_values_and_a_live_colour_scale_that_follows_them() -
     automatic = live.scale(settings)
     assert automatic.update(ramp) == pytest.approx((0.2, 9.8), abs=1e-6)
     assert live.scale(settings) is automatic, "same settings: the tracked range is kept"
+
+
+NARROW = np.array([[1000.0, 0.0, 31.5], [0.0, 1000.0, 23.5], [0.0, 0.0, 1.0]])
+"""A long lens: 500 px focal length at the depth's 32x24, so a 2 m step over 8 pixels is seen almost edge-on."""
+RAMP = slice(12, 20)
+
+
+@pytest.fixture
+def ramp() -> tuple[np.ndarray, np.ndarray]:
+    """Metres: 2 m on the left, 4 m on the right, a network's smooth ramp between; the flying pixels it makes."""
+    depth = np.full((24, 32), 2.0, dtype=np.float32)
+    depth[:, RAMP] = np.linspace(2.0, 4.0, 10, dtype=np.float32)[1:-1]
+    depth[:, RAMP.stop :] = 4.0
+    flying = np.zeros(depth.shape, dtype=bool)
+    flying[:, RAMP] = True  # steep on both sides; the pixels beside the ramp have a flat side
+    return depth, flying
+
+
+def test_the_flying_pixel_filter_makes_metres_nan_in_depth_and_points(ramp) -> None:
+    depth, flying = ramp
+    plain = frame_outputs(None, depth, metric=True, settings=OutputSettings(), camera=camera(k=NARROW))
+    assert np.isfinite(plain.depth).all() and plain.confidence is None
+    out = frame_outputs(
+        None, depth, metric=True, settings=OutputSettings(), camera=camera(k=NARROW), quality=DepthQualitySettings()
+    )
+    np.testing.assert_array_equal(np.isnan(out.depth), flying)
+    np.testing.assert_array_equal(np.isnan(out.cloud.xyz[..., 2]), flying)
+    off = DepthQualitySettings(flying_pixel_filter=False)
+    kept = frame_outputs(None, depth, metric=True, settings=OutputSettings(), camera=camera(k=NARROW), quality=off)
+    assert np.isfinite(kept.depth).all() and np.isfinite(kept.cloud.xyz).all()
+
+
+def test_relative_depth_keeps_every_pixel_and_its_points_are_filtered(ramp) -> None:
+    depth, flying = ramp
+    inverse = 1.0 / depth
+    settings = OutputSettings(relative_scale=1.0)
+    out = frame_outputs(
+        None, inverse, metric=False, settings=settings, camera=camera(k=NARROW), quality=DepthQualitySettings()
+    )
+    assert np.array_equal(out.depth, inverse)
+    np.testing.assert_array_equal(np.isnan(out.cloud.xyz[..., 2]), flying)
+
+
+def test_without_intrinsics_nothing_is_filtered(ramp) -> None:
+    depth, _ = ramp
+    out = frame_outputs(None, depth, metric=True, settings=OutputSettings(), quality=DepthQualitySettings())
+    assert np.isfinite(out.depth).all() and out.cloud is None
+
+
+def test_confidence_is_made_only_when_wanted_with_the_callers_factors(ramp) -> None:
+    depth, flying = ramp
+    depth[0, 0] = np.nan
+    half = np.full(depth.shape, 0.5, dtype=np.float32)
+    out = frame_outputs(
+        None,
+        depth,
+        metric=True,
+        settings=OutputSettings(),
+        camera=camera(k=NARROW),
+        quality=DepthQualitySettings(flying_pixel_filter=False),
+        want_confidence=True,
+        confidence_factors=lambda: (half,),
+        want_cloud=False,
+    )
+    assert out.confidence.dtype == np.float32 and out.confidence.shape == depth.shape
+    assert (out.confidence[flying] == 0).all() and out.confidence[0, 0] == 0
+    radius = boundary_radius(24, 32)
+    far = np.abs(np.arange(32) - 15.5) >= 3.5 + radius  # the radius or farther from every flying pixel
+    assert (out.confidence[1:, far] == 0.5).all()
+    assert 0 < out.confidence[5, RAMP.stop] < 0.5
+    no_camera = frame_outputs(
+        None, depth, metric=True, settings=OutputSettings(), want_confidence=True, confidence_factors=lambda: (half,)
+    )
+    assert no_camera.confidence[0, 0] == 0 and (no_camera.confidence.ravel()[1:] == 0.5).all()
+
+
+def test_the_callers_factors_are_made_only_when_the_confidence_is(ramp) -> None:
+    depth, _ = ramp
+
+    def refuse() -> tuple[np.ndarray, ...]:
+        raise AssertionError("factors made for a confidence nobody needs")
+
+    for quality, want_cloud in ((DepthQualitySettings(), True), (DepthQualitySettings(min_confidence=0.5), False)):
+        out = frame_outputs(
+            None,
+            depth,
+            metric=True,
+            settings=OutputSettings(),
+            camera=camera(k=NARROW),
+            quality=quality,
+            want_cloud=want_cloud,
+            confidence_factors=refuse,
+        )
+        assert out.confidence is None
+
+
+def test_min_confidence_drops_points_and_keeps_the_depth(ramp) -> None:
+    depth, _ = ramp
+    quality = DepthQualitySettings(flying_pixel_filter=False, min_confidence=0.5)
+    out = frame_outputs(None, depth, metric=True, settings=OutputSettings(), camera=camera(k=NARROW), quality=quality)
+    assert np.isfinite(out.depth).all()
+    np.testing.assert_array_equal(np.isnan(out.cloud.xyz[..., 2]), out.confidence < 0.5)
+    assert 0 < np.isnan(out.cloud.xyz[..., 2]).mean() < 1

@@ -12,6 +12,7 @@ import pytest
 from plyfile import PlyData
 
 from vda_ros.cli.video import main
+from vda_ros.core.depth_quality import flying_pixels
 from vda_ros.core.geometry import backproject, inverse_depth_to_metric, scale_intrinsics
 from vda_ros.io import frame_files
 from vda_ros.io.files import atomic_directory
@@ -70,20 +71,24 @@ def test_exr_frames_equal_the_npz_depths(metric_run: Path) -> None:
 
 
 def test_ply_frames_equal_the_backprojection_with_the_official_camera(metric_run: Path, clip: Path) -> None:
+    """Every valid pixel but the flying ones (the filter is on by default; the npz keeps every pixel)."""
     depths = npz_depths(metric_run / "clip_depths.npz")
     ply_dir = metric_run / "clip_points_ply"
     assert sorted(p.name for p in ply_dir.iterdir()) == [f"frame_{i:05d}.ply" for i in range(FRAMES)]
     for index, (depth, frame) in enumerate(zip(depths, frames_as_read(clip), strict=True)):
         xyz, rgb = read_ply(ply_dir / f"frame_{index:05d}.ply")
         grid = backproject(depth, 470.4, 470.4, 64.0, 48.0)
-        valid = ~np.isnan(grid[..., 2])
-        assert valid.sum() > 0.9 * valid.size  # random weights still give positive depth almost everywhere
+        flying = flying_pixels(depth, 470.4, 470.4, 64.0, 48.0)
+        assert np.isfinite(depth).all() and flying.any()
+        valid = ~np.isnan(grid[..., 2]) & ~flying
+        assert valid.any()  # random weights' depth is all ramps: many of its pixels fly
         assert xyz.dtype == np.float32 and np.array_equal(xyz, grid[valid])
         assert rgb.dtype == np.uint8 and np.array_equal(rgb, frame[valid])
     assert PlyData.read(str(ply_dir / "frame_00000.ply")).text is False  # binary
 
 
 def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Path, tmp_path: Path) -> None:
+    """--no-flying-pixel-filter: every pixel with a metric depth is a point."""
     k = np.array([[200.0, 0.0, 60.0], [0.0, 190.0, 50.0], [0.0, 0.0, 1.0]])
     np.save(tmp_path / "K.npy", k)
     out = tmp_path / "out"
@@ -103,6 +108,7 @@ def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Pa
         "2.5",
         "--relative-shift",
         "0.1",
+        "--no-flying-pixel-filter",
         *SMALL,
     ]
     assert main(argv) == 0

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import yaml
 from builtin_interfaces.msg import Time
+from depth_quality_figures import output_figures, published_gain
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from encoded_images import png_of_zeros
 from hooked_depth_node import FAULT_MESSAGE
@@ -36,7 +37,16 @@ from ros_helpers import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
+from synthetic_scene import quality_sequence
 
+from vda_ros.core.depth_quality import (
+    ConfidenceCues,
+    agreement_confidence,
+    combine_confidence,
+    flying_pixels,
+    geometric_confidence,
+)
+from vda_ros.core.outputs import CameraModel, frame_outputs
 from vda_ros.nodes.depth_service import FAILURE_LOG_PERIOD, FAILURES_FOR_ERROR, RESET_LOG_PERIOD
 from vda_ros.nodes.depth_settings import DepthSettings
 from vda_ros.ros.child_nodes import node_command
@@ -468,6 +478,54 @@ def test_depth_limits_and_stride_shape_the_cloud_at_runtime(metric: Rig) -> None
         )
 
 
+def _send_and_wait(rig: Rig, expect: tuple[str, ...]) -> tuple[Time, dict[str, object]]:
+    """Send one frame once (the metric rig's input is reliable: it arrives) and wait for its outputs.
+
+    Unlike request(), nothing is sent twice: the frame before this one is the camera's previous frame.
+    """
+    stamp = now_stamp()
+    rig.send(image_msg(random_rgb(), stamp), info_msg(stamp))
+    assert wait_until(lambda: all(rig.outputs[n].with_stamp(stamp) for n in expect), 60.0), rig.process.log()
+    return stamp, {name: rig.outputs[name].with_stamp(stamp) for name in expect}
+
+
+def test_confidence_is_lazy_and_describes_the_published_depth(metric: Rig) -> None:
+    """depth/confidence: computed only with a subscriber; the geometry of the depth times its agreement with the
+    camera's previous frame; min_confidence and the filter change at runtime."""
+    metric.request(image_msg(random_rgb(), now_stamp()), expect=("depth",))
+    metric.wait_for_diag(lambda v: int(v["confidence not computed (no subscriber)"]) >= 1)
+    topic = f"{metric.namespace}/depth/confidence"
+    metric.outputs["confidence"] = metric.ros.collect(Image, topic)
+    assert wait_until(lambda: metric.ros.node.count_publishers(topic) >= 1, 20.0)
+    assert all(r.successful for r in metric.ros.set_parameters(metric.node_name, {"flying_pixel_filter": False}))
+    try:
+        metric.request(image_msg(random_rgb(), now_stamp()), info_msg(now_stamp()), expect=("depth", "confidence"))
+        stamp, out = _send_and_wait(metric, ("depth", "confidence", "info", "points"))
+        depths = metric.outputs["depth"].messages()
+        at = next(i for i, msg in enumerate(depths) if msg.header.stamp == stamp)
+        depth, previous = depth_array(depths[at]), depth_array(depths[at - 1])  # in order: reliable, one writer
+        confidence = depth_array(out["confidence"])
+        assert out["confidence"].header == out["depth"].header and confidence.shape == depth.shape
+        info = out["info"]
+        flying = flying_pixels(depth, info.k[0], info.k[4], info.k[2], info.k[5])
+        expected = combine_confidence(depth, geometric_confidence(flying), agreement_confidence(depth, previous))
+        np.testing.assert_allclose(confidence, expected, rtol=1e-6, atol=1e-7)
+        assert ((confidence >= 0) & (confidence <= 1)).all() and 0 < confidence.max()
+
+        threshold = float(np.median(confidence[confidence > 0]))
+        changed = metric.ros.set_parameters(
+            metric.node_name, {"flying_pixel_filter": True, "min_confidence": threshold}
+        )
+        assert all(r.successful for r in changed), changed
+        _, out = _send_and_wait(metric, ("depth", "confidence", "points"))
+        depth, confidence = depth_array(out["depth"]), depth_array(out["confidence"])
+        assert (confidence[np.isnan(depth)] == 0).all()
+        z = cloud_fields(out["points"])["z"]
+        np.testing.assert_array_equal(np.isnan(z), np.isnan(depth) | (confidence < threshold))
+    finally:
+        metric.ros.set_parameters(metric.node_name, {"flying_pixel_filter": True, "min_confidence": 0.0})
+
+
 def _resets(values: dict[str, str]) -> int:
     return int(values["stream resets"])
 
@@ -622,24 +680,39 @@ def _advertised(rig: Rig) -> set[str]:
 
 def test_only_what_the_model_can_publish_is_advertised_and_the_log_says_which(metric: Rig, relative: Rig) -> None:
     expected = [
-        (metric, {"/metric/depth/image", "/metric/depth/camera_info", "/metric/depth/colored", "/metric/points"}),
+        (
+            metric,
+            {
+                "/metric/depth/image",
+                "/metric/depth/camera_info",
+                "/metric/depth/colored",
+                "/metric/depth/confidence",
+                "/metric/points",
+            },
+        ),
         (
             relative,
-            {"/relative/depth/relative", "/relative/depth/camera_info", "/relative/depth/colored", "/relative/points"},
+            {
+                "/relative/depth/relative",
+                "/relative/depth/camera_info",
+                "/relative/depth/colored",
+                "/relative/depth/confidence",
+                "/relative/points",
+            },
         ),
     ]
     for rig, topics in expected:
         assert wait_until(lambda r=rig, t=topics: _advertised(r) == t, 20.0), (_advertised(rig), topics)
     assert (
         "outputs: depth/image (metres), depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
-        "points (with a calibrated CameraInfo, while subscribed)"
+        "depth/confidence (while subscribed), points (with a calibrated CameraInfo, while subscribed)"
     ) in metric.process.log()
     # points stays advertised for a relative model (relative_scale can turn it on at runtime): the log says why
     # nothing is published on it yet.
     assert (
         "outputs: depth/relative (relative inverse depth), depth/camera_info (with a CameraInfo), depth/colored "
-        "(while subscribed), points (advertised, off: relative depth has no scale (set relative_scale, "
-        "relative_shift))"
+        "(while subscribed), depth/confidence (while subscribed), points (advertised, off: relative depth has no "
+        "scale (set relative_scale, relative_shift))"
     ) in relative.process.log()
 
 
@@ -665,10 +738,10 @@ def test_relative_scale_and_shift_give_a_cloud_with_nan_where_undefined(relative
     rgb, stamp = random_rgb(), now_stamp()
     rel = depth_array(relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp))["depth"])
     shift = -float(np.median(rel))  # half the pixels get a negative denominator: no metric depth there
-    assert all(
-        r.successful
-        for r in relative.ros.set_parameters(relative.node_name, {"relative_scale": 1.0, "relative_shift": shift})
-    )
+    # The filter off: this is about the scale (random weights' depth has flying pixels of its own, which
+    # test_confidence_is_lazy_and_describes_the_published_depth and test_pipeline cover).
+    scaled = {"relative_scale": 1.0, "relative_shift": shift, "flying_pixel_filter": False}
+    assert all(r.successful for r in relative.ros.set_parameters(relative.node_name, scaled))
     try:
         stamp = now_stamp()
         out = relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp), expect=("depth", "info", "points"))
@@ -679,7 +752,9 @@ def test_relative_scale_and_shift_give_a_cloud_with_nan_where_undefined(relative
         assert 0.2 < np.isnan(metres).mean() < 0.8
         assert_cloud_is_backprojection(out["points"], metres, out["info"])
     finally:
-        relative.ros.set_parameters(relative.node_name, {"relative_scale": 0.0, "relative_shift": 0.0})
+        relative.ros.set_parameters(
+            relative.node_name, {"relative_scale": 0.0, "relative_shift": 0.0, "flying_pixel_filter": True}
+        )
 
 
 def test_undecodable_compressed_image_is_skipped(relative: Rig) -> None:
@@ -892,6 +967,42 @@ def test_parameters_file_declares_exactly_the_node_parameters() -> None:
     expected = {o.name: o.default for o in DepthSettings.options() if not isinstance(o.default, tuple)}
     assert values == expected
     assert all(type(values[k]) is type(v) for k, v in expected.items())
+
+
+def test_the_node_path_on_the_network_like_scene_meets_the_issue_figures() -> None:
+    """Issue 23 on depth_node's per-frame outputs (no network): the synthetic scene's metres, as a metric model would
+    give them, replayed through frame_outputs with the node's default settings and a camera's ConfidenceCues."""
+    sequence = quality_sequence(4)
+    settings = DepthSettings()
+    k = sequence.scene.intrinsics
+    height, width = sequence.metric.shape[1:]
+    camera = CameraModel("cam", width, height, k, np.hstack([k, np.zeros((3, 1))]))
+    published = {}
+    for filtering in (False, True):
+        quality = settings.quality.replace(flying_pixel_filter=filtering)
+        cues = ConfidenceCues()
+        published[filtering] = [
+            frame_outputs(
+                rgb,
+                depth,
+                metric=True,
+                settings=settings.outputs,
+                camera=camera,
+                quality=quality,
+                want_confidence=True,
+                confidence_factors=cues.next_frame(depth),
+            )
+            for rgb, depth in zip(sequence.scene.rgb, sequence.metric, strict=True)
+        ]
+    off, on = published[False], published[True]
+    assert settings.quality.flying_pixel_filter, "on by default"
+    figures = output_figures(sequence, [out.depth for out in off], [out.depth for out in on])
+    assert figures.flying_reduction >= 5.0 and figures.interior_kept >= 0.95, figures
+    gain = published_gain(sequence, [out.depth for out in off[1:]], [out.confidence for out in off[1:]], 1)
+    assert gain >= 0.25
+    for out in on:
+        assert out.confidence is not None and (out.confidence[np.isnan(out.depth)] == 0).all()
+        np.testing.assert_array_equal(np.isnan(out.cloud.xyz[..., 2]), np.isnan(out.depth))
 
 
 def test_stream_continuity_reasons() -> None:

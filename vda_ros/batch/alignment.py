@@ -70,15 +70,19 @@ class BagAlignment:
             raise BagError(f"{self.topic} is a point cloud: projecting it needs a calibrated CameraInfo topic")
         return samples_from_points(measurement, _IDENTITY, intrinsics(info), shape)
 
-    def align(self, stamp: int, prediction: np.ndarray, info: CameraInfo | None) -> np.ndarray | None:
-        """Metric depth (NaN invalid) for the frame stamped `stamp` (ns), or None while there is no alignment.
+    def align(
+        self, stamp: int, prediction: np.ndarray, info: CameraInfo | None
+    ) -> tuple[np.ndarray | None, SparseSamples | None]:
+        """Metric depth (NaN invalid) for the frame stamped `stamp` (ns), or None while there is no alignment, and
+        the sparse samples it was fitted to (None: the held alignment), whose residuals the confidence uses.
 
         info is the depth image's CameraInfo (needed for a point-cloud topic).
         """
-        depth, _ = self._aligner.align(stamp / 1e9, prediction, self._samples(stamp, prediction.shape, info))
+        samples = self._samples(stamp, prediction.shape, info)
+        depth, _ = self._aligner.align(stamp / 1e9, prediction, samples)
         if depth is None:
             self.unaligned += 1
-        return depth
+        return depth, samples
 
     def warning(self) -> str | None:
         """The summary's note on sparse messages and frames left out, if any."""

@@ -24,6 +24,7 @@ from vda_ros.batch.alignment import BagAlignment
 from vda_ros.batch.plan import IMAGE_DECODERS, Plan
 from vda_ros.batch.settings import BagSettings
 from vda_ros.core.colormap import ColorScale, robust_range
+from vda_ros.core.depth_quality import ConfidenceCues
 from vda_ros.core.outputs import OutputSettings, frame_outputs
 from vda_ros.io.bags import (
     CAMERA_INFO_TYPE,
@@ -95,6 +96,8 @@ class BagPipeline:
         self._max_pixels = settings.frames.max_image_pixels
         self._metric = settings.model.metric
         self._settings = settings.outputs.replace(publish_points=plan.points)
+        self._quality = settings.quality
+        self._cues = ConfidenceCues()
         self._pending: deque[SourceFrame] = deque()
         self._infos = CameraInfoHistory()
         self._frame_size: tuple[int, ...] | None = None
@@ -110,6 +113,8 @@ class BagPipeline:
     def _add_outputs(self) -> dict[str, Connection]:
         outputs = self._plan.outputs
         topics = {outputs.depth: IMAGE_TYPE, outputs.colored: IMAGE_TYPE}
+        if self._plan.confidence:
+            topics[outputs.confidence] = IMAGE_TYPE
         if self._plan.camera_info_topic is not None:
             topics[outputs.camera_info] = CAMERA_INFO_TYPE
         if self._plan.points:
@@ -165,11 +170,18 @@ class BagPipeline:
         return rgb
 
     def write(self, depth: np.ndarray, color_scale: ColorScale) -> None:
-        """Write every output of the oldest waiting image, whose depth this is."""
+        """Write every output of the oldest waiting image, whose depth this is.
+
+        Metres lose their flying pixels (with a CameraInfo); the confidence, when written, has the geometry, the
+        agreement with the previous frame and, when aligned, the residual against the sparse data near each pixel.
+        """
         source = self._pending.popleft()
         outputs = self._plan.outputs
+        samples = None
         if self._alignment is not None:
-            aligned = self._alignment.align(stamp_ns(source.header.stamp), depth, self._peek_info(source, depth))
+            aligned, samples = self._alignment.align(
+                stamp_ns(source.header.stamp), depth, self._peek_info(source, depth)
+            )
             if aligned is None:
                 return
             depth = aligned
@@ -182,10 +194,15 @@ class BagPipeline:
             camera=camera_model(info) if info is not None else None,
             color_scale=color_scale,
             want_cloud=self._plan.points,
+            quality=self._quality,
+            want_confidence=self._plan.confidence,
+            confidence_factors=self._cues.next_frame(depth, samples),
         )
         self._put(outputs.depth, source, depth_to_msg(out.depth, source.header))
         assert out.colored is not None
         self._put(outputs.colored, source, bgr_to_msg(out.colored, source.header))
+        if out.confidence is not None and self._plan.confidence:
+            self._put(outputs.confidence, source, depth_to_msg(out.confidence, source.header))
         if info is None:
             return
         height, width = out.depth.shape

@@ -42,6 +42,7 @@ class OutputTopics:
     camera_info: str
     colored: str
     points: str
+    confidence: str
 
     @classmethod
     def under(cls, namespace: str, metric: bool) -> OutputTopics:
@@ -50,6 +51,7 @@ class OutputTopics:
             camera_info=f"{namespace}/depth/camera_info",
             colored=f"{namespace}/depth/colored",
             points=f"{namespace}/points",
+            confidence=f"{namespace}/depth/confidence",
         )
 
 
@@ -64,6 +66,8 @@ class Plan:
     storage: str
     outputs: OutputTopics
     points: bool
+    confidence: bool = False
+    """Whether depth/confidence is written (--write-confidence)."""
     align_type: str | None = None
     """Message type of the settings' align_topic, when depth is aligned to it."""
 
@@ -125,6 +129,7 @@ def make_plan(reader: Reader, input_path: Path, settings: BagSettings) -> Plan:
         storage=settings.storage or storage_of(input_path),
         outputs=OutputTopics.under(namespace, metres),
         points=metres and settings.outputs.publish_points and camera_info_topic is not None,
+        confidence=settings.write_confidence,
         align_type=align_type,
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vda_ros.core.depth_quality import DepthQualitySettings
 from vda_ros.core.options import OptionError, Settings, Value, group, option
 from vda_ros.core.outputs import OutputSettings
 from vda_ros.core.settings import FrameSettings, ModelSettings
@@ -53,6 +54,13 @@ class BagSettings(Settings):
     )
     copy_input: bool = option(False, "copy every input topic too, so the output plays on its own")
     outputs: OutputSettings = group(OutputSettings)
+    quality: DepthQualitySettings = group(DepthQualitySettings)
+    write_confidence: bool = option(
+        False,
+        "also write depth/confidence (32FC1 in [0, 1], higher = more trustworthy, same header and size as the "
+        "depth): from the depth's geometry, its agreement with the previous frame and, with --align-topic, the "
+        "fit's residual against the sparse data",
+    )
     overwrite: bool = option(False, "replace an existing output")
     align_topic: str = option(
         "",

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from vda_ros.core.depth_quality import DepthQualitySettings
 from vda_ros.core.frame_tap import FrameTap
 from vda_ros.core.options import OptionError, Settings, group, option
 from vda_ros.core.outputs import OutputSettings
@@ -40,9 +41,18 @@ NOT_OFFERED = (
     "color_min",
     "color_max",
     "color_smoothing",
+    "min_confidence",
 )
 """Options of VideoSettings' shared groups that a video run does not use (no flags; they keep their defaults):
-images are not size-checked, and the clouds are the official tool's, every pixel with its colour."""
+images are not size-checked, and the clouds are the official tool's, every pixel with its colour but the flying
+ones (a file carries no confidence, so none is made to leave points out by)."""
+
+FLAG_HELP = {
+    "flying_pixel_filter": "Leave the flying pixels (on the network's ramps across depth edges, floating between "
+    "foreground and background) out of the --save-ply point clouds; --no-flying-pixel-filter keeps every point. "
+    "The depth files (mp4, npz, exr) keep every pixel.",
+}
+"""What the depth quality options mean here, where the shared descriptions (published depth) would mislead."""
 
 Log = Callable[[str], None]
 
@@ -73,6 +83,7 @@ class VideoSettings(Settings):
     files: DepthFileSettings = group(DepthFileSettings)
     frame_files: FrameFileSettings = group(FrameFileSettings)
     outputs: OutputSettings = group(OutputSettings)
+    quality: DepthQualitySettings = group(DepthQualitySettings)
 
     def check(self) -> None:
         super().check()
@@ -98,7 +109,7 @@ def check_run(settings: VideoSettings) -> None:
     check_engine(settings.model, offline=settings.offline)
     settings.frame_files.check_writers()
     if settings.frame_files.save_ply:
-        settings.frame_files.cloud(settings.model.metric, settings.outputs)
+        settings.frame_files.cloud(settings.model.metric, settings.outputs, settings.quality)
 
 
 def load_network(settings: ModelSettings, log: Log = to_stderr) -> VideoDepthAnything:
@@ -140,7 +151,9 @@ def process(
     start = time.perf_counter()
     output_dir = Path(settings.output_dir)
     files, frame_files = settings.files, settings.frame_files
-    cloud = frame_files.cloud(settings.model.metric, settings.outputs) if frame_files.save_ply else None
+    cloud = (
+        frame_files.cloud(settings.model.metric, settings.outputs, settings.quality) if frame_files.save_ply else None
+    )
     with (
         DepthVideoOutputs(output_dir, info.name, info.fps, files.save_npz, files.grayscale) as outputs,
         FrameFileOutputs(output_dir, info.name, frame_files.save_exr, cloud, info.source_size) as per_frame,

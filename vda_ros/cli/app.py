@@ -192,7 +192,7 @@ def frame_cloud(job: Job, index: int) -> tuple[str | None, str]:
     """
     settings = job.settings
     try:
-        cloud = settings.frame_files.cloud(settings.model.metric, settings.outputs)
+        cloud = settings.frame_files.cloud(settings.model.metric, settings.outputs, settings.quality)
     except UsageError as error:
         return None, f"No point cloud: {error}"
     index = min(max(int(index), 0), job.frames - 1)

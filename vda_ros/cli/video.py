@@ -11,7 +11,7 @@ import sys
 from vda_ros.cli.help_format import DefaultsHelpFormatter
 from vda_ros.core.options import add_flags, from_args
 from vda_ros.interruption import run_tool
-from vda_ros.batch.video import NOT_OFFERED, PROG, VideoSettings, report, run
+from vda_ros.batch.video import FLAG_HELP, NOT_OFFERED, PROG, VideoSettings, report, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Video Depth Anything on a video file or an image folder: writes NAME_vis.mp4 "
         "(colourised depth) and, with --save-npz, NAME_depths.npz (float32 T x H x W, key 'depths').",
     )
-    add_flags(parser, VideoSettings, exclude=NOT_OFFERED)
+    add_flags(parser, VideoSettings, exclude=NOT_OFFERED, help_overrides=FLAG_HELP)
     return parser
 
 

@@ -4,7 +4,8 @@ A network prediction becomes the values a depth topic carries (REP 117 rules), t
 intrinsics of the depth image and the point cloud arrays. The live node, the bag tool and vda-video call
 this module and only convert its arrays to messages or files, so the rules live here once and are tested
 as plain functions. The maths itself is geometry.py's and colormap.py's; this module decides which of it
-applies to a frame and with which settings.
+applies to a frame and with which settings, including which pixels of published metres are trusted
+(flying pixels, confidence: depth_quality.py's rules).
 """
 
 from __future__ import annotations
@@ -15,6 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vda_ros.core.colormap import ColorScale, colorize
+from vda_ros.core.depth_quality import (
+    ConfidenceFactors,
+    DepthQualitySettings,
+    combine_confidence,
+    flying_pixels,
+    geometric_confidence,
+)
 from vda_ros.core.geometry import (
     backproject,
     depth_for_publishing,
@@ -191,6 +199,9 @@ class FrameOutputs:
     """Why there is or is not a cloud, for diagnostics."""
     problem: str | None = None
     """A problem with the frame's intrinsics worth reporting (uncalibrated, wrong size)."""
+    confidence: np.ndarray | None = None
+    """How far each depth pixel can be trusted, float32 in [0, 1] (depth_quality.combine_confidence); None
+    unless asked for or needed for min_confidence."""
 
 
 def metric_depth(prediction: np.ndarray, metric: bool, settings: OutputSettings) -> np.ndarray | None:
@@ -200,6 +211,10 @@ def metric_depth(prediction: np.ndarray, metric: bool, settings: OutputSettings)
     if settings.relative_scale > 0:
         return inverse_depth_to_metric(prediction, settings.relative_scale, settings.relative_shift)
     return None
+
+
+NO_QUALITY_RULES = DepthQualitySettings(flying_pixel_filter=False, min_confidence=0.0)
+"""What frame_outputs applies without quality settings or without intrinsics: every pixel kept."""
 
 
 def cloud_off_reason(metric: bool, settings: OutputSettings) -> str | None:
@@ -224,6 +239,9 @@ def frame_outputs(
     camera: CameraModel | None = None,
     color_scale: ColorScale | None = None,
     want_cloud: bool = True,
+    quality: DepthQualitySettings | None = None,
+    want_confidence: bool = False,
+    confidence_factors: ConfidenceFactors | None = None,
 ) -> FrameOutputs:
     """The outputs of one frame from its RGB image and the network's prediction at the same size.
 
@@ -235,29 +253,67 @@ def frame_outputs(
         camera: the image's intrinsics, if known; without them there is neither depth camera nor cloud.
         color_scale: the colour range to render with (updated with this frame); None: no colourised depth.
         want_cloud: False skips the back-projection (nobody listens), the cloud state says so.
+        quality: the flying-pixel filter (on metres: the metric depth and the points; relative depth keeps
+            every pixel) and min_confidence (on the points); None: neither. Both need the intrinsics.
+        want_confidence: compute the confidence image (its geometric factor needs the intrinsics).
+        confidence_factors: makes the caller's other factors of the confidence (depth_quality's agreement and
+            residual factors, at the depth's size; ConfidenceCues.next_frame), called only when the confidence
+            is made.
     """
     values = depth_for_publishing(prediction, metric)
-    colored = colorize(values, *color_scale.update(values)) if color_scale is not None else None
     height, width = values.shape
+    problem = camera.problem_for(width, height) if camera is not None else None
+    depth_camera = camera.scaled_to(width, height) if camera is not None and problem is None else None
+    if quality is None or depth_camera is None:  # the rules work in space: they need the intrinsics
+        quality = NO_QUALITY_RULES
+    filtering, min_confidence = quality.flying_pixel_filter, quality.min_confidence
+    need_confidence = want_confidence or (want_cloud and min_confidence > 0)
+    flying = None
+    if depth_camera is not None and (filtering or need_confidence):  # else no rule applies
+        geometry = values if metric else _relative_geometry(prediction, settings)
+        flying = flying_pixels(geometry, *depth_camera.fx_fy_cx_cy, quality.flying_pixel_angle)
+        if filtering and metric:
+            values = np.where(flying, np.float32(np.nan), values)
+    confidence = None
+    if need_confidence:
+        confidence = _confidence(values, flying, confidence_factors() if confidence_factors is not None else ())
+    colored = colorize(values, *color_scale.update(values)) if color_scale is not None else None
     if camera is None:
-        return FrameOutputs(values, colored, None, None, "no CameraInfo received for this frame_id")
-    problem = camera.problem_for(width, height)
-    if problem is not None:
-        return FrameOutputs(values, colored, None, None, problem, problem)
-    depth_camera = camera.scaled_to(width, height)
+        no_info = "no CameraInfo received for this frame_id"
+        return FrameOutputs(values, colored, None, None, no_info, confidence=confidence)
+    if depth_camera is None:
+        return FrameOutputs(values, colored, None, None, problem, problem, confidence)
     off = cloud_off_reason(metric, settings)
     if off is not None:
-        return FrameOutputs(values, colored, depth_camera, None, off)
+        return FrameOutputs(values, colored, depth_camera, None, off, confidence=confidence)
+    if not want_cloud:
+        return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber", confidence=confidence)
     metres = values if metric else metric_depth(prediction, metric, settings)
     assert metres is not None  # a relative model without a scale is off (above)
-    if not want_cloud:
-        return FrameOutputs(values, colored, depth_camera, None, "not computed: no subscriber")
+    if filtering and flying is not None and not metric:
+        metres = np.where(flying, np.float32(np.nan), metres)
+    if min_confidence > 0:
+        assert confidence is not None
+        metres = np.where(confidence < min_confidence, np.float32(np.nan), metres)
     stride = settings.points_stride
     xyz = backproject(
         metres, *depth_camera.fx_fy_cx_cy, stride=stride, min_depth=settings.min_depth, max_depth=settings.depth_limit
     )
     colours = rgb[::stride, ::stride] if settings.points_rgb and rgb is not None else None
-    return FrameOutputs(values, colored, depth_camera, Cloud(xyz, colours), CLOUD_PUBLISHING)
+    return FrameOutputs(values, colored, depth_camera, Cloud(xyz, colours), CLOUD_PUBLISHING, confidence=confidence)
+
+
+def _relative_geometry(prediction: np.ndarray, settings: OutputSettings) -> np.ndarray:
+    """What the flying-pixel rule judges of a relative model: the points' metres (relative_scale), else
+    1 / prediction, depth up to a scale (which no angle depends on) with the unknown shift taken as 0."""
+    metres = metric_depth(prediction, False, settings)
+    return metres if metres is not None else inverse_depth_to_metric(prediction, 1.0, 0.0)
+
+
+def _confidence(values: np.ndarray, flying: np.ndarray | None, factors: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The frame's confidence: the geometric factor (when the intrinsics allowed the rule) times the caller's."""
+    geometric = geometric_confidence(flying) if flying is not None else None
+    return combine_confidence(values, geometric, *factors)
 
 
 class LiveColorScale:

@@ -5,7 +5,8 @@ libraries (OpenEXR, plyfile) rather than hand-made encoders. Each kind goes to o
 (NAME_depths_exr/, NAME_points_ply/) that appears under its final name only once every frame
 is in it (files.atomic_directory), so an interrupted run leaves nothing that looks complete.
 Points are vda_ros.core.outputs's cloud of the frame, as the ROS point clouds are (same metres, same
-intrinsics scaling, same back-projection). No ROS and no torch here.
+intrinsics scaling, same back-projection, the same flying pixels left out unless the filter is off). No ROS and
+no torch here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import ModuleType
 
 import numpy as np
 
+from vda_ros.core.depth_quality import DepthQualitySettings
 from vda_ros.core.geometry import Size
 from vda_ros.core.options import OptionError, Settings, option
 from vda_ros.core.outputs import CameraModel, OutputSettings, frame_outputs
@@ -76,14 +78,15 @@ class FrameFileSettings(Settings):
             if getattr(self, name):
                 writer_library(name)
 
-    def cloud(self, metric: bool, outputs: OutputSettings) -> CloudSettings:
-        """The point-cloud settings for a model (metric or not) and its outputs; UsageError saying why there are none.
+    def cloud(self, metric: bool, outputs: OutputSettings, quality: DepthQualitySettings) -> CloudSettings:
+        """The point-cloud settings for a model (metric or not), its outputs and which points are trusted (the
+        flying-pixel filter); UsageError saying why there are none.
 
         Reads the intrinsics file, so a tool calls it once, before its run.
         """
         try:
             intrinsics = load_intrinsics(Path(self.intrinsics)) if self.intrinsics else None
-            return CloudSettings(metric, self.focal_length_x, self.focal_length_y, intrinsics, outputs)
+            return CloudSettings(metric, self.focal_length_x, self.focal_length_y, intrinsics, outputs, quality)
         except ValueError as error:
             raise UsageError(f"point clouds: {error}") from error
 
@@ -131,6 +134,7 @@ class CloudSettings:
     the calibration of the input as read (before max_res) and is scaled to the depth map.
     The cloud is vda_ros.core.outputs's under `outputs`: relative models give inverse depth, turned into
     metres = 1 / (relative_scale * relative + relative_shift), as the ROS node's parameters of those names.
+    `quality`'s flying-pixel filter leaves out the points on the network's ramps across depth edges.
     """
 
     metric: bool
@@ -138,6 +142,7 @@ class CloudSettings:
     focal_length_y: float = DEFAULT_FOCAL_LENGTH
     intrinsics: np.ndarray | None = None
     outputs: OutputSettings = field(default_factory=OutputSettings)
+    quality: DepthQualitySettings = field(default_factory=DepthQualitySettings)
 
     def __post_init__(self) -> None:
         """Reject settings that cannot give a cloud, with the reason (ValueError)."""
@@ -206,6 +211,7 @@ def point_cloud(
         metric=settings.metric,
         settings=settings.outputs,
         camera=settings.camera((width, height), source_size),
+        quality=settings.quality,
     )
     if outputs.cloud is None:
         raise UsageError(f"point clouds: {outputs.cloud_state}")

@@ -3,7 +3,8 @@
 The node serves one camera (its own relative topics, as a node per camera always did) or several
 (`cameras` parameter: each camera's topics under its namespace). Everything that belongs to one camera
 lives here so that cameras never share state: the CameraInfo pairing, the continuity checks and resets,
-the colour range, the counters and the statistics its diagnostics report.
+the colour range, the previous frame its confidence compares with, the counters and the statistics its
+diagnostics report.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rclpy.subscription import Subscription
 from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from vda_ros.core.depth_quality import ConfidenceCues
 from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
 from vda_ros.ros.diagnostics import LatencyWindow, RateMeter, format_ms
 from vda_ros.ros.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
@@ -69,6 +71,7 @@ class CameraStream:
             "depth": prefix + ("depth/image" if metric else "depth/relative"),
             "info": prefix + "depth/camera_info",
             "colored": prefix + "depth/colored",
+            "confidence": prefix + "depth/confidence",
             "points": prefix + "points",
         }
         self.publishers: dict[str, Publisher] = {}
@@ -77,6 +80,7 @@ class CameraStream:
         self.camera_infos = CameraInfoCache()
         self.continuity = StreamContinuity()
         self.colors = LiveColorScale()
+        self.cues = ConfidenceCues()
         self.problems = ProblemLog(node.get_logger().warning)
         self.reset_requested = threading.Event()
         self.counts = {
@@ -86,6 +90,7 @@ class CameraStream:
             "failed": 0,
             "resets": 0,
             "colored skipped": 0,
+            "confidence skipped": 0,
             "points skipped": 0,
         }
         self.failures = 0
@@ -98,7 +103,7 @@ class CameraStream:
         self.inference_time, self.end_to_end = LatencyWindow(), LatencyWindow()
 
     def create_publishers(self, node: Node, qos: QoSProfile) -> None:
-        types = {"depth": Image, "info": CameraInfo, "colored": Image, "points": PointCloud2}
+        types = {"depth": Image, "info": CameraInfo, "colored": Image, "confidence": Image, "points": PointCloud2}
         self.publishers = {
             name: node.create_publisher(types[name], topic, qos) for name, topic in self._output_topics.items()
         }
@@ -150,5 +155,6 @@ class CameraStream:
             "last bad input": self.problems.last or "-",
             "point cloud": self.cloud_state,
             "colored not computed (no subscriber)": self.counts["colored skipped"],
+            "confidence not computed (no subscriber)": self.counts["confidence skipped"],
             "points not computed (no subscriber)": self.counts["points skipped"],
         }

@@ -2,7 +2,8 @@
 
 The path of one frame: depth/relative (or a metric model's depth) -> array -> the sparse measurement
 nearest in time -> SparseSamples on the depth grid -> DepthAligner (robust fit + temporal filter,
-vda_ros.core.alignment) -> depth/image (32FC1 metres, NaN invalid) and points, both with the depth's header.
+vda_ros.core.alignment) -> vda_ros.core.outputs -> depth/image (32FC1 metres, NaN invalid: flying pixels too,
+with a depth/camera_info), depth/confidence (while subscribed) and points, all with the depth's header.
 The node never waits for sparse data: a frame without a measurement within max_time_offset uses the
 held alignment, so every depth frame gets an output while an alignment exists.
 
@@ -22,6 +23,7 @@ from rclpy.exceptions import InvalidParameterValueException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
 
 from vda_ros.core.alignment import (
     FIT_METHODS,
@@ -33,6 +35,7 @@ from vda_ros.core.alignment import (
     TemporalSettings,
     TrackState,
 )
+from vda_ros.core.depth_quality import ConfidenceCues, DepthQualitySettings
 from vda_ros.core.geometry import quaternion_matrix
 from vda_ros.core.options import OptionError, Settings, group, option
 from vda_ros.core.outputs import OutputSettings, frame_outputs
@@ -68,11 +71,12 @@ NODE_NAME = "depth_align"
 SPARSE_SOURCES = ("depth_image", "points")
 INPUT_TOPICS = {"relative": "depth/relative", "metric": "depth/metric"}
 _FIT, _TEMPORAL = FitSettings(), TemporalSettings()
+CONFIDENCE_SKIPPED = "confidence not computed (no subscriber)"
 
 
 @dataclass(frozen=True)
 class AlignSettings(Settings):
-    """Every parameter of depth_align (all read at start-up)."""
+    """Every parameter of depth_align (read at start-up, but the depth quality options: from the next frame)."""
 
     input: str = option(
         "relative",
@@ -133,6 +137,7 @@ class AlignSettings(Settings):
     )
     outputs: OutputSettings = group(OutputSettings)
     """Of these only the cloud and the depth window apply (OFFERED_OUTPUTS); the others keep their defaults."""
+    quality: DepthQualitySettings = group(DepthQualitySettings)
     qos: QosSettings = group(QosSettings, input_queue_depth=5)
     diagnostics: DiagnosticsSettings = group(DiagnosticsSettings)
 
@@ -186,7 +191,8 @@ OUTPUT_HELP = {
 
 
 class DepthAlignNode(Node):
-    """Subscribes to depth, depth/camera_info and sparse data; publishes metric depth, points and diagnostics."""
+    """Subscribes to depth, depth/camera_info and sparse data; publishes metric depth, its confidence, points and
+    diagnostics."""
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
@@ -197,8 +203,9 @@ class DepthAlignNode(Node):
             start_up_only=OFFERED_OUTPUTS,
             help_overrides=OUTPUT_HELP,
         )
-        settings = self._settings = self._params.settings  # every option here is read once
+        settings = self._settings = self._params.settings  # read once, but the quality options
         self._aligner = DepthAligner(settings.aligner())
+        self._cues = ConfidenceCues()
         self._points_source = settings.sparse_source == "points"
         self._extrinsic = settings.extrinsic
         self._max_offset_ns = settings.pairing.max_offset_ns
@@ -206,11 +213,18 @@ class DepthAlignNode(Node):
         self._info: CameraInfo | None = None
         self._problems = ProblemLog(self.get_logger().warning)
         self._status: AlignmentStatus | None = None
-        self._counts = {"depth frames": 0, "published": 0, "sparse messages": 0, "without sparse data": 0}
+        self._counts = {
+            "depth frames": 0,
+            "published": 0,
+            "sparse messages": 0,
+            "without sparse data": 0,
+            CONFIDENCE_SKIPPED: 0,
+        }
         self._output_rate = RateMeter()
 
         qos_out, qos_in = settings.qos.output, settings.qos.input
         self._depth_pub = self.create_publisher(Image, "depth/image", qos_out)
+        self._confidence_pub = self.create_publisher(Image, "depth/confidence", qos_out)
         self._points_pub = self.create_publisher(PointCloud2, "points", qos_out)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._depth_topic = self.resolve_topic_name(INPUT_TOPICS[settings.input])
@@ -271,19 +285,38 @@ class DepthAlignNode(Node):
         depth, self._status = self._aligner.align(stamp / 1e9, prediction, samples)
         if depth is None:
             return
-        self._publish(self._depth_pub, depth_to_msg(depth, msg.header))
-        self._counts["published"] += 1
-        self._output_rate.tick()
-        self._publish_cloud(depth, msg)
+        self._publish_frame(depth, samples, msg.header)
 
-    def _publish_cloud(self, depth: np.ndarray, msg: Image) -> None:
-        """The aligned depth's points, made as every node and tool makes a metric cloud (vda_ros.core.outputs)."""
+    def _publish_frame(self, depth: np.ndarray, samples: SparseSamples | None, header: Header) -> None:
+        """The aligned depth's outputs, made as every node and tool makes them (vda_ros.core.outputs).
+
+        depth/image loses its flying pixels (with a depth/camera_info: the rule works in space); the confidence
+        (while subscribed, or for min_confidence) has the geometry, the agreement with the previous frame and the
+        fit's residual against the range sensor near each pixel (when this frame had a measurement).
+        """
+        quality = self._params.settings.quality  # the newest: a runtime change applies from this frame on
         camera = camera_model(self._info) if self._info is not None else None
-        out = frame_outputs(None, depth, metric=True, settings=self._settings.outputs, camera=camera)
+        want_confidence = self._confidence_pub.get_subscription_count() > 0
+        self._counts[CONFIDENCE_SKIPPED] += not want_confidence
+        out = frame_outputs(
+            None,
+            depth,
+            metric=True,
+            settings=self._settings.outputs,
+            camera=camera,
+            quality=quality,
+            want_confidence=want_confidence,
+            confidence_factors=self._cues.next_frame(depth, samples),
+        )
         if out.problem is not None:
             self._problems.add(out.problem)
+        self._publish(self._depth_pub, depth_to_msg(out.depth, header))
+        self._counts["published"] += 1
+        self._output_rate.tick()
+        if want_confidence and out.confidence is not None:
+            self._publish(self._confidence_pub, depth_to_msg(out.confidence, header))
         if out.cloud is not None:
-            self._publish(self._points_pub, points_to_cloud(out.cloud.xyz, msg.header))
+            self._publish(self._points_pub, points_to_cloud(out.cloud.xyz, header))
 
     def _publish(self, publisher: Publisher, msg: object) -> None:
         """Publish; a reliable writer's full queue is reported as bad input, and the message dropped."""

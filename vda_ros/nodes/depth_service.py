@@ -1,7 +1,8 @@
 """The core of depth_node: the model, the cameras, the inference thread, the publishers and the diagnostics.
 
 The path of one frame: Image (or CompressedImage) -> RGB array -> BatchedStreamingDepth.step_batch ->
-vda_ros.core.outputs (depth values, colour, depth intrinsics, cloud) -> messages. DepthService wires the
+vda_ros.core.outputs (depth values with flying pixels filtered, colour, confidence, depth intrinsics, cloud) ->
+messages. DepthService wires the
 pieces together and owns the threading: each camera's subscription drops its image into that camera's
 one-frame slot and returns at once, and one worker thread runs the model on the newest frame of every
 camera that has one (up to max_batch cameras per forward pass, round robin), so a camera faster than the
@@ -33,7 +34,7 @@ from sensor_msgs.msg import CompressedImage
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.core.outputs import OutputSettings, cloud_off_reason, frame_outputs
+from vda_ros.core.outputs import cloud_off_reason, frame_outputs
 from vda_ros.core.settings import FrameSettings
 from vda_ros.errors import VdaError
 from vda_ros.io.media import scaled_size
@@ -243,7 +244,10 @@ class DepthService:
         off = self._cloud_off(settings)
         points = f"points (advertised, {off})" if off else "points (with a calibrated CameraInfo, while subscribed)"
         where = "outputs of each camera" if settings.cameras else "outputs"
-        return f"{where}: {depth}, depth/camera_info (with a CameraInfo), depth/colored (while subscribed), {points}"
+        return (
+            f"{where}: {depth}, depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
+            f"depth/confidence (while subscribed), {points}"
+        )
 
     def _cloud_off(self, settings: DepthSettings) -> str | None:
         """Why the current parameters give no cloud at all (None: frames with intrinsics get one)."""
@@ -338,11 +342,11 @@ class DepthService:
         elapsed = time.perf_counter() - started
         if self._stopping.is_set():
             return  # deactivated during the step: nothing more is published
-        outputs = self._settings().outputs  # the newest: a runtime change applies from this frame on
+        current = self._settings()  # the newest: a runtime change applies from this frame on
         for name, (camera, msg, rgb) in ready.items():
             camera.inference_time.add(elapsed)
             camera.failures = 0
-            self._publish_outputs(camera, msg.header, rgb, predictions[name], outputs)
+            self._publish_outputs(camera, msg.header, rgb, predictions[name], current)
             camera.counts["processed"] += 1
             camera.output_rate.tick()
             camera.end_to_end.add((self._node.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e9)
@@ -378,6 +382,7 @@ class DepthService:
         assert self._engine is not None
         self._engine.reset(camera.camera)
         camera.colors.reset()
+        camera.cues.reset()
         camera.counts["resets"] += 1
         camera.last_reset = reason
         where = f"camera {camera.camera}: " if camera.camera else ""
@@ -391,18 +396,26 @@ class DepthService:
         header: Header,
         rgb: np.ndarray,
         prediction: np.ndarray,
-        settings: OutputSettings,
+        settings: DepthSettings,
     ) -> None:
-        """Depth, then the derived outputs somebody listens to, all with the image's header."""
+        """Depth, then the derived outputs somebody listens to, all with the image's header.
+
+        The confidence's cues beside the geometry: the disagreement with this camera's previous frame.
+        """
         info = camera.camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
+        outputs = settings.outputs
+        want_confidence = camera.wanted("confidence")
         out = frame_outputs(
             rgb,
             prediction,
             metric=self._metric,
-            settings=settings,
+            settings=outputs,
             camera=camera_model(info) if info is not None else None,
-            color_scale=camera.colors.scale(settings) if camera.wanted("colored") else None,
+            color_scale=camera.colors.scale(outputs) if camera.wanted("colored") else None,
             want_cloud=camera.wanted("points"),
+            quality=settings.quality,
+            want_confidence=want_confidence,
+            confidence_factors=camera.cues.next_frame(prediction),
         )
         camera.cloud_state = out.cloud_state
         if out.problem is not None:
@@ -411,6 +424,8 @@ class DepthService:
         self._publish(camera, publishers["depth"], depth_to_msg(out.depth, header))
         if out.colored is not None:
             self._publish(camera, publishers["colored"], bgr_to_msg(out.colored, header))
+        if want_confidence and out.confidence is not None:
+            self._publish(camera, publishers["confidence"], depth_to_msg(out.confidence, header))
         if out.camera is not None:
             assert info is not None
             height, width = out.depth.shape

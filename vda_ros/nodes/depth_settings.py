@@ -1,13 +1,14 @@
 """The settings of depth_node and managed_depth_node: each option declared once, its parameter derived from it.
 
-The model, frame, QoS, output and diagnostics options are the groups every node and tool shares; the options
-below are depth_node's own. `ros2 param describe /depth_node <name>` shows each one's help and limits.
+The model, frame, QoS, output, depth quality and diagnostics options are the groups every node and tool shares;
+the options below are depth_node's own. `ros2 param describe /depth_node <name>` shows each one's help and limits.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vda_ros.core.depth_quality import DepthQualitySettings
 from vda_ros.core.options import Settings, group, option
 from vda_ros.core.outputs import OutputSettings
 from vda_ros.core.settings import FrameSettings, ModelSettings
@@ -31,6 +32,7 @@ class DepthSettings(Settings):
     )
     qos: QosSettings = group(QosSettings)
     outputs: OutputSettings = group(OutputSettings)
+    quality: DepthQualitySettings = group(DepthQualitySettings)
     diagnostics: DiagnosticsSettings = group(DiagnosticsSettings)
     cameras: tuple[str, ...] = option(
         (),

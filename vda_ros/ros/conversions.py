@@ -224,7 +224,8 @@ def _array_to_image(array: np.ndarray, header: Header, encoding: str) -> Image:
 
 
 def depth_to_msg(depth: np.ndarray, header: Header) -> Image:
-    """Wrap an (H, W) depth array in metres as a '32FC1' Image (NaN kept: REP 117 invalid)."""
+    """Wrap an (H, W) depth array in metres (or another float image: a confidence) as a '32FC1' Image (NaN kept:
+    REP 117 invalid)."""
     if depth.ndim != 2:
         raise ValueError(f"depth must be a 2-D (H, W) array, got shape {depth.shape}")
     return _array_to_image(depth.astype(np.float32, copy=False), header, DEPTH_ENCODING)
