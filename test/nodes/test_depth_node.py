@@ -734,17 +734,25 @@ def test_compressed_relative_input_publishes_relative_depth_only(relative: Rig) 
     assert not relative.outputs["points"].messages(), "no cloud without a relative-to-metric scale"
 
 
+def _first_frame_of_a_stream(rig: Rig, rgb: np.ndarray, expect: tuple[str, ...] = ("depth",)) -> dict:
+    """The outputs of rgb as the first frame of a new stream (~/reset first): the same image, the same depth."""
+    client = rig.ros.node.create_client(Trigger, f"{rig.node_name}/reset")
+    assert client.wait_for_service(10.0)
+    assert rig.ros.call(client, Trigger.Request()).success
+    stamp = now_stamp()
+    return rig.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp), expect=expect)
+
+
 def test_relative_scale_and_shift_give_a_cloud_with_nan_where_undefined(relative: Rig) -> None:
-    rgb, stamp = random_rgb(), now_stamp()
-    rel = depth_array(relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp))["depth"])
+    rgb = random_rgb()
+    rel = depth_array(_first_frame_of_a_stream(relative, rgb)["depth"])
     shift = -float(np.median(rel))  # half the pixels get a negative denominator: no metric depth there
     # The filter off: this is about the scale (random weights' depth has flying pixels of its own, which
     # test_confidence_is_lazy_and_describes_the_published_depth and test_pipeline cover).
     scaled = {"relative_scale": 1.0, "relative_shift": shift, "flying_pixel_filter": False}
     assert all(r.successful for r in relative.ros.set_parameters(relative.node_name, scaled))
     try:
-        stamp = now_stamp()
-        out = relative.request(compressed_msg(rgb, stamp, "png"), info_msg(stamp), expect=("depth", "info", "points"))
+        out = _first_frame_of_a_stream(relative, rgb, expect=("depth", "info", "points"))
         rel = depth_array(out["depth"]).astype(np.float64)
         denominator = rel + shift
         with np.errstate(divide="ignore"):
