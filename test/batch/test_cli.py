@@ -16,10 +16,10 @@ import pytest
 from installed import installed_executable
 from ros_helpers import wait_until
 
+from vda_ros.batch.video import VideoSettings
 from vda_ros.cli.video import build_parser, main
 from vda_ros.core.options import from_args
 from vda_ros.model.backends import onnx_backend
-from vda_ros.batch.video import VideoSettings
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
 

@@ -162,7 +162,7 @@ def test_metric_bag_with_points_and_copied_input(tmp_path: Path) -> None:
     for topic in (outputs.depth, outputs.colored, outputs.camera_info, outputs.points):
         assert_stamped_like(messages[topic], bag.record_times, bag.stamps)
     depths = depth_maps(messages[outputs.depth])
-    for depth, (_, cloud) in zip(depths, messages[outputs.points]):
+    for depth, (_, cloud) in zip(depths, messages[outputs.points], strict=True):
         assert (cloud.height, cloud.width) == (24, 32)
         assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
         z = np.frombuffer(cloud.data, dtype="<f4").reshape(24, 32, 4)[..., 2]

@@ -33,6 +33,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from socket_helpers import listeners
 
+from vda_ros.batch.video import VideoSettings
 from vda_ros.cli.app import SAMPLE_CLIP, AppSettings, DepthApp, Server, build_app_parser, main, serve, video_command
 from vda_ros.cli.video import build_parser as video_parser
 from vda_ros.cli.video import main as vda_video
@@ -40,7 +41,6 @@ from vda_ros.core.options import from_args
 from vda_ros.core.settings import ModelSettings
 from vda_ros.io.frame_files import CloudSettings, point_cloud
 from vda_ros.io.media import read_frames
-from vda_ros.batch.video import VideoSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))

@@ -91,7 +91,7 @@ def assert_same_outputs(actual: Path, expected: Path) -> None:
     assert set(got) == set(want)
     for topic, messages in want.items():
         assert [t for t, _ in got[topic]] == [t for t, _ in messages], topic
-        for (_, a), (_, b) in zip(got[topic], messages):
+        for (_, a), (_, b) in zip(got[topic], messages, strict=True):
             assert (a.header.stamp.sec, a.header.stamp.nanosec) == (b.header.stamp.sec, b.header.stamp.nanosec)
             if hasattr(b, "encoding"):
                 assert (a.encoding, a.height, a.width) == (b.encoding, b.height, b.width)
@@ -283,7 +283,7 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
         path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.name.startswith("first")
     }
     rerun = ToolRun(inputs, "--output-dir", out, "--address", cluster, "--workers", "2")
-    code, stdout, stderr = rerun.finish()
+    code, _, stderr = rerun.finish()
     assert code == 0, stderr
     statuses = {name: bag["status"] for name, bag in summary(out).items()}
     assert statuses == {name: "complete" if name in finished else "done" for name in bags}

@@ -108,7 +108,7 @@ def test_a_changed_cache_file_is_detected_and_rebuilt(frames: list[np.ndarray], 
     depths = [engine.step(frame) for frame in frames[:2]]
     assert engine.backend.cache.builds == 1
     assert any("differ from their recorded sha256: rebuilding" in line for line in log), log
-    for got, want in zip(depths, reference):
+    for got, want in zip(depths, reference, strict=True):
         np.testing.assert_array_equal(got, want)
 
 

@@ -56,7 +56,7 @@ def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: P
             window = stream_window(t)
             outputs = step.run(None, {**feeds, "onehot": window.onehot.numpy(), **buffers})
             slot = window.write_slot
-        for name, entry in zip(cache_names(), outputs[1:]):
+        for name, entry in zip(cache_names(), outputs[1:], strict=True):
             buffers[name][:, :, slot] = entry[:, :, 0]
         assert outputs[0].shape[1:] == size
         # The engine resizes its network-size output to the frame; the hand-run output goes the same way.

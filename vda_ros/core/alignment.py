@@ -62,7 +62,7 @@ class Alignment:
 
 
 def as_inverse_depth(prediction: np.ndarray, metric_input: bool) -> np.ndarray:
-    """The prediction as (unscaled) inverse depth: relative outputs already are; metres are inverted (0 where invalid)."""
+    """The prediction as (unscaled) inverse depth: relative outputs are already; metres are inverted (0 if invalid)."""
     values = np.asarray(prediction, dtype=np.float32)
     if not metric_input:
         return values

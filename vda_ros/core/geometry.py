@@ -141,7 +141,7 @@ def backproject(
     height, width = depth.shape
     x_slope, y_slope = _ray_slopes(width, height, float(fx), float(fy), float(cx), float(cy), stride)
     z = mask_depth_range(depth[::stride, ::stride], min_depth, max_depth)
-    xyz = np.empty(z.shape + (3,), dtype=np.float32)
+    xyz = np.empty((*z.shape, 3), dtype=np.float32)
     np.multiply(x_slope, z, out=xyz[..., 0])
     np.multiply(y_slope, z, out=xyz[..., 1])
     xyz[..., 2] = z

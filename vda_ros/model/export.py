@@ -86,7 +86,7 @@ def export_streaming_onnx(
         "input_size": input_size,
         "network_size": list(net_size),
         "slots": SLOTS,
-        "cache_shapes": dict(zip(cache_names(), (list(s) for s in cache_shapes(model, net_size)))),
+        "cache_shapes": dict(zip(cache_names(), (list(s) for s in cache_shapes(model, net_size)), strict=True)),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as files:

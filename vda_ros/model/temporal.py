@@ -139,7 +139,7 @@ class TemporalAttention(nn.Module):
         elif isinstance(cache, StreamBatch):
             # Rows are stream-major (B·hw): stream i owns rows i·hw ... (i + 1)·hw − 1.
             parts = seq.chunk(len(cache.caches))
-            out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches)])
+            out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches, strict=True)])
         else:
             out = self._attend(seq, pe, cache)
         out = self.to_out[0](self._merge(out))
@@ -227,7 +227,7 @@ class TemporalTransformerBlock(nn.Module):
         self.ff_norm = nn.LayerNorm(channels)
 
     def forward(self, z: Tensor, num_frames: int, cache: KVCache | StreamBatch | None) -> Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
+        for attention, norm in zip(self.attention_blocks, self.norms, strict=True):
             z = z + attention(norm(z), num_frames, cache)
         return z + self.ff(self.ff_norm(z))
 

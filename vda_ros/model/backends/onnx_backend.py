@@ -69,7 +69,7 @@ class OnnxBackend(GraphBackend):
         names = [entry.name for entry in session.get_inputs()]
 
         def run(inputs: list[Tensor]) -> list[Tensor]:
-            feeds = {name: np.ascontiguousarray(t.numpy()) for name, t in zip(names, inputs)}
+            feeds = {name: np.ascontiguousarray(t.numpy()) for name, t in zip(names, inputs, strict=True)}
             return [torch.from_numpy(output) for output in session.run(None, feeds)]
 
         return run
