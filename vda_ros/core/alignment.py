@@ -126,9 +126,12 @@ def _weighted_fit(x: np.ndarray, z: np.ndarray, metric_input: bool) -> tuple[flo
     return float(solution[0]), (0.0 if metric_input else float(solution[1]))
 
 
-def _relative_residuals(scale: np.ndarray, shift: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _relative_residuals(
+    scale: np.ndarray | float, shift: np.ndarray | float, x: np.ndarray, z: np.ndarray
+) -> np.ndarray:
     """(scale * x + shift) * z - 1 for one or many (broadcast) hypotheses."""
-    return (scale * x + shift) * z - 1.0
+    residuals: np.ndarray = (scale * x + shift) * z - 1.0
+    return residuals
 
 
 def _hypotheses(

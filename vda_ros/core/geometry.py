@@ -42,11 +42,10 @@ def _scale_camera_matrix(matrix: np.ndarray, shape: tuple[int, int], src_size: S
     skew is zero in practice), so a resized image and its CameraInfo stay consistent with the
     rest of the ROS ecosystem.
     """
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape != shape:
-        raise ValueError(f"expected a {shape[0]}x{shape[1]} matrix, got shape {matrix.shape}")
+    scaled = np.array(matrix, dtype=np.float64)
+    if scaled.shape != shape:
+        raise ValueError(f"expected a {shape[0]}x{shape[1]} matrix, got shape {scaled.shape}")
     scale_x, scale_y = _scale_factors(src_size, dst_size)
-    scaled = matrix.copy()
     scaled[0] *= scale_x
     scaled[1] *= scale_y
     return scaled
@@ -183,7 +182,9 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
 
 def transform_points(xyz: np.ndarray, translation: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     """Points (N, 3) moved by the rigid transform p' = rotation @ p + translation (float64)."""
-    return np.asarray(xyz, dtype=np.float64) @ np.asarray(rotation, dtype=np.float64).T + np.asarray(translation)
+    matrix = np.asarray(rotation, dtype=np.float64)
+    moved: np.ndarray = np.asarray(xyz, dtype=np.float64) @ matrix.T + np.asarray(translation)
+    return moved
 
 
 def project_points(

@@ -379,7 +379,7 @@ def evaluate(
         raise EvaluationError(f"no valid ground truth: no pixel has {min_depth} < depth < {max_depth} m")
     depth, scale, shift = aligned_depth(prediction, truth, mask, align, max_depth)
     abs_rel, rmse, delta1 = frame_metrics(depth, truth, mask)
-    tae = None if poses is None else temporal_alignment_error(depth, poses, intrinsics)
+    tae = None if poses is None or intrinsics is None else temporal_alignment_error(depth, poses, intrinsics)
     return Metrics(
         abs_rel=float(abs_rel.mean()),
         rmse=float(rmse.mean()),

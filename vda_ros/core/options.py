@@ -235,12 +235,13 @@ class Settings:
         unknown = sorted(set(current) - set(known))
         if unknown:
             raise OptionError(f"unknown option {', '.join(unknown)}")
+        checked: dict[str, Value] = {}
         for name, value in current.items():
-            current[name] = _coerce(value, known[name].default)
-            problem = known[name].problem(current[name])
+            checked[name] = _coerce(value, known[name].default)
+            problem = known[name].problem(checked[name])
             if problem:
                 raise OptionError(problem)
-        settings = cls._build(current)
+        settings = cls._build(checked)
         settings.check()
         return settings
 
