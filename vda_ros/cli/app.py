@@ -145,7 +145,7 @@ class _Run:
                 if writer is None:
                     writer = cv2.VideoWriter(
                         str(self._source_video),
-                        cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC),
+                        cv2.VideoWriter.fourcc(*BROWSER_VIDEO_FOURCC),
                         info.fps,
                         (frame.shape[1], frame.shape[0]),
                     )
@@ -171,7 +171,7 @@ def browser_video(mp4: Path, webm: Path) -> Path:
     fps = capture.get(cv2.CAP_PROP_FPS) or 24.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     with atomic_output(webm) as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC), fps, size)
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*BROWSER_VIDEO_FOURCC), fps, size)
         try:
             while True:
                 ok, bgr = capture.read()
@@ -394,7 +394,7 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     cloud_index = gr.Number(0, label="Frame shown in 3D", precision=0, minimum=0, elem_id="cloud-frame")
                 run = gr.Button("Run", variant="primary", elem_id="run")
             with gr.Column(scale=2):
-                outputs = {
+                outputs: dict[str, gr.components.Component] = {
                     "status": gr.Markdown("Ready.", elem_id="status"),
                     "command": gr.Markdown("", elem_id="command"),
                 }

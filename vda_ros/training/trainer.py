@@ -194,7 +194,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        self.history["train"].append({"step": self.step, "loss": total, "lr": self.scheduler.get_last_lr()[0]})
+        self.history["train"].append({"step": self.step, "loss": total, "lr": float(self.scheduler.get_last_lr()[0])})
         return total
 
     @torch.no_grad()
