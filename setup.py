@@ -40,6 +40,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
+    # PEP 561: the package's own type hints are for its users' type checkers too.
+    package_data={PACKAGE: ["py.typed"]},
     data_files=[
         # The ament index marker and package.xml make `ros2 pkg` and launch find the package.
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
@@ -51,3 +53,14 @@ def test_install_requires_states_minimum_versions() -> None:
     required = {re.split(r"[<>=!~]", spec)[0]: spec for spec in _setup_keyword("install_requires")}
     assert required["torch"] == "torch>=2.0"
     assert required["numpy"] == "numpy>=1.21"
+
+
+def test_the_built_package_carries_its_type_marker(tmp_path: Path) -> None:
+    """PEP 561: without py.typed in the installed package, its users' type checkers ignore its annotations.
+
+    setuptools before 69 (the Humble and Jazzy legs' venvs, colcon on those distributions) copies it only
+    when package_data names it.
+    """
+    command = [sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path)]
+    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
+    assert (tmp_path / "vda_ros" / "py.typed").is_file()
