@@ -180,6 +180,7 @@ def requested_hosts(driver: WebDriver) -> set[str]:
     return hosts
 
 
+@pytest.mark.slow
 def test_page_reports_a_bad_upload_then_runs_the_sample_like_vda_video(
     server: Server, browser: WebDriver, downloads: Path, outbound: list[object], tmp_path: Path
 ) -> None:
@@ -390,6 +391,7 @@ def left_in(tmp: Path) -> list[str]:
     return sorted(str(path.relative_to(tmp)) for path in tmp.rglob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_app_and_removes_uploads_and_outputs(tmp_path: Path, signum: signal.Signals) -> None:
     """SIGTERM (systemd, docker, timeout) or SIGINT, though the app started with SIGINT ignored: exit 130, nothing left.

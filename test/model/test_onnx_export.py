@@ -24,6 +24,7 @@ INPUT_SIZE = 70
 """Small graphs export and run fast; parity with the official outputs at 280 is test_backends' (same export)."""
 
 
+@pytest.mark.slow
 def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: Path) -> None:
     """A runtime outside vda_ros (as a TensorRT user's) owns the slots: export.json says all it needs."""
     assert (
@@ -71,6 +72,7 @@ def test_export_command_names_a_missing_checkpoint(tmp_path: Path, capsys: pytes
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_old_size_flag_still_sets_the_frame_size_and_says_what_replaces_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -62,6 +62,7 @@ def frames(count: int, height: int = 48, width: int = 64, seed: int = 0) -> list
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_cache_is_preallocated_and_does_not_grow(model) -> None:
     engine = StreamingDepth(model, input_size=112, device="cpu")
     inputs = frames(46)
@@ -128,6 +129,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_batched_streams_equal_separate_engines(model, one_thread) -> None:
     """Three streams (two of one size, one of another) through one batched engine, against three engines.
 

@@ -77,6 +77,7 @@ def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
     return trainer
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_validation_improves(trained: Trainer) -> None:
     losses = [entry["loss"] for entry in trained.history["train"]]
     assert len(losses) == STEPS
@@ -155,6 +156,7 @@ def _resume_args(bag: Path, output: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     bag = tmp_path / "rgbd_bag"
     write_rgbd_bag(bag, 6, WIDTH, HEIGHT)
@@ -289,6 +291,7 @@ def _unusable_state(case: str, trained: Trainer, path: Path) -> tuple[str, list[
     return "was saved by a vits model; this run trains a metric vits model", ["--metric"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["empty", "truncated", "text", "checkpoint", "list", "no_optimizer", "vitb", "metric"])
 def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
     trained: Trainer, folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
