@@ -51,6 +51,8 @@ setup(
     name=PACKAGE,
     version=package_version(),
     packages=find_packages(exclude=["test", "test.*"]),
+    # PEP 561: the package's own type hints are for its users' type checkers too.
+    package_data={PACKAGE: ["py.typed"]},
     data_files=[
         # The ament index marker and package.xml make `ros2 pkg` and launch find the package.
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

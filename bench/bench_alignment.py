@@ -31,7 +31,7 @@ PER_FRAME = TemporalSettings(smoothing=1.0, max_jump=1e9)
 
 
 def frame_errors(depth: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    return np.array([frame_abs_rel(d, t) for d, t in zip(depth, truth)])
+    return np.array([frame_abs_rel(d, t) for d, t in zip(depth, truth, strict=True)])
 
 
 def streamed(prediction, sparse, truth, method: str, temporal: TemporalSettings) -> tuple[np.ndarray, float]:
@@ -40,7 +40,7 @@ def streamed(prediction, sparse, truth, method: str, temporal: TemporalSettings)
     outputs, started = [], time.perf_counter()
     for index, frame in enumerate(prediction):
         samples = None if sparse[index] is None else samples_from_depth_image(sparse[index], frame.shape)
-        depth, status = aligner.align(index * 0.1, frame, samples)
+        depth, _ = aligner.align(index * 0.1, frame, samples)
         outputs.append(depth if depth is not None else np.full(frame.shape, np.nan, np.float32))
     elapsed = (time.perf_counter() - started) / len(prediction) * 1e3
     return frame_errors(np.stack(outputs), truth), elapsed

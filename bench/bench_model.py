@@ -3,10 +3,10 @@
 
 Prints one table row per (encoder, input size, backend, precision): the first start's graph build time (in an
 empty cache), streaming latency, the largest error against torch fp32 on the same frames (relative to the
-frame's depth range), and the offline rate where the backend has offline windows. With `--reference DIR` (a checkout of the official
-Video-Depth-Anything repository that you cloned yourself) the official streaming and offline modes run on the
-same weights and frames in the same process, and the speed-ups are printed. Weights are the seeded random
-ones: speed does not depend on their values.
+frame's depth range), and the offline rate where the backend has offline windows. With `--reference DIR` (a
+checkout of the official Video-Depth-Anything repository that you cloned yourself) the official streaming and
+offline modes run on the same weights and frames in the same process, and the speed-ups are printed. Weights
+are the seeded random ones: speed does not depend on their values.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def time_calls(functions: list, inputs: list, device: torch.device, warmup: int)
     """
     times: list[list[float]] = [[] for _ in functions]
     for index, item in enumerate(inputs):
-        for function, series in zip(functions, times):
+        for function, series in zip(functions, times, strict=True):
             synchronize(device)
             start = time.perf_counter()
             function(item)
@@ -164,7 +164,8 @@ def bench_row(
         stream, _, *ref_stream = time_calls(steps, frames, device, max(args.warmup, 2))
         build_seconds = engine.backend.cache.build_seconds
     stream_memory = peak_memory(device)
-    error = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in zip(outputs["ours"], outputs["exact"]))
+    pairs = zip(outputs["ours"], outputs["exact"], strict=True)
+    error = max(float(np.abs(a - b).max() / np.abs(b).max()) for a, b in pairs)
     offline = "-"
     clip = (frames * (args.offline_frames // len(frames) + 1))[: args.offline_frames]
     if args.offline_frames and engine.backend.offline:

@@ -31,8 +31,8 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from vda_ros.ros.demo import ros_environment  # noqa: E402
 from vda_ros.ros.child_nodes import node_command, stop_all  # noqa: E402
+from vda_ros.ros.demo import ros_environment  # noqa: E402
 
 # The middleware reads these once at start-up: set them before rclpy creates anything.
 os.environ.update(ros_environment(os.environ))

@@ -134,7 +134,7 @@ def drift(index: int) -> tuple[float, float]:
 
 
 def relative_prediction(scene: Scene, noise: float = 0.01, seed: int = 1) -> np.ndarray:
-    """A relative model's output for the scene (T, H, W float32): drifting affine inverse depth, noise, a biased region."""
+    """Relative model output for the scene (T, H, W float32): drifting affine inverse depth, noise, a biased region."""
     rng = np.random.default_rng(seed)
     inverse = 1.0 / scene.depth.astype(np.float64)
     inverse *= 1.0 + noise * rng.standard_normal(inverse.shape)

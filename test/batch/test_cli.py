@@ -16,10 +16,10 @@ import pytest
 from installed import installed_executable
 from ros_helpers import wait_until
 
+from vda_ros.batch.video import VideoSettings
 from vda_ros.cli.video import build_parser, main
 from vda_ros.core.options import from_args
 from vda_ros.model.backends import onnx_backend
-from vda_ros.batch.video import VideoSettings
 
 SMALL = ["--random-weights", "--device", "cpu", "--input-size", "70"]
 
@@ -43,6 +43,7 @@ def frames_dir(tmp_path: Path, reference_dir: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_offline_writes_video_and_npz(frames_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main([str(frames_dir), "--output-dir", str(out), "--save-npz", *SMALL]) == 0
@@ -87,6 +88,7 @@ def test_stream_mode_matches_the_official_streaming_output(reference_dir: Path, 
     assert np.abs(depths - reference).max() <= 1e-4 * np.abs(reference).max()
 
 
+@pytest.mark.slow
 def test_backend_option_runs_the_stream_on_onnxruntime_and_reuses_the_graphs(
     reference_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -119,6 +121,7 @@ def test_backend_option_runs_the_stream_on_onnxruntime_and_reuses_the_graphs(
     assert np.abs(depths - reference).max() <= 1e-4 * np.abs(reference).max()
 
 
+@pytest.mark.slow
 def test_video_input_in_grayscale(tmp_path: Path, reference_dir: Path) -> None:
     video = tmp_path / "tiny.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 12.0, (128, 96))
@@ -185,6 +188,7 @@ def write_video(path: Path, frames: int, fps: float, size: tuple[int, int] = (64
     return path
 
 
+@pytest.mark.slow
 def test_target_fps_above_the_source_rate_writes_at_the_source_rate(tmp_path: Path) -> None:
     video = write_video(tmp_path / "slow.avi", 4, 12.0)
     out = tmp_path / "out"
@@ -324,6 +328,7 @@ def stopped_mid_run(video: Path, out: Path) -> subprocess.Popen[str]:
     return child
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_stops_the_run_and_leaves_nothing(tmp_path: Path, signum: signal.Signals) -> None:
     video = write_video(tmp_path / "long.avi", 120, 30.0)
@@ -337,6 +342,7 @@ def test_signal_stops_the_run_and_leaves_nothing(tmp_path: Path, signum: signal.
     assert leftovers(out) == []
 
 
+@pytest.mark.slow
 def test_spool_of_a_killed_run_is_removed_by_the_next_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     video = write_video(tmp_path / "long.avi", 120, 30.0)
     out = tmp_path / "out"

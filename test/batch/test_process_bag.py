@@ -87,6 +87,7 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(path.name for path in directory.iterdir())
 
 
+@pytest.mark.slow
 def test_raw_mcap_bag_equals_vda_video_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """34 frames (two engine windows) of rgb8 with CameraInfo: topics, stamps, infos, and depth equal to vda-video's."""
     from vda_ros.cli import video as cli
@@ -162,7 +163,7 @@ def test_metric_bag_with_points_and_copied_input(tmp_path: Path) -> None:
     for topic in (outputs.depth, outputs.colored, outputs.camera_info, outputs.points):
         assert_stamped_like(messages[topic], bag.record_times, bag.stamps)
     depths = depth_maps(messages[outputs.depth])
-    for depth, (_, cloud) in zip(depths, messages[outputs.points]):
+    for depth, (_, cloud) in zip(depths, messages[outputs.points], strict=True):
         assert (cloud.height, cloud.width) == (24, 32)
         assert [f.name for f in cloud.fields] == ["x", "y", "z", "rgb"]
         z = np.frombuffer(cloud.data, dtype="<f4").reshape(24, 32, 4)[..., 2]
@@ -171,6 +172,7 @@ def test_metric_bag_with_points_and_copied_input(tmp_path: Path) -> None:
         np.testing.assert_array_equal(z[valid], depth[::2, ::2][valid])
 
 
+@pytest.mark.ros
 def test_runs_as_ros_node_with_parameters(tmp_path: Path) -> None:
     """`--ros-args -p name:=value` reads the same options; an uncalibrated CameraInfo is paired but gives no points."""
     bag = write_test_bag(
@@ -200,6 +202,7 @@ def test_runs_as_ros_node_with_parameters(tmp_path: Path) -> None:
     assert_stamped_like(messages[outputs.camera_info], bag.record_times, bag.stamps)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_leaves_no_output(tmp_path: Path, signum: signal.Signals) -> None:
     """Ctrl-C (or a stop) mid-run: exit 130 with the reason; neither the output nor its temporary directory remains."""
@@ -472,6 +475,7 @@ def test_empty_image_topic_writes_nothing(tmp_path: Path, capsys: pytest.Capture
     assert leftovers(tmp_path) == ["in"]
 
 
+@pytest.mark.ros
 def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.CaptureFixture[str]) -> None:
     expected = BagSettings.from_values(
         {
@@ -538,6 +542,7 @@ def test_command_line_and_ros_parameters_give_the_same_options(capsys: pytest.Ca
     assert "deprecated" not in capsys.readouterr().err
 
 
+@pytest.mark.ros
 def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.CaptureFixture[str]) -> None:
     expected = BagSettings.from_values(
         {
@@ -570,6 +575,7 @@ def test_old_spellings_still_work_and_are_reported_deprecated(capsys: pytest.Cap
     assert err.count("'color_range' is deprecated") == 2 and err.count("'no_points' is deprecated") == 2, err
 
 
+@pytest.mark.ros
 def test_fp32_is_a_quiet_shorthand_on_both_surfaces(capsys: pytest.CaptureFixture[str]) -> None:
     """The official run.py's --fp32 stays (flag and parameter), as precision fp32, and is not reported deprecated."""
     from_cli = parse_settings(["in", "out", "--fp32"])
@@ -578,6 +584,7 @@ def test_fp32_is_a_quiet_shorthand_on_both_surfaces(capsys: pytest.CaptureFixtur
     assert capsys.readouterr().err == ""
 
 
+@pytest.mark.ros
 def test_the_flags_and_the_ros_parameters_are_the_same_options(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every flag is a parameter and the reverse; the shared options a recording has no use for are on neither."""
     declared: list[str] = []
@@ -615,6 +622,7 @@ def test_options_that_do_not_fit_are_refused_before_anything_is_read(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.ros
 @pytest.mark.parametrize(
     "argv",
     [

@@ -318,7 +318,7 @@ def test_a_hostile_cloud_on_the_align_topic_is_skipped_and_counted(tmp_path, mon
     assert len(depth_msgs) == scene.frames
     errors = [
         frame_abs_rel(np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width), truth)
-        for (_, m), truth in zip(depth_msgs, scene.depth)
+        for (_, m), truth in zip(depth_msgs, scene.depth, strict=True)
     ]
     assert np.median(errors) <= 0.04 and max(errors) <= 0.08, errors
 

@@ -33,6 +33,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from socket_helpers import listeners
 
+from vda_ros.batch.video import VideoSettings
 from vda_ros.cli.app import SAMPLE_CLIP, AppSettings, DepthApp, Server, build_app_parser, main, serve, video_command
 from vda_ros.cli.video import build_parser as video_parser
 from vda_ros.cli.video import main as vda_video
@@ -40,7 +41,6 @@ from vda_ros.core.options import from_args
 from vda_ros.core.settings import ModelSettings
 from vda_ros.io.frame_files import CloudSettings, point_cloud
 from vda_ros.io.media import read_frames
-from vda_ros.batch.video import VideoSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("VDA_TEST_ARTIFACTS", REPO_ROOT / "test-artifacts"))
@@ -180,6 +180,7 @@ def requested_hosts(driver: WebDriver) -> set[str]:
     return hosts
 
 
+@pytest.mark.slow
 def test_page_reports_a_bad_upload_then_runs_the_sample_like_vda_video(
     server: Server, browser: WebDriver, downloads: Path, outbound: list[object], tmp_path: Path
 ) -> None:
@@ -390,6 +391,7 @@ def left_in(tmp: Path) -> list[str]:
     return sorted(str(path.relative_to(tmp)) for path in tmp.rglob("*"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_app_and_removes_uploads_and_outputs(tmp_path: Path, signum: signal.Signals) -> None:
     """SIGTERM (systemd, docker, timeout) or SIGINT, though the app started with SIGINT ignored: exit 130, nothing left.

@@ -16,7 +16,7 @@ from vda_ros.interruption import EXIT_USAGE, run_tool
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INTERNAL = {
     "vda_ros.cli.app._Cancelled": "the page went away: the run's own stop signal, never shown as an error",
-    "vda_ros.io.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses that one",
+    "vda_ros.io.files.PathTaken": "another process published a folder first: its caller (the graph cache) uses it",
     "vda_ros.interruption.Interrupted": "SIGINT/SIGTERM, a BaseException reported as exit 130",
     "vda_ros.training.losses.LossInputError": "a programming error of the caller of the loss functions",
 }

@@ -78,3 +78,14 @@ def test_changelog_describes_the_version() -> None:
     headings = re.findall(r"^(\d+\.\d+\.\d+) \(\d{4}-\d{2}-\d{2}\)\n-+$", changelog, flags=re.MULTILINE)
     assert headings, "CHANGELOG.rst has no 'X.Y.Z (YYYY-MM-DD)' section"
     assert headings[0] == _package_xml_version()
+
+
+def test_the_built_package_carries_its_type_marker(tmp_path: Path) -> None:
+    """PEP 561: without py.typed in the installed package, its users' type checkers ignore its annotations.
+
+    setuptools before 69 (the Humble and Jazzy legs' venvs, colcon on those distributions) copies it only
+    when package_data names it.
+    """
+    command = [sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path)]
+    subprocess.run(command, cwd=REPO_ROOT, check=True, capture_output=True)
+    assert (tmp_path / "vda_ros" / "py.typed").is_file()

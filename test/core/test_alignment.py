@@ -50,7 +50,7 @@ def test_robust_temporal_alignment_meets_the_bound_and_least_squares_does_not(se
 
 
 def test_a_robust_fit_recovers_the_true_map_despite_outliers(sequence):
-    scene, prediction, sparse = sequence
+    _, prediction, sparse = sequence
     samples = samples_from_depth_image(sparse[0], prediction[0].shape)
     fit = fit_alignment(samples.values_at(prediction[0]), samples.depth, False, FitSettings())
     assert fit.alignment is not None

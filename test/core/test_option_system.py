@@ -110,6 +110,7 @@ def node():
     rclpy.shutdown()
 
 
+@pytest.mark.ros
 def test_parameters_are_declared_with_descriptors_and_give_the_settings(node) -> None:
     ros = node([Parameter("input_size", value=280), Parameter("point_stride", value=2)])
     table = ParameterTable(ros, ToolSettings)
@@ -121,6 +122,7 @@ def test_parameters_are_declared_with_descriptors_and_give_the_settings(node) ->
     assert "deprecated; use points_stride" in ros.describe_parameter("point_stride").description
 
 
+@pytest.mark.ros
 def test_a_runtime_change_is_checked_with_the_other_values_and_refused_with_the_reason(node) -> None:
     ros = node([Parameter("max_depth", value=10.0)])
     table = ParameterTable(ros, ToolSettings)
@@ -133,6 +135,7 @@ def test_a_runtime_change_is_checked_with_the_other_values_and_refused_with_the_
     assert not refused.successful
 
 
+@pytest.mark.ros
 def test_a_start_up_value_out_of_its_choices_stops_the_node(node) -> None:
     with pytest.raises(InvalidParameterValueException, match="backend must be one of"):
         ParameterTable(node([Parameter("backend", value="tensorflow")]), ToolSettings)

@@ -5,6 +5,8 @@ import importlib
 import inspect
 import pkgutil
 
+import pytest
+
 import vda_ros
 from vda_ros.batch.settings import BagSettings
 from vda_ros.batch.video import VideoSettings
@@ -71,6 +73,7 @@ def _declared_here(settings: type[Settings]) -> set[str]:
     return {name for name in inspect.get_annotations(settings) if not isinstance(getattr(defaults, name), Settings)}
 
 
+@pytest.mark.slow
 def test_every_setting_is_declared_once() -> None:
     """A name two classes declare is two settings under one name (or one declared twice), unless listed why."""
     declared: dict[str, list[str]] = {}

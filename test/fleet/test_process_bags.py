@@ -91,7 +91,7 @@ def assert_same_outputs(actual: Path, expected: Path) -> None:
     assert set(got) == set(want)
     for topic, messages in want.items():
         assert [t for t, _ in got[topic]] == [t for t, _ in messages], topic
-        for (_, a), (_, b) in zip(got[topic], messages):
+        for (_, a), (_, b) in zip(got[topic], messages, strict=True):
             assert (a.header.stamp.sec, a.header.stamp.nanosec) == (b.header.stamp.sec, b.header.stamp.nanosec)
             if hasattr(b, "encoding"):
                 assert (a.encoding, a.height, a.width) == (b.encoding, b.height, b.width)
@@ -184,6 +184,7 @@ def summary(out: Path) -> dict[str, dict[str, Any]]:
     return {bag["name"]: bag for bag in document["bags"]}
 
 
+@pytest.mark.slow
 def test_five_bags_on_two_workers_with_a_worker_killed_mid_bag(tmp_path: Path, cluster: str) -> None:
     """Good bags equal vda-process-bag; the bag of a SIGKILLed worker is retried and complete; bad ones fail."""
     inputs = tmp_path / "recordings"
@@ -255,6 +256,7 @@ def _unit_options(bag: Path, output: Path, topic: str = "") -> BagSettings:
     return shared_settings(args).replace(input=str(bag), output=str(output), image_topic=topic)
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, cluster: str) -> None:
     """Ctrl-C (SIGINT to the process group) after the first bag: 130, only complete outputs; the rerun skips it."""
     inputs = tmp_path / "in"
@@ -283,7 +285,7 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
         path: (path.stat().st_ino, path.stat().st_mtime_ns) for path in out.rglob("*") if path.name.startswith("first")
     }
     rerun = ToolRun(inputs, "--output-dir", out, "--address", cluster, "--workers", "2")
-    code, stdout, stderr = rerun.finish()
+    code, _, stderr = rerun.finish()
     assert code == 0, stderr
     statuses = {name: bag["status"] for name, bag in summary(out).items()}
     assert statuses == {name: "complete" if name in finished else "done" for name in bags}
@@ -296,6 +298,7 @@ def test_ctrl_c_keeps_only_complete_outputs_and_a_rerun_resumes(tmp_path: Path, 
         assert_same_outputs(out / name, tmp_path / "references" / name)
 
 
+@pytest.mark.slow
 def test_a_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
     """Every socket of an embedded-Ray run (driver, GCS, raylet, agents, workers) accepts this machine only.
 
@@ -357,6 +360,7 @@ def timed_run(tmp_path: Path, address: str, **env: str) -> tuple[int, str, float
     return result.returncode, result.stderr, float(took.group(1))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("address", ["127.0.0.1:1", "ray://127.0.0.1:1"])
 def test_no_cluster_at_the_address_exits_2_at_once(tmp_path: Path, address: str) -> None:
     """Nothing listens there: refused before Ray is even imported, instead of Ray's minutes of retries."""
@@ -367,6 +371,7 @@ def test_no_cluster_at_the_address_exits_2_at_once(tmp_path: Path, address: str)
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_port_that_is_not_a_ray_cluster_exits_2_after_one_handshake(tmp_path: Path) -> None:
     """A port that accepts connections but never answers as Ray's GCS would (a wrong port): one bounded try."""
     with socket.socket() as silent:
@@ -505,6 +510,7 @@ def test_older_spellings_of_the_single_bag_tool_work_here_too(capsys: pytest.Cap
     assert "'no_points' is deprecated" in err and "'color_range' is deprecated" in err and "fp32" not in err
 
 
+@pytest.mark.slow
 def test_import_vda_ros_does_not_import_ray() -> None:
     code = "import sys, vda_ros, vda_ros.cli.process_bags; sys.exit('ray' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], env=node_env(), timeout=TIMEOUT_S).returncode == 0

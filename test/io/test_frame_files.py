@@ -57,6 +57,7 @@ def frames_as_read(clip: Path, max_res: int = 1280) -> list[np.ndarray]:
     return list(read_frames(clip, max_res=max_res)[0])
 
 
+@pytest.mark.slow
 def test_exr_frames_equal_the_npz_depths(metric_run: Path) -> None:
     depths = npz_depths(metric_run / "clip_depths.npz")
     exr_dir = metric_run / "clip_depths_exr"
@@ -87,6 +88,7 @@ def test_ply_frames_equal_the_backprojection_with_the_official_camera(metric_run
     assert PlyData.read(str(ply_dir / "frame_00000.ply")).text is False  # binary
 
 
+@pytest.mark.slow
 def test_relative_cloud_with_scale_and_intrinsics_of_the_unshrunk_input(clip: Path, tmp_path: Path) -> None:
     """--no-flying-pixel-filter: every pixel with a metric depth is a point."""
     k = np.array([[200.0, 0.0, 60.0], [0.0, 190.0, 50.0], [0.0, 0.0, 1.0]])
@@ -153,6 +155,7 @@ def test_bad_point_cloud_options_are_refused_with_the_reason(
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_interrupted_run_leaves_no_frame_folder(clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     written: list[Path] = []
     real_write_ply = frame_files.write_ply

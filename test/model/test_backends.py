@@ -70,6 +70,7 @@ def test_the_options_name_every_registered_backend_encoder_and_precision() -> No
     assert set(PRECISION_CHOICES) == {"auto", *precisions}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", STREAM_FRAMES)
 def test_streaming_matches_official_and_the_second_start_loads_the_cache(
     backend: str, frames: list[np.ndarray], reference_dir: Path, cache_dir: Path
@@ -87,6 +88,7 @@ def test_streaming_matches_official_and_the_second_start_loads_the_cache(
     np.testing.assert_array_equal(again, depths[:2])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ("onnxruntime", "openvino"))
 def test_offline_matches_official(backend: str, frames: list[np.ndarray], reference_dir: Path, cache_dir: Path) -> None:
     """Two windows (48 frames) with alignment; the metric variant differs only in the engine's alignment step."""
@@ -96,6 +98,7 @@ def test_offline_matches_official(backend: str, frames: list[np.ndarray], refere
     assert_matches_reference(np.stack(list(engine.run(iter(frames)))), reference_dir / "vits_seed0_a_offline_280.npz")
 
 
+@pytest.mark.slow
 def test_a_changed_cache_file_is_detected_and_rebuilt(frames: list[np.ndarray], cache_dir: Path) -> None:
     first = streaming("onnxruntime", cache_dir)
     reference = [first.step(frame) for frame in frames[:2]]
@@ -108,10 +111,11 @@ def test_a_changed_cache_file_is_detected_and_rebuilt(frames: list[np.ndarray], 
     depths = [engine.step(frame) for frame in frames[:2]]
     assert engine.backend.cache.builds == 1
     assert any("differ from their recorded sha256: rebuilding" in line for line in log), log
-    for got, want in zip(depths, reference):
+    for got, want in zip(depths, reference, strict=True):
         np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.slow
 def test_an_entry_its_runtime_cannot_load_is_rebuilt(frames: list[np.ndarray], cache_dir: Path) -> None:
     """Garbage with a matching manifest (hashes recomputed) passes the hash check; the runtime's refusal counts."""
     streaming("openvino", cache_dir).step(frames[0])
@@ -128,6 +132,7 @@ def test_an_entry_its_runtime_cannot_load_is_rebuilt(frames: list[np.ndarray], c
     assert any("cannot be loaded" in line for line in log), log
 
 
+@pytest.mark.slow
 def test_openvino_leaves_the_threads_signal_stack_as_it_was(frames: list[np.ndarray], cache_dir: Path) -> None:
     """Its compile_model swaps in an alternate signal stack of its own; a later Ctrl-C must not run on it."""
     libc = ctypes.CDLL(None)
@@ -144,6 +149,7 @@ def test_openvino_leaves_the_threads_signal_stack_as_it_was(frames: list[np.ndar
     assert signal_stack() == before
 
 
+@pytest.mark.slow
 def test_a_damaged_compiled_package_is_refused(frames: list[np.ndarray], cache_dir: Path) -> None:
     """The compiled step goes through the same checks (rebuilding it, minutes on this CPU, is the tests' above)."""
     engine = streaming("compile", cache_dir)
@@ -181,6 +187,7 @@ def test_a_new_checkpoint_size_or_runtime_gets_its_own_entry() -> None:
     assert len(names) == 1 + len(changed)
 
 
+@pytest.mark.slow
 def test_graph_backends_batch_streams_like_separate_engines(frames: list[np.ndarray], cache_dir: Path) -> None:
     """Two streams through one onnxruntime engine, the second starting later, equal two one-stream engines."""
     batched = BatchedStreamingDepth(
@@ -194,6 +201,7 @@ def test_graph_backends_batch_streams_like_separate_engines(frames: list[np.ndar
             np.testing.assert_allclose(got[name], alone[name].step(frame), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("backend", "precision", "bound"), [("onnxruntime", "int8", 0.2), ("openvino", "bf16", 0.1)])
 def test_lossy_precisions_stay_near_fp32(
     backend: str, precision: str, bound: float, frames: list[np.ndarray], cache_dir: Path
@@ -210,6 +218,7 @@ def test_lossy_precisions_stay_near_fp32(
         assert 1e-5 < error < bound
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("backend", "precision", "message"),
     [

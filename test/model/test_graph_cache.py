@@ -182,6 +182,7 @@ def publish_from_another_process(root: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["before-the-check", "between-the-check-and-the-rename"])
 def test_the_process_that_finishes_an_entry_second_uses_the_first_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moment: str

@@ -22,6 +22,7 @@ def official_keys(reference_dir: Path, encoder: str) -> list[tuple[str, tuple[in
     return rows
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_state_dict_matches_official_key_list(reference_dir: Path, encoder: str) -> None:
     model = VideoDepthAnything(encoder)
@@ -31,6 +32,7 @@ def test_state_dict_matches_official_key_list(reference_dir: Path, encoder: str)
     assert parameters == PARAMETER_COUNTS[encoder]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", [False, True], ids=["relative", "metric"])
 @pytest.mark.parametrize("encoder", ENCODERS)
 def test_all_six_configurations_load_strictly(tmp_path: Path, encoder: str, metric: bool) -> None:
@@ -43,6 +45,7 @@ def test_all_six_configurations_load_strictly(tmp_path: Path, encoder: str, metr
         assert torch.equal(value, expected[key]), key
 
 
+@pytest.mark.slow
 def test_random_weights_follow_the_reference_rule() -> None:
     state = random_model("vits", seed=0).state_dict()
     assert torch.allclose(state["head.scratch.output_conv2.2.bias"], torch.tensor([1.0]), atol=0.1)
@@ -93,6 +96,7 @@ def test_pickled_code_is_refused(tmp_path: Path) -> None:
         read_state_dict(path)
 
 
+@pytest.mark.slow
 def test_encoder_mismatch_is_named(tmp_path: Path, vits_state: dict[str, torch.Tensor]) -> None:
     path = tmp_path / "video_depth_anything_vits.pth"
     torch.save(vits_state, path)

@@ -42,12 +42,14 @@ def frames(reference_dir: Path) -> list[np.ndarray]:
     return load_frames(reference_dir)
 
 
+@pytest.mark.slow
 def test_streaming_matches_official(frames: list[np.ndarray], reference_dir: Path) -> None:
     engine = StreamingDepth(random_model("vits", seed=0), input_size=INPUT_SIZE, device="cpu", precision="fp32")
     depths = np.stack([engine.step(frame) for frame in frames])
     assert_matches_reference(depths, reference_dir / "vits_seed0_a_stream_280.npz")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "reference_name"),
     [(False, "vits_seed0_a_offline_280.npz"), (True, "vits_seed0_a_offline_metric_280.npz")],

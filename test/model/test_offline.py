@@ -122,7 +122,7 @@ def test_memory_is_bounded_by_about_two_windows() -> None:
 
 
 def test_frame_size_change_is_an_error() -> None:
-    frames = video(3) + [np.zeros((HEIGHT + 2, WIDTH, 3), np.uint8)]
+    frames = [*video(3), np.zeros((HEIGHT + 2, WIDTH, 3), np.uint8)]
     with pytest.raises(ValueError, match="frame size changed"):
         list(StandInEngine(metric=False).run(frames))
 

@@ -24,6 +24,7 @@ INPUT_SIZE = 70
 """Small graphs export and run fast; parity with the official outputs at 280 is test_backends' (same export)."""
 
 
+@pytest.mark.slow
 def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: Path) -> None:
     """A runtime outside vda_ros (as a TensorRT user's) owns the slots: export.json says all it needs."""
     assert (
@@ -56,7 +57,7 @@ def test_exported_files_run_as_a_stream_by_hand(tmp_path: Path, reference_dir: P
             window = stream_window(t)
             outputs = step.run(None, {**feeds, "onehot": window.onehot.numpy(), **buffers})
             slot = window.write_slot
-        for name, entry in zip(cache_names(), outputs[1:]):
+        for name, entry in zip(cache_names(), outputs[1:], strict=True):
             buffers[name][:, :, slot] = entry[:, :, 0]
         assert outputs[0].shape[1:] == size
         # The engine resizes its network-size output to the frame; the hand-run output goes the same way.
@@ -71,6 +72,7 @@ def test_export_command_names_a_missing_checkpoint(tmp_path: Path, capsys: pytes
     assert "checkpoint not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_old_size_flag_still_sets_the_frame_size_and_says_what_replaces_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

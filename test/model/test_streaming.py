@@ -31,11 +31,11 @@ def test_window_equals_official_bookkeeping() -> None:
     [
         (1, [0] * 31),
         (2, [0] * 30 + [1]),
-        (30, [0, 0] + list(range(1, 30))),
-        (31, [0, 0] + list(range(2, 31))),
-        (41, [0, 0] + list(range(12, 41))),
-        (42, [0, 1] + list(range(13, 42))),
-        (50, [0, 9] + list(range(21, 50))),
+        (30, [0, 0, *range(1, 30)]),
+        (31, [0, 0, *range(2, 31)]),
+        (41, [0, 0, *range(12, 41)]),
+        (42, [0, 1, *range(13, 42)]),
+        (50, [0, 9, *range(21, 50)]),
     ],
 )
 def test_window_examples_from_upstream(t: int, expected: list[int]) -> None:
@@ -62,6 +62,7 @@ def frames(count: int, height: int = 48, width: int = 64, seed: int = 0) -> list
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
 
 
+@pytest.mark.slow
 def test_cache_is_preallocated_and_does_not_grow(model) -> None:
     engine = StreamingDepth(model, input_size=112, device="cpu")
     inputs = frames(46)
@@ -92,7 +93,7 @@ def test_reset_forgets_the_past(model) -> None:
     first = [engine.step(f) for f in inputs]
     engine.reset()
     again = [engine.step(f) for f in inputs]
-    for a, b in zip(first, again):
+    for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[3], StreamingDepth(model, input_size=112).step(inputs[3]))
 
@@ -128,6 +129,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow
 def test_batched_streams_equal_separate_engines(model, one_thread) -> None:
     """Three streams (two of one size, one of another) through one batched engine, against three engines.
 

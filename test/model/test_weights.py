@@ -231,11 +231,12 @@ def _download_in_background(hub: FakeHub, directory: Path) -> tuple[subprocess.P
     return child, partial
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_download_removes_the_partial_file_without_traceback(
     hub: FakeHub, tmp_path: Path, signum: signal.Signals
 ) -> None:
-    child, partial = _download_in_background(hub, tmp_path)
+    child, _ = _download_in_background(hub, tmp_path)
     child.send_signal(signum)
     _, err = child.communicate(timeout=60)
     hub.routes[f"/storage{METRIC_VITS}"].hold.set()

@@ -25,6 +25,9 @@ from vda_ros.nodes.depth_align import UNUSED_OUTPUTS, AlignSettings
 from vda_ros.ros.child_nodes import node_command
 from vda_ros.ros.conversions import cloud_to_xyz, depth_to_msg, msg_to_depth, points_to_cloud
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 MODULE = "vda_ros.nodes.depth_align"
 START_S = 1_700_000_000
 PERIOD_NS = 100_000_000

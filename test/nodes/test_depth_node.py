@@ -52,6 +52,9 @@ from vda_ros.nodes.depth_settings import DepthSettings
 from vda_ros.ros.child_nodes import node_command
 from vda_ros.ros.stream_state import StreamContinuity
 
+# Every test here starts ROS nodes but the last two (the parameters file, the continuity reasons), which are instant.
+pytestmark = pytest.mark.ros
+
 MODULE = "vda_ros.nodes.depth_node"
 HOOKED_MODULE = "hooked_depth_node"
 """test/hooked_depth_node.py: the same node with a fault put into its inference step."""

@@ -16,6 +16,9 @@ from test_depth_node import HOOKED_MODULE, hooked_env, image_msg, random_rgb, st
 
 from vda_ros.ros.child_nodes import node_command
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 MODULE = "vda_ros.nodes.managed_depth_node"
 PARAMS = {"random_weights": True, "device": "cpu", "input_size": 56, "metric": True, "diagnostics_period": 0.5}
 

@@ -26,6 +26,9 @@ from test_depth_node import depth_array, image_msg, info_msg, random_rgb, stamp_
 from vda_ros.cli import video as cli
 from vda_ros.ros.child_nodes import node_command
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 MODULE = "vda_ros.nodes.depth_node"
 INPUT_SIZE = 56
 SIZES = {"/front": (64, 48), "/left": (64, 48), "/right": (80, 60)}

@@ -23,6 +23,9 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from vda_ros.ros.child_nodes import node_command
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 MODULE = "vda_ros.nodes.video_source"
 WIDTH, HEIGHT, FRAMES, FPS = 64, 48, 6, 20.0
 

@@ -7,6 +7,9 @@ from rclpy.node import Node
 
 from vda_ros.ros.node_main import run_node
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 
 class _ClosingNode(Node):
     """A node that records that run_node released it."""

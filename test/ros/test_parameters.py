@@ -15,6 +15,9 @@ from vda_ros.core.outputs import OutputSettings
 from vda_ros.ros.parameters import ParameterTable
 from vda_ros.ros.qos import OutputQosSettings
 
+# Every test here starts rclpy or ROS nodes.
+pytestmark = pytest.mark.ros
+
 
 @dataclass(frozen=True)
 class PublisherSettings(Settings):

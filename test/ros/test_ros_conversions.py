@@ -227,7 +227,7 @@ def test_encoded_image_size_reads_the_header(extension):
 
 
 def test_jpeg_size_is_found_behind_other_segments():
-    ok, encoded = cv2.imencode(".jpg", np.zeros((21, 34, 3), np.uint8))
+    _, encoded = cv2.imencode(".jpg", np.zeros((21, 34, 3), np.uint8))
     data = encoded.tobytes()
     comment = b"\xff\xfe" + struct.pack(">H", 2 + 3000) + b"x" * 3000  # a long COM segment before the frame
     assert encoded_image_size(np.frombuffer(data[:2] + comment + data[2:], np.uint8)) == (34, 21)
@@ -497,7 +497,7 @@ def test_cloud_with_padded_points_and_rows_in_either_byte_order_is_read():
         block = np.zeros((3, 4 * 20 + 5), np.uint8)
         stored = points.astype(">f4" if big else "<f4").view(np.uint8).reshape(3, 4, 3, 4)
         layout = block[:, :80].reshape(3, 4, 20)
-        for axis, offset in zip(range(3), (8, 12, 4)):
+        for axis, offset in zip(range(3), (8, 12, 4), strict=True):
             layout[..., offset : offset + 4] = stored[:, :, axis]
         fields = _xyz_fields(x=(8, PointField.FLOAT32, 1), y=(12, PointField.FLOAT32, 1), z=(4, PointField.FLOAT32, 1))
         cloud = PointCloud2(

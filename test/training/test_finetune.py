@@ -77,6 +77,7 @@ def trained(folders: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
     return trainer
 
 
+@pytest.mark.slow
 def test_loss_decreases_and_validation_improves(trained: Trainer) -> None:
     losses = [entry["loss"] for entry in trained.history["train"]]
     assert len(losses) == STEPS
@@ -155,6 +156,7 @@ def _resume_args(bag: Path, output: Path) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     bag = tmp_path / "rgbd_bag"
     write_rgbd_bag(bag, 6, WIDTH, HEIGHT)
@@ -169,7 +171,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path: Path) -> None:
     with pytest.raises(KeyboardInterrupt):
         interrupted.run(save_every=1, on_step=stop_at_two)
     assert torch.load(tmp_path / "parts" / STATE_FILE, weights_only=True)["step"] == 1
-    assert main(_resume_args(bag, tmp_path / "parts") + ["--resume"]) == 0
+    assert main([*_resume_args(bag, tmp_path / "parts"), "--resume"]) == 0
 
     whole = torch.load(checkpoint_path(tmp_path / "whole", "vits", False), weights_only=True)
     parts = torch.load(checkpoint_path(tmp_path / "parts", "vits", False), weights_only=True)
@@ -185,11 +187,11 @@ def test_bag_pairs_depth_camera_and_lidar_ground_truth(tmp_path: Path) -> None:
     truth = [render(i, 40, 30) for i in range(4)]
     camera = bag_sequence(BagSource(bag, "/cam/image_raw", "/cam/depth"), shorter_side=30)
     assert len(camera) == 4
-    for (rgb, depth), got_rgb, got_depth in zip(truth, camera.rgb, camera.depth):
+    for (rgb, depth), got_rgb, got_depth in zip(truth, camera.rgb, camera.depth, strict=True):
         assert np.array_equal(got_rgb, rgb)
         assert np.abs(got_depth - depth).max() <= 0.0005 + 1e-6
     lidar = bag_sequence(BagSource(bag, "/cam/image_raw", "/lidar/points"), shorter_side=30)
-    for (_, depth), got in zip(truth, lidar.depth):
+    for (_, depth), got in zip(truth, lidar.depth, strict=True):
         hit = np.isfinite(got)
         assert 0.08 < hit.mean() < 0.15  # every 3rd row and column
         assert np.abs(got[hit] - depth[hit]).max() <= 1e-4
@@ -289,6 +291,7 @@ def _unusable_state(case: str, trained: Trainer, path: Path) -> tuple[str, list[
     return "was saved by a vits model; this run trains a metric vits model", ["--metric"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["empty", "truncated", "text", "checkpoint", "list", "no_optimizer", "vitb", "metric"])
 def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
     trained: Trainer, folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
@@ -299,7 +302,7 @@ def test_resume_from_an_unusable_training_state_is_an_error_naming_it(
     state = output / STATE_FILE
     message, extra = _unusable_state(case, trained, state)
     before = state.stat()
-    assert main(_fit_args(folders, output) + ["--resume", *extra]) == 2
+    assert main([*_fit_args(folders, output), "--resume", *extra]) == 2
     err = capsys.readouterr().err
     assert f"vda-finetune: error: cannot resume: {state}" in err and message in err and "Traceback" not in err, err
     after = state.stat()

@@ -25,7 +25,7 @@ def test_windows_follow_the_streaming_rule() -> None:
     windows = streaming_windows(FRAMES)
     assert windows.valid[0].sum() == 1 and windows.query_positions[0] == 0
     for t in (1, 5, 30, 31, 41, 42):
-        assert windows.frames[t].tolist() == past_frame_ids(t) + [t]
+        assert windows.frames[t].tolist() == [*past_frame_ids(t), t]
         assert bool(windows.valid[t].all()) and windows.query_positions[t] == 31
 
 

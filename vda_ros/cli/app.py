@@ -36,6 +36,8 @@ import numpy as np
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr
 
+from vda_ros.batch.video import PROG as VIDEO_PROG
+from vda_ros.batch.video import RunSummary, VideoSettings, check_run, load_network, process, read_input
 from vda_ros.cli.help_format import DefaultsHelpFormatter
 from vda_ros.core.colormap import ColorScale, colorize
 from vda_ros.core.geometry import optical_to_opengl
@@ -46,8 +48,6 @@ from vda_ros.interruption import run_tool
 from vda_ros.io.files import atomic_output
 from vda_ros.io.frame_files import DEFAULT_FOCAL_LENGTH, point_cloud, write_ply
 from vda_ros.model import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything
-from vda_ros.batch.video import PROG as VIDEO_PROG
-from vda_ros.batch.video import RunSummary, VideoSettings, check_run, load_network, process, read_input
 
 SAMPLE_CLIP = Path(__file__).resolve().parents[2] / "assets" / "davis_rollercoaster.mp4"
 KEPT_JOBS = 8
@@ -145,7 +145,7 @@ class _Run:
                 if writer is None:
                     writer = cv2.VideoWriter(
                         str(self._source_video),
-                        cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC),
+                        cv2.VideoWriter.fourcc(*BROWSER_VIDEO_FOURCC),
                         info.fps,
                         (frame.shape[1], frame.shape[0]),
                     )
@@ -158,7 +158,7 @@ class _Run:
             self.events.put(("error", str(error)))
         except _Cancelled:
             self.events.put(("error", "cancelled"))
-        except Exception as error:  # the page must survive anything; the console gets the traceback
+        except Exception as error:  # noqa: BLE001 - the page must survive any failure; the console gets the traceback
             self.events.put(("error", _internal(error)))
         finally:
             if writer is not None:
@@ -171,7 +171,7 @@ def browser_video(mp4: Path, webm: Path) -> Path:
     fps = capture.get(cv2.CAP_PROP_FPS) or 24.0
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
     with atomic_output(webm) as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*BROWSER_VIDEO_FOURCC), fps, size)
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*BROWSER_VIDEO_FOURCC), fps, size)
         try:
             while True:
                 ok, bgr = capture.read()
@@ -271,7 +271,7 @@ class DepthApp:
         except VdaError as error:
             yield {"status": _error(str(error))}
             return
-        except Exception as error:  # the page must survive anything; the console gets the traceback
+        except Exception as error:  # noqa: BLE001 - the page must survive any failure; the console gets the traceback
             yield {"status": _error(_internal(error))}
             return
         command = " ".join(video_command(settings)).replace(str(video), name).replace(str(job_dir), "OUT")
@@ -304,7 +304,7 @@ class DepthApp:
                 else:
                     try:
                         yield self._finished(payload, settings, job_dir, stem, cloud_index)
-                    except Exception as error:
+                    except Exception as error:  # noqa: BLE001 - as above: report, keep the page alive
                         yield {"status": _error(_internal(error))}
                     return
         finally:
@@ -394,7 +394,7 @@ def build_page(app: DepthApp) -> gr.Blocks:
                     cloud_index = gr.Number(0, label="Frame shown in 3D", precision=0, minimum=0, elem_id="cloud-frame")
                 run = gr.Button("Run", variant="primary", elem_id="run")
             with gr.Column(scale=2):
-                outputs = {
+                outputs: dict[str, gr.components.Component] = {
                     "status": gr.Markdown("Ready.", elem_id="status"),
                     "command": gr.Markdown("", elem_id="command"),
                 }
@@ -441,7 +441,7 @@ def build_page(app: DepthApp) -> gr.Blocks:
             relative_shift,
         ]
 
-        def on_run(video_path: str | None, *values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:
+        def on_run(video_path: str | None, *values: Any, progress: gr.Progress = gr.Progress()) -> Iterator[dict]:  # noqa: B008 - gradio finds the tracker by this default
             *fields, index = values
             for update in app.run(video_path, page_values(*fields), int(index or 0), progress):
                 yield {outputs[name]: value for name, value in update.items()}

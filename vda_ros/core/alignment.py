@@ -62,7 +62,7 @@ class Alignment:
 
 
 def as_inverse_depth(prediction: np.ndarray, metric_input: bool) -> np.ndarray:
-    """The prediction as (unscaled) inverse depth: relative outputs already are; metres are inverted (0 where invalid)."""
+    """The prediction as (unscaled) inverse depth: relative outputs are already; metres are inverted (0 if invalid)."""
     values = np.asarray(prediction, dtype=np.float32)
     if not metric_input:
         return values
@@ -126,9 +126,12 @@ def _weighted_fit(x: np.ndarray, z: np.ndarray, metric_input: bool) -> tuple[flo
     return float(solution[0]), (0.0 if metric_input else float(solution[1]))
 
 
-def _relative_residuals(scale: np.ndarray, shift: np.ndarray, x: np.ndarray, z: np.ndarray) -> np.ndarray:
+def _relative_residuals(
+    scale: np.ndarray | float, shift: np.ndarray | float, x: np.ndarray, z: np.ndarray
+) -> np.ndarray:
     """(scale * x + shift) * z - 1 for one or many (broadcast) hypotheses."""
-    return (scale * x + shift) * z - 1.0
+    residuals: np.ndarray = (scale * x + shift) * z - 1.0
+    return residuals
 
 
 def _hypotheses(

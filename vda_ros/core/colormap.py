@@ -28,8 +28,9 @@ def _colormap_index(values: np.ndarray, vmin: float, vmax: float, invalid: np.nd
     span = vmax - vmin
     with np.errstate(invalid="ignore"):
         if not span > 0.0:
-            return np.where(values > vmin, np.uint8(255), np.uint8(0))
-        normalised = np.subtract(values, np.float32(vmin), dtype=np.float32)
+            step: np.ndarray = np.where(values > vmin, np.uint8(255), np.uint8(0))
+            return step
+        normalised: np.ndarray = np.subtract(values, np.float32(vmin), dtype=np.float32)
         normalised /= np.float32(span)
         np.clip(normalised, 0.0, 1.0, out=normalised)
     normalised *= 255.0

@@ -42,11 +42,10 @@ def _scale_camera_matrix(matrix: np.ndarray, shape: tuple[int, int], src_size: S
     skew is zero in practice), so a resized image and its CameraInfo stay consistent with the
     rest of the ROS ecosystem.
     """
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if matrix.shape != shape:
-        raise ValueError(f"expected a {shape[0]}x{shape[1]} matrix, got shape {matrix.shape}")
+    scaled = np.array(matrix, dtype=np.float64)
+    if scaled.shape != shape:
+        raise ValueError(f"expected a {shape[0]}x{shape[1]} matrix, got shape {scaled.shape}")
     scale_x, scale_y = _scale_factors(src_size, dst_size)
-    scaled = matrix.copy()
     scaled[0] *= scale_x
     scaled[1] *= scale_y
     return scaled
@@ -141,7 +140,7 @@ def backproject(
     height, width = depth.shape
     x_slope, y_slope = _ray_slopes(width, height, float(fx), float(fy), float(cx), float(cy), stride)
     z = mask_depth_range(depth[::stride, ::stride], min_depth, max_depth)
-    xyz = np.empty(z.shape + (3,), dtype=np.float32)
+    xyz = np.empty((*z.shape, 3), dtype=np.float32)
     np.multiply(x_slope, z, out=xyz[..., 0])
     np.multiply(y_slope, z, out=xyz[..., 1])
     xyz[..., 2] = z
@@ -183,7 +182,9 @@ def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
 
 def transform_points(xyz: np.ndarray, translation: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     """Points (N, 3) moved by the rigid transform p' = rotation @ p + translation (float64)."""
-    return np.asarray(xyz, dtype=np.float64) @ np.asarray(rotation, dtype=np.float64).T + np.asarray(translation)
+    matrix = np.asarray(rotation, dtype=np.float64)
+    moved: np.ndarray = np.asarray(xyz, dtype=np.float64) @ matrix.T + np.asarray(translation)
+    return moved
 
 
 def project_points(

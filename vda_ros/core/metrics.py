@@ -318,7 +318,7 @@ def frame_metrics(depth: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> tup
 
 
 def _warp_error(depth1: np.ndarray, depth2: np.ndarray, motion: np.ndarray, k: np.ndarray) -> float:
-    """AbsRel of depth1 warped into view 2 (4x4 motion from camera 1 to camera 2) against depth2, 0 if nothing overlaps."""
+    """AbsRel of depth1 warped into view 2 (4x4 motion from camera 1 to 2) against depth2, 0 if nothing overlaps."""
     height, width = depth1.shape
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
     v, u = np.mgrid[0:height, 0:width].astype(np.float64)
@@ -379,7 +379,7 @@ def evaluate(
         raise EvaluationError(f"no valid ground truth: no pixel has {min_depth} < depth < {max_depth} m")
     depth, scale, shift = aligned_depth(prediction, truth, mask, align, max_depth)
     abs_rel, rmse, delta1 = frame_metrics(depth, truth, mask)
-    tae = None if poses is None else temporal_alignment_error(depth, poses, intrinsics)
+    tae = None if poses is None or intrinsics is None else temporal_alignment_error(depth, poses, intrinsics)
     return Metrics(
         abs_rel=float(abs_rel.mean()),
         rmse=float(rmse.mean()),

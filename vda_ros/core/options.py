@@ -216,9 +216,10 @@ class Settings:
     def from_values(cls: type[S], values: Mapping[str, object], warn: Callable[[str], None] | None = None) -> S:
         """The settings `values` (option name -> value; older spellings mapped) give; OptionError if refused.
 
-        Names missing from `values`, or given as None (an unset ROS array, a flag left out), keep their defaults. An older spelling that was used is reported through
-        `warn` (default: standard error) with what replaces it. Each value is checked against its option,
-        then the whole object against the rules that tie options together (`check`).
+        Names missing from `values`, or given as None (an unset ROS array, a flag left out), keep their defaults.
+        An older spelling that was used is reported through `warn` (default: standard error) with what replaces it.
+        Each value is checked against its option, then the whole object against the rules that tie options
+        together (`check`).
         """
         current = {name: value for name, value in values.items() if value is not None}
         for item, alias in cls.aliases():
@@ -234,12 +235,13 @@ class Settings:
         unknown = sorted(set(current) - set(known))
         if unknown:
             raise OptionError(f"unknown option {', '.join(unknown)}")
+        checked: dict[str, Value] = {}
         for name, value in current.items():
-            current[name] = _coerce(value, known[name].default)
-            problem = known[name].problem(current[name])
+            checked[name] = _coerce(value, known[name].default)
+            problem = known[name].problem(checked[name])
             if problem:
                 raise OptionError(problem)
-        settings = cls._build(current)
+        settings = cls._build(checked)
         settings.check()
         return settings
 

@@ -37,13 +37,14 @@ class SparseSamples:
         """The prediction's values at the samples' pixels; the prediction must have the samples' grid."""
         if prediction.shape != self.shape:
             raise ValueError(f"samples are on a {self.shape} grid, the prediction is {prediction.shape}")
-        return prediction[self.rows, self.cols]
+        values: np.ndarray = prediction[self.rows, self.cols]
+        return values
 
 
 def _in_range(depth: np.ndarray, min_depth: float, max_depth: float) -> np.ndarray:
     """Finite depths in [min_depth, max_depth] (max_depth 0: no upper limit)."""
     with np.errstate(invalid="ignore"):
-        keep = np.isfinite(depth) & (depth > 0) & (depth >= min_depth)
+        keep: np.ndarray = np.isfinite(depth) & (depth > 0) & (depth >= min_depth)
         if max_depth > 0:
             keep &= depth <= max_depth
     return keep

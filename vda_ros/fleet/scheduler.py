@@ -232,6 +232,7 @@ class Scheduler:
         if status == DONE:
             self._progress.update(details["frames"])
         else:
+            assert self._progress.total is not None  # run() made the bar with the jobs' total
             self._progress.total -= unit.frames
         self._show()
 

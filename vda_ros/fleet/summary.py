@@ -83,7 +83,9 @@ def table(outcomes: list[Outcome], totals: RunTotals) -> str:
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in [header, *rows]
+        # Every column but the last (free text) is padded to its width.
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in [header, *rows]
     ]
     statuses = (DONE, COMPLETE, FAILED, INTERRUPTED, NOT_RUN)
     counts = {status: sum(o.status == status for o in outcomes) for status in statuses}

@@ -28,7 +28,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from rclpy.serialization import deserialize_message, serialize_message
 from rosbags.interfaces import (
@@ -48,6 +48,9 @@ from ruamel.yaml import YAML
 
 from vda_ros.errors import VdaError
 from vda_ros.io.files import temporaries_of, unique_temporary_path
+
+if TYPE_CHECKING:
+    from rosbags.interfaces.typing import RPath
 
 STORAGES: dict[str, StoragePlugin] = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
 _STORAGE_SUFFIXES = {".mcap": "mcap", ".db3": "sqlite3"}
@@ -114,7 +117,7 @@ def serialize(message: Any) -> bytes:
     return serialize_message(message)
 
 
-def _unreadable(path: Path, error: Exception) -> BagError:
+def _unreadable(path: Path | RPath, error: Exception) -> BagError:
     """The one wording for a bag rosbags cannot read, whatever layer (YAML, MCAP, SQLite) failed."""
     reason = str(error) or type(error).__name__
     return BagError(

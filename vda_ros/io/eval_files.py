@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal, overload
 
 import cv2
 import numpy as np
@@ -42,6 +43,10 @@ def _reason(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
+@overload
+def _read_numpy(path: Path, what: str, archive: Literal[True]) -> NpzFile: ...
+@overload
+def _read_numpy(path: Path, what: str, archive: Literal[False]) -> np.ndarray: ...
 def _read_numpy(path: Path, what: str, archive: bool) -> np.ndarray | NpzFile:
     """An archive (.npz) or one array (.npy), as `archive` asks, or a UsageError naming the file.
 
@@ -99,6 +104,7 @@ def _load_npz(path: Path, what: str) -> np.ndarray:
 
 def _load_frame(path: Path, depth_scale: float) -> np.ndarray:
     """One ground-truth frame in metres: stored values times depth_scale (0: PNG_DEPTH_SCALE or NPY_DEPTH_SCALE)."""
+    values: np.ndarray | None
     if path.suffix == ".npy":
         values = _read_numpy(path, "ground-truth frame", archive=False)
         default = NPY_DEPTH_SCALE

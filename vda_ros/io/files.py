@@ -119,7 +119,8 @@ def remove_stale_temporaries(directory: Path) -> str | None:
             removed.append(entry.name)
     if not removed:
         return None
-    return f"removed {len(removed)} temporary file(s) left in {directory} by an interrupted earlier run: {', '.join(removed)}"
+    names = ", ".join(removed)
+    return f"removed {len(removed)} temporary file(s) left in {directory} by an interrupted earlier run: {names}"
 
 
 @contextmanager

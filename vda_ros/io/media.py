@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import cv2
 import numpy as np
@@ -227,7 +227,7 @@ class DepthSpool:
             for _ in range(self.count):
                 yield np.frombuffer(source.read(frame_bytes), dtype=DEPTH_DTYPE).reshape(shape)
 
-    def copy_to(self, target: BinaryIO) -> None:
+    def copy_to(self, target: IO[bytes]) -> None:
         """Copy the raw (count, H, W) C-order bytes into an open binary file."""
         self.frame_shape()
         self._file.flush()
@@ -256,7 +256,7 @@ def write_depth_video(spool: DepthSpool, path: Path, fps: float, grayscale: bool
     height, width = spool.frame_shape()
     vmin, vmax = spool.value_range
     with atomic_output(path) as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise MediaError(f"cannot write video: {path}")
         try:

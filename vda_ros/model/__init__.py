@@ -1,5 +1,7 @@
 """Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
 
+from vda_ros.core.settings import DEFAULT_ENCODER
+
 from .backends import BACKEND_NAMES, BackendError, CacheError, check_backend, check_backend_cache
 from .checkpoint import (
     CheckpointError,
@@ -10,7 +12,7 @@ from .checkpoint import (
 )
 from .config import ENCODER_CONFIGS, ENCODERS, EncoderConfig, encoder_config
 from .device import PRECISIONS, DeviceError, select_device
-from .factory import DEFAULT_ENCODER, build_engine, build_model, check_engine, model_source, open_model
+from .factory import build_engine, build_model, check_engine, model_source, open_model
 from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .preprocess import FrameSizeError, input_size_problem

@@ -17,7 +17,8 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, dim, kernel_size=PATCH_SIZE, stride=PATCH_SIZE)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)
+        patches: Tensor = self.proj(x)
+        return patches.flatten(2).transpose(1, 2)
 
 
 class Attention(nn.Module):
@@ -31,9 +32,11 @@ class Attention(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         b, n, c = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
+        qkv: Tensor = self.qkv(x)
+        qkv = qkv.reshape(b, n, 3, self.num_heads, c // self.num_heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
+        projected: Tensor = self.proj(out.transpose(1, 2).reshape(b, n, c))
+        return projected
 
 
 class Mlp(nn.Module):
@@ -46,7 +49,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        out: Tensor = self.fc2(self.act(self.fc1(x)))
+        return out
 
 
 class LayerScale(nn.Module):
@@ -74,7 +78,8 @@ class Block(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        mixed: Tensor = self.ls2(self.mlp(self.norm2(x)))
+        return x + mixed
 
 
 class DinoVisionTransformer(nn.Module):
@@ -92,7 +97,10 @@ class DinoVisionTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(dim, cfg.num_heads, cfg.mlp_hidden) for _ in range(cfg.depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self._pos_cache: dict[tuple[int, int], Tensor] = {}
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._pos_cache.clear())
+        # torch leaves this registrar unannotated (no types to check the call against).
+        self.register_load_state_dict_post_hook(  # type: ignore[no-untyped-call]
+            lambda module, _keys: module._pos_cache.clear()
+        )
 
     def interpolated_pos_embed(self, ph: int, pw: int) -> Tensor:
         """Positional embedding for a ph×pw patch grid, cached per grid because it is the same every frame.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -37,7 +37,7 @@ def resolve_precision(precision: str | None, device: torch.device) -> str:
     return precision
 
 
-def autocast(device: torch.device, precision: str) -> ContextManager[object]:
+def autocast(device: torch.device, precision: str) -> AbstractContextManager[object]:
     """Mixed precision for fp16/bf16, nothing for fp32."""
     if precision == "fp32":
         return contextlib.nullcontext()

@@ -15,13 +15,15 @@ import json
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from vda_ros.core.options import Alias, OptionError, Settings, group, option
 from vda_ros.core.settings import ModelSettings
 from vda_ros.errors import UsageError
 from vda_ros.io.files import atomic_output, writable_folder_problem
 
-from .backends.graphs import SLOTS, cache_names, cache_shapes, export_onnx
+from .backends.graphs import cache_names, cache_shapes, export_onnx
+from .config import SLOTS
 from .factory import build_model
 from .network import VideoDepthAnything
 from .preprocess import network_size
@@ -71,7 +73,7 @@ class ExportSettings(Settings):
 
 def export_streaming_onnx(
     model: VideoDepthAnything, frame_size: tuple[int, int], input_size: int, output_dir: Path, window: bool = False
-) -> dict:
+) -> dict[str, Any]:
     """Write first.onnx, step.onnx (and window.onnx) and export.json (shapes, settings) for (height, width) frames.
 
     The files appear together once all are written: a failure (a full disk, Ctrl-C) leaves the folder as it was,
@@ -86,7 +88,7 @@ def export_streaming_onnx(
         "input_size": input_size,
         "network_size": list(net_size),
         "slots": SLOTS,
-        "cache_shapes": dict(zip(cache_names(), (list(s) for s in cache_shapes(model, net_size)))),
+        "cache_shapes": dict(zip(cache_names(), (list(s) for s in cache_shapes(model, net_size)), strict=True)),
     }
     output_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as files:

@@ -113,6 +113,7 @@ def build_engine(
     check_engine(settings, offline=kind == "offline")
     device = select_device(settings.device)
     network = build_model(settings) if model is None else model
+    engine_class: type[StreamingDepth | BatchedStreamingDepth | OfflineDepth]
     engine_class = {"stream": StreamingDepth, "batched": BatchedStreamingDepth, "offline": OfflineDepth}[kind]
     return engine_class(
         network,

@@ -27,7 +27,8 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(features, features, 3, padding=1)
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        refined: Tensor = self.conv2(F.relu(self.conv1(F.relu(x))))
+        return x + refined
 
 
 class FeatureFusionBlock(nn.Module):
@@ -45,11 +46,22 @@ class FeatureFusionBlock(nn.Module):
             x = x + self.resConfUnit1(skip)
         x = self.resConfUnit2(x)
         x = resize(x, size if size is not None else (2 * x.shape[-2], 2 * x.shape[-1]))
-        return self.out_conv(x)
+        out: Tensor = self.out_conv(x)
+        return out
 
 
 class Scratch(nn.Module):
     """The `head.scratch` namespace of the checkpoints: channel reducers, fusion blocks and output convs."""
+
+    # Added by name in __init__ (add_module), declared here for the type checker.
+    layer1_rn: nn.Conv2d
+    layer2_rn: nn.Conv2d
+    layer3_rn: nn.Conv2d
+    layer4_rn: nn.Conv2d
+    refinenet1: FeatureFusionBlock
+    refinenet2: FeatureFusionBlock
+    refinenet3: FeatureFusionBlock
+    refinenet4: FeatureFusionBlock
 
     def __init__(self, features: int, out_channels: tuple[int, int, int, int]) -> None:
         super().__init__()
@@ -123,4 +135,5 @@ class DPTHeadTemporal(nn.Module):
         path_1 = s.refinenet1(path_2, layer_1_rn)
         out = resize(s.output_conv1(path_1), out_size)
         with torch.autocast(out.device.type, enabled=False):
-            return s.output_conv2(out.float())
+            depth: Tensor = s.output_conv2(out.float())
+        return depth

@@ -31,5 +31,5 @@ class VideoDepthAnything(nn.Module):
         """
         b, t, _, h, w = frames.shape
         tokens = self.pretrained(frames.flatten(0, 1))
-        depth = self.head(tokens, int(h) // PATCH_SIZE, int(w) // PATCH_SIZE, int(t), cache)
+        depth: Tensor = self.head(tokens, int(h) // PATCH_SIZE, int(w) // PATCH_SIZE, int(t), cache)
         return depth.view(b, t, h, w)

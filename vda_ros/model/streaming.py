@@ -32,7 +32,7 @@ def past_frame_ids(t: int) -> list[int]:
     if t <= 30:
         return [0] * (32 - t) + list(range(1, t))
     anchor = t - 41 if t >= 42 else 0
-    return [0, anchor] + list(range(t - 29, t))
+    return [0, anchor, *range(t - 29, t)]
 
 
 def slot_of(frame_id: int) -> int:
@@ -118,7 +118,7 @@ class BatchedStreamingDepth(Engine):
             images = torch.stack([self.preprocess(frames[key], net_size) for key in keys])
             batch = self._network(images, streams)
             self.batch_sizes[len(keys)] += 1
-            for index, (key, stream) in enumerate(zip(keys, streams)):
+            for index, (key, stream) in enumerate(zip(keys, streams, strict=True)):
                 stream.frame_index += 1
                 height, width = frames[key].shape[:2]
                 depths[key] = to_frame_size(batch[index : index + 1], height, width)[0].cpu().numpy()

@@ -98,6 +98,8 @@ def sinusoidal_table(length: int, channels: int) -> Tensor:
 class PositionalEncoding(nn.Module):
     """Holds the `pe` buffer the checkpoints store (loaded, not recomputed, so values match bit for bit)."""
 
+    pe: Tensor  # a registered buffer (nn.Module's attribute lookup alone would type it Tensor | Module)
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.register_buffer("pe", sinusoidal_table(NUM_FRAMES, channels))
@@ -139,11 +141,11 @@ class TemporalAttention(nn.Module):
         elif isinstance(cache, StreamBatch):
             # Rows are stream-major (B·hw): stream i owns rows i·hw ... (i + 1)·hw − 1.
             parts = seq.chunk(len(cache.caches))
-            out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches)])
+            out = torch.cat([self._attend(part, pe, one) for part, one in zip(parts, cache.caches, strict=True)])
         else:
             out = self._attend(seq, pe, cache)
-        out = self.to_out[0](self._merge(out))
-        return out.view(-1, hw, num_frames, c).transpose(1, 2).reshape(bt, hw, c)
+        merged: Tensor = self.to_out[0](self._merge(out))
+        return merged.view(-1, hw, num_frames, c).transpose(1, 2).reshape(bt, hw, c)
 
     def _attend(self, seq: Tensor, pe: Tensor, cache: KVCache | None) -> Tensor:
         """(N, T, C) → (N, heads, T, C/heads) for one stream (or a whole offline window without cache)."""
@@ -199,7 +201,8 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(channels, 2 * hidden)
 
     def forward(self, x: Tensor) -> Tensor:
-        value, gate = self.proj(x).chunk(2, dim=-1)
+        projected: Tensor = self.proj(x)
+        value, gate = projected.chunk(2, dim=-1)
         return value * F.gelu(gate)
 
 
@@ -227,9 +230,10 @@ class TemporalTransformerBlock(nn.Module):
         self.ff_norm = nn.LayerNorm(channels)
 
     def forward(self, z: Tensor, num_frames: int, cache: KVCache | StreamBatch | None) -> Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
+        for attention, norm in zip(self.attention_blocks, self.norms, strict=True):
             z = z + attention(norm(z), num_frames, cache)
-        return z + self.ff(self.ff_norm(z))
+        fed: Tensor = self.ff(self.ff_norm(z))
+        return z + fed
 
 
 class TemporalTransformer(nn.Module):
@@ -247,7 +251,8 @@ class TemporalTransformer(nn.Module):
         z = self.proj_in(self.norm(x).flatten(2).transpose(1, 2))
         for block in self.transformer_blocks:
             z = block(z, num_frames, cache)
-        return self.proj_out(z).transpose(1, 2).reshape(bt, c, h, w) + x
+        out: Tensor = self.proj_out(z)
+        return out.transpose(1, 2).reshape(bt, c, h, w) + x
 
 
 class TemporalModule(nn.Module):
@@ -259,4 +264,5 @@ class TemporalModule(nn.Module):
 
     def forward(self, x: Tensor, num_frames: int, cache: KVCache | StreamBatch | None = None) -> Tensor:
         """Feature maps (B·T, C, h, w), frame index fastest within a batch item."""
-        return self.temporal_transformer(x, num_frames, cache)
+        out: Tensor = self.temporal_transformer(x, num_frames, cache)
+        return out

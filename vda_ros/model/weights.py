@@ -25,7 +25,7 @@ import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
-from http.client import HTTPException, HTTPResponse
+from http.client import HTTPException, HTTPMessage, HTTPResponse
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -192,7 +192,7 @@ class _HeaderRecorder(urllib.request.HTTPRedirectHandler):
         fp: IO[bytes],
         code: int,
         msg: str,
-        headers: Message,
+        headers: HTTPMessage,
         newurl: str,
     ) -> urllib.request.Request | None:
         self.seen.append(headers)

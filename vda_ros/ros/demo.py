@@ -160,7 +160,7 @@ def write_video(frames: Sequence[np.ndarray], path: Path, fps: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     height, width = frames[0].shape[:2]
     with atomic_output(path) as temporary:
-        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        writer = cv2.VideoWriter(str(temporary), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             raise DemoError(f"cannot write video: {path}")
         try:

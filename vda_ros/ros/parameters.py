@@ -120,7 +120,8 @@ class ParameterTable(Generic[S]):
             return step()
         except OptionError as error:
             name, value = self._refused or ("", None)
-            raise InvalidParameterValueException(name, value, str(error)) from error
+            # The exception only writes the value into its message: its text is what it needs (of any type).
+            raise InvalidParameterValueException(name, str(value), str(error)) from error
 
     @property
     def settings(self) -> S:

@@ -42,7 +42,7 @@ class Sequence:
 
     def split(self, val_fraction: float) -> tuple[Sequence, Sequence | None]:
         """The first frames for training and the last `val_fraction` for validation (no overlap in time)."""
-        count = int(round(len(self) * val_fraction))
+        count = round(len(self) * val_fraction)
         if count == 0:
             return self, None
         cut = len(self) - count
@@ -161,7 +161,7 @@ def random_clip(sequences: list[Sequence], spec: ClipSpec, rng: np.random.Genera
 
 
 def _draw_clip(sequences: list[Sequence], spec: ClipSpec, rng: np.random.Generator, flip: bool) -> Clip:
-    """A clip from a random position of a random sequence (weighted by length), one random crop and flip for all frames."""
+    """A clip at a random place in a random sequence (weighted by length), one random crop and flip for all frames."""
     starts = np.array([len(s) - spec.length + 1 for s in sequences], dtype=np.float64)
     sequence = sequences[rng.choice(len(sequences), p=starts / starts.sum())]
     start = int(rng.integers(0, len(sequence) - spec.length + 1))

@@ -28,7 +28,7 @@ def streaming_windows(num_frames: int) -> ClipWindows:
     valid = torch.ones(num_frames, NUM_FRAMES, dtype=torch.bool)
     valid[0, 1:] = False
     for t in range(1, num_frames):
-        frames[t] = torch.tensor(past_frame_ids(t) + [t])
+        frames[t] = torch.tensor([*past_frame_ids(t), t])
     query = torch.full((num_frames,), NUM_FRAMES - 1, dtype=torch.long)
     query[0] = 0
     return ClipWindows(frames, valid, query)

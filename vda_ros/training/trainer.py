@@ -194,7 +194,7 @@ class Trainer:
         self.scaler.update()
         self.scheduler.step()
         self.step += 1
-        self.history["train"].append({"step": self.step, "loss": total, "lr": self.scheduler.get_last_lr()[0]})
+        self.history["train"].append({"step": self.step, "loss": total, "lr": float(self.scheduler.get_last_lr()[0])})
         return total
 
     @torch.no_grad()
@@ -284,7 +284,7 @@ class Trainer:
         self.history = state["history"]
 
     def run(self, save_every: int, on_step: Callable[[float], None] | None = None) -> None:
-        """Train to the last step, validating after every epoch (and before the first) and saving every save_every steps."""
+        """Train to the last step, validating after each epoch (and before the first), saving every save_every steps."""
         if self.step == 0 and self.val_clips:
             self.validate()
         while self.step < self.config.total_steps:

@@ -109,7 +109,7 @@ class GraphBackend(Backend):
 
     def stream_step(self, images: Tensor, caches: Sequence[KVCache]) -> Tensor:
         depths = []
-        for image, cache in zip(images, caches):
+        for image, cache in zip(images, caches, strict=True):
             if cache.window is None:
                 outputs = self.run("first", [image[None]])
                 slot = 0

@@ -175,7 +175,7 @@ class GraphCache:
             if problem is None:
                 try:
                     loaded = load(entry)
-                except Exception as error:  # any runtime's own error type: the entry is unusable either way
+                except Exception as error:  # noqa: BLE001 - any runtime's own error type: the entry is unusable either way
                     problem = f"cannot be loaded ({type(error).__name__}: {error})"
                 else:
                     self.hits += 1

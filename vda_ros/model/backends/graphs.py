@@ -81,7 +81,8 @@ class WindowStep(nn.Module):
         self.model = model
 
     def forward(self, frames: Tensor) -> Tensor:
-        return self.model(frames)
+        depth: Tensor = self.model(frames)
+        return depth
 
 
 def cache_shapes(model: VideoDepthAnything, net_size: tuple[int, int]) -> list[tuple[int, ...]]:

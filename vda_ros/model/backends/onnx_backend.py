@@ -56,12 +56,15 @@ class OnnxBackend(GraphBackend):
         return f"onnxruntime {_onnxruntime().__version__}"
 
     def open(self, graph: str, net_size: tuple[int, int]) -> Runner:
+        build: Callable[[Path], None]
         if self.precision == "int8":
             key = self.key(graph, net_size, "onnx-int8", self.runtime_version())
 
-            def build(folder: Path) -> None:
+            def quantized(folder: Path) -> None:
                 # The fp32 file is needed only to quantize: a start that finds the int8 entry never reads it.
                 _quantize(onnx_graph(self, graph, net_size), folder / GRAPH_FILE)
+
+            build = quantized
         else:
             key, build = onnx_key(self, graph, net_size), onnx_export(self, graph, net_size)
         # A cached file that the runtime cannot parse counts as damage: the cache rebuilds it.
@@ -69,7 +72,7 @@ class OnnxBackend(GraphBackend):
         names = [entry.name for entry in session.get_inputs()]
 
         def run(inputs: list[Tensor]) -> list[Tensor]:
-            feeds = {name: np.ascontiguousarray(t.numpy()) for name, t in zip(names, inputs)}
+            feeds = {name: np.ascontiguousarray(t.numpy()) for name, t in zip(names, inputs, strict=True)}
             return [torch.from_numpy(output) for output in session.run(None, feeds)]
 
         return run

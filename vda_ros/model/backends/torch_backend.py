@@ -25,7 +25,8 @@ class TorchBackend(Backend):
     ) -> None:
         super().__init__(model, device, precision, cache)
         # Channels-last convolutions skip a layout reorder per call in oneDNN (CPU) and cuDNN (tensor cores).
-        self.model = model.to(device, memory_format=torch.channels_last).eval()
+        # Module.to takes memory_format (its docstring's fourth form); torch's overloads leave that form out.
+        self.model = model.to(device, memory_format=torch.channels_last).eval()  # type: ignore[call-overload]
 
     def default_precision(self, device: torch.device) -> str:
         return resolve_precision(None, device)
@@ -33,8 +34,10 @@ class TorchBackend(Backend):
     def stream_step(self, images: Tensor, caches: Sequence[KVCache]) -> Tensor:
         cache = caches[0] if len(caches) == 1 else StreamBatch(list(caches))
         with autocast(self.device, self.precision):
-            return self.model(images.to(self.device, non_blocking=True)[:, None], cache=cache)[:, 0]
+            depth: Tensor = self.model(images.to(self.device, non_blocking=True)[:, None], cache=cache)
+        return depth[:, 0]
 
     def window(self, frames: Tensor) -> Tensor:
         with autocast(self.device, self.precision):
-            return self.model(frames.to(self.device, non_blocking=True))
+            depth: Tensor = self.model(frames.to(self.device, non_blocking=True))
+        return depth
