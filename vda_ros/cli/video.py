@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from vda_ros.batch.video import NOT_OFFERED, PROG, VideoSettings, report, run
+from vda_ros.batch.video import FLAG_HELP, NOT_OFFERED, PROG, VideoSettings, report, run
 from vda_ros.cli.help_format import DefaultsHelpFormatter
 from vda_ros.core.options import add_flags, from_args
 from vda_ros.interruption import run_tool

@@ -182,7 +182,8 @@ def _band_sine_squared(depth: np.ndarray, fx: float, fy: float, cx: float, cy: f
     normal += np.square(z_v, out=z_v)
     normal *= 1.0 + np.square(du / np.float32(fx)) + np.square(dv / np.float32(fy))
     np.square(z, out=z)
-    return np.divide(z, normal, out=z)
+    result: np.ndarray = np.divide(z, normal, out=z)
+    return result
 
 
 def surface_angle_sine(depth: np.ndarray, fx: float, fy: float, cx: float, cy: float) -> np.ndarray:
@@ -192,7 +193,8 @@ def surface_angle_sine(depth: np.ndarray, fx: float, fy: float, cx: float, cy: f
     normal m = (fx z_u, fy z_v, z + (u - cx) z_u + (v - cy) z_v) (up to sign and length) and m . (x, y, 1) = z,
     so the sine is z / (|m| |(x, y, 1)|): 1 for a surface facing the camera, 0 for one seen edge-on.
     """
-    return np.sqrt(_sine_squared(depth, fx, fy, cx, cy))
+    result: np.ndarray = np.sqrt(_sine_squared(depth, fx, fy, cx, cy))
+    return result
 
 
 def flying_pixels(
@@ -205,7 +207,8 @@ def flying_pixels(
     by any factor (angles do not change), so relative inverse depth inverted works too.
     """
     with np.errstate(invalid="ignore"):
-        return _sine_squared(depth, fx, fy, cx, cy) < np.float32(math.sin(math.radians(max_angle)) ** 2)
+        result: np.ndarray = _sine_squared(depth, fx, fy, cx, cy) < np.float32(math.sin(math.radians(max_angle)) ** 2)
+        return result
 
 
 def geometric_confidence(flying: np.ndarray, radius: float | None = None) -> np.ndarray:
@@ -219,7 +222,8 @@ def geometric_confidence(flying: np.ndarray, radius: float | None = None) -> np.
     if not flying.any():
         return np.ones(flying.shape, dtype=np.float32)
     distance = cv2.distanceTransform((~flying).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
-    return np.minimum(distance / np.float32(radius), np.float32(1.0))
+    result: np.ndarray = np.minimum(distance / np.float32(radius), np.float32(1.0))
+    return result
 
 
 def agreement_confidence(depth: np.ndarray, other: np.ndarray, error_scale: float = ERROR_SCALE) -> np.ndarray:
@@ -237,7 +241,8 @@ def agreement_confidence(depth: np.ndarray, other: np.ndarray, error_scale: floa
     with np.errstate(invalid="ignore", divide="ignore"):
         factor = np.exp(-np.abs(a - b) / (np.float32(error_scale) * a))
         compared = (a > 0) & (b > 0) & np.isfinite(factor)
-    return np.where(compared, factor, np.float32(1.0)).astype(np.float32)
+    result: np.ndarray = np.where(compared, factor, np.float32(1.0)).astype(np.float32)
+    return result
 
 
 def residual_confidence(
@@ -263,7 +268,8 @@ def residual_confidence(
         return np.ones(depth.shape, dtype=np.float32)
     residuals = np.minimum(residuals[usable], RESIDUAL_CAP)
     spread = _spread(samples.rows[usable], samples.cols[usable], residuals, depth.shape, radius)
-    return np.exp(-spread / np.float32(error_scale)).astype(np.float32)
+    result: np.ndarray = np.exp(-spread / np.float32(error_scale)).astype(np.float32)
+    return result
 
 
 def _spread(
@@ -297,7 +303,7 @@ def combine_confidence(depth: np.ndarray, *factors: np.ndarray | None) -> np.nda
     non-positive pixels get 0.
     """
     with np.errstate(invalid="ignore"):
-        confidence = (np.isfinite(depth) & (depth > 0)).astype(np.float32)
+        confidence: np.ndarray = (np.isfinite(depth) & (depth > 0)).astype(np.float32)
     for factor in factors:
         if factor is not None:
             if factor.shape != confidence.shape:

@@ -282,6 +282,7 @@ def frame_outputs(
         no_info = "no CameraInfo received for this frame_id"
         return FrameOutputs(values, colored, None, None, no_info, confidence=confidence)
     if depth_camera is None:
+        assert problem is not None  # a camera whose intrinsics fit the depth always gives a depth camera
         return FrameOutputs(values, colored, None, None, problem, problem, confidence)
     off = cloud_off_reason(metric, settings)
     if off is not None:
