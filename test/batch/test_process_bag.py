@@ -137,6 +137,7 @@ def test_compressed_sqlite3_bag_without_camera_info_replaces_output(tmp_path: Pa
         assert_stamped_like(messages[topic], bag.record_times, bag.stamps)
 
 
+@pytest.mark.slow
 def test_metric_bag_with_points_and_copied_input(tmp_path: Path) -> None:
     """Metric model, PNG images, calibrated CameraInfo, --copy-input into sqlite3 format 9, clouds at stride 2."""
     bag = write_test_bag(tmp_path / "in", synthetic_frames(5), image_format="png", info="calibrated", chatter=True)
@@ -300,6 +301,7 @@ def test_disk_full_while_finishing_the_bag_is_a_clear_error(
     assert leftovers(tmp_path) == ["in"]
 
 
+@pytest.mark.slow
 def test_temporaries_of_a_killed_run_are_removed_by_the_next_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -264,6 +264,7 @@ def _images(messages) -> list[np.ndarray]:
     return [np.frombuffer(bytes(m.data), "<f4").reshape(m.height, m.width) for _, m in messages]
 
 
+@pytest.mark.slow
 def test_the_filter_and_the_confidence_in_an_aligned_bag(tmp_path, monkeypatch):
     """Issue 23 through the bag tool: the network-like 640x480 scene aligned to its LiDAR-like topic, with the
     filter off and on; depth/confidence written when asked, for every frame written, with the depth's header."""

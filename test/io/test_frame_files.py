@@ -71,6 +71,7 @@ def test_exr_frames_equal_the_npz_depths(metric_run: Path) -> None:
         assert np.array_equal(pixels, depth)
 
 
+@pytest.mark.slow
 def test_ply_frames_equal_the_backprojection_with_the_official_camera(metric_run: Path, clip: Path) -> None:
     """Every valid pixel but the flying ones (the filter is on by default; the npz keeps every pixel)."""
     depths = npz_depths(metric_run / "clip_depths.npz")

@@ -88,6 +88,7 @@ def test_loss_decreases_and_validation_improves(trained: Trainer) -> None:
     assert (trained.output_dir / HISTORY_FILE).is_file() and (trained.output_dir / STATE_FILE).is_file()
 
 
+@pytest.mark.slow
 def test_checkpoint_is_official_and_vda_video_gives_the_in_memory_depth(
     trained: Trainer, folders: tuple[Path, Path], reference_dir: Path, tmp_path: Path
 ) -> None:
