@@ -62,8 +62,10 @@ def start_node(tmp_path: Path, params: dict, sizes: dict[str, tuple[int, int]]) 
     return process
 
 
-def stream_reference(frames: list[np.ndarray], tmp_path: Path, name: str) -> np.ndarray:
-    """vda-video --mode stream on these frames (written as a PNG folder), fp32 on the CPU."""
+def stream_reference(
+    frames: list[np.ndarray], tmp_path: Path, name: str, mode: str = "stream", input_size: int = INPUT_SIZE
+) -> np.ndarray:
+    """vda-video --mode <mode> on these frames (written as a PNG folder), fp32 on the CPU."""
     folder = tmp_path / name
     folder.mkdir()
     for index, rgb in enumerate(frames):
@@ -79,13 +81,13 @@ def stream_reference(frames: list[np.ndarray], tmp_path: Path, name: str) -> np.
                     "--output-dir",
                     str(out),
                     "--mode",
-                    "stream",
+                    mode,
                     "--random-weights",
                     "--fp32",
                     "--device",
                     "cpu",
                     "--input-size",
-                    str(INPUT_SIZE),
+                    str(input_size),
                     "--max-res",
                     "0",
                     "--save-npz",

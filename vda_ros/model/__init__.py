@@ -1,4 +1,5 @@
-"""Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading and the two engines."""
+"""Video Depth Anything in plain PyTorch (no ROS): the network, checkpoint loading, the streaming and windowed
+engines, and the windowed engine behind a live stream (refined depth)."""
 
 from vda_ros.core.settings import DEFAULT_ENCODER
 
@@ -17,6 +18,7 @@ from .network import VideoDepthAnything
 from .offline import OfflineDepth
 from .preprocess import FrameSizeError, input_size_problem
 from .random_weights import random_model
+from .refined import RefinedStats, RefinedStream
 from .streaming import BatchedStreamingDepth, StreamingDepth
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "EncoderConfig",
     "FrameSizeError",
     "OfflineDepth",
+    "RefinedStats",
+    "RefinedStream",
     "StreamingDepth",
     "VideoDepthAnything",
     "build_engine",

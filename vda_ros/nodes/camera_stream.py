@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeAlias
 
+import numpy as np
 from rclpy.exceptions import InvalidNamespaceException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
@@ -20,13 +22,29 @@ from rclpy.qos import QoSProfile
 from rclpy.subscription import Subscription
 from rclpy.validate_namespace import validate_namespace
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from std_msgs.msg import Header
 
 from vda_ros.core.depth_quality import ConfidenceCues
 from vda_ros.core.outputs import CLOUD_WAITING, LiveColorScale
+from vda_ros.model import RefinedStream
 from vda_ros.ros.diagnostics import LatencyWindow, RateMeter, format_ms
 from vda_ros.ros.stream_state import CameraInfoCache, ProblemLog, StreamContinuity
 
 ImageMessage: TypeAlias = Image | CompressedImage
+
+REFINED = "refined/"
+"""Namespace of the refined outputs under a camera's: refined/depth/image, refined/depth/camera_info, refined/points."""
+REFINED_OUTPUTS = ("depth", "info", "points")
+"""The live outputs the refined stream mirrors."""
+
+
+@dataclass(frozen=True)
+class RefinedFrame:
+    """What the refined output of a frame needs besides its depth: the frame's header, image and intrinsics."""
+
+    header: Header
+    rgb: np.ndarray
+    info: CameraInfo | None
 
 
 def camera_name_problem(camera: str) -> str | None:
@@ -75,6 +93,11 @@ class CameraStream:
             "points": prefix + "points",
         }
         self.publishers: dict[str, Publisher] = {}
+        """Live outputs by name ('depth', 'points', ...); with refined depth, also 'refined depth' and so on."""
+        self.refined: RefinedStream[RefinedFrame] | None = None
+        """The windowed engine behind this camera's stream, while active with refined depth."""
+        self.refined_rate = RateMeter()
+        self.refined_failures_reported = 0
         self._subscriptions: list[Subscription] = []
 
         self.camera_infos = CameraInfoCache()
@@ -83,6 +106,8 @@ class CameraStream:
         self.cues = ConfidenceCues()
         self.problems = ProblemLog(node.get_logger().warning)
         self.reset_requested = threading.Event()
+        self.refined_end_requested = threading.Event()
+        """A reset service was called: the refined stream ends now, not at the next frame."""
         self.counts = {
             "received": 0,
             "processed": 0,
@@ -92,6 +117,7 @@ class CameraStream:
             "colored skipped": 0,
             "confidence skipped": 0,
             "points skipped": 0,
+            "refined points skipped": 0,
         }
         self.failures = 0
         """Frames that failed in the inference step since the last one that did not."""
@@ -102,10 +128,18 @@ class CameraStream:
         self.input_rate, self.output_rate = RateMeter(), RateMeter()
         self.inference_time, self.end_to_end = LatencyWindow(), LatencyWindow()
 
-    def create_publishers(self, node: Node, qos: QoSProfile) -> None:
+    def create_publishers(self, node: Node, qos: QoSProfile, refined: bool) -> None:
+        """The live outputs, and with `refined` the refined ones under refined/ (the same names below it)."""
         types = {"depth": Image, "info": CameraInfo, "colored": Image, "confidence": Image, "points": PointCloud2}
+        topics = dict(self._output_topics)
+        if refined:
+            prefix = camera_prefix(self.camera)
+            topics |= {
+                f"refined {name}": prefix + REFINED + topics[name].removeprefix(prefix) for name in REFINED_OUTPUTS
+            }
         self.publishers = {
-            name: node.create_publisher(types[name], topic, qos) for name, topic in self._output_topics.items()
+            name: node.create_publisher(types[name.removeprefix("refined ")], topic, qos)
+            for name, topic in topics.items()
         }
 
     def destroy_publishers(self, node: Node) -> None:
@@ -132,6 +166,29 @@ class CameraStream:
         self.counts[f"{output} skipped"] += 1
         return False
 
+    def refined_values(self) -> dict[str, object]:
+        """The refined stream's statistics for /diagnostics (empty without refined depth)."""
+        if self.refined is None:
+            return {}
+        stats, delays = self.refined.stats, self.refined.recent_delays()
+        frames = np.percentile([d[0] for d in delays], (50, 95)) if delays else None
+        seconds = np.percentile([d[1] for d in delays], (50, 95)) if delays else None
+        return {
+            "refined rate (Hz)": f"{self.refined_rate.rate():.2f}",
+            "refined delay median (frames)": "-" if frames is None else f"{frames[0]:.0f}",
+            "refined delay p95 (frames)": "-" if frames is None else f"{frames[1]:.0f}",
+            "refined delay median (s)": "-" if seconds is None else f"{seconds[0]:.3f}",
+            "refined delay p95 (s)": "-" if seconds is None else f"{seconds[1]:.3f}",
+            "refined frames pending": stats.pending,
+            "refined frames published": stats.delivered,
+            "refined frames dropped (behind)": stats.dropped,
+            "refined segments cut (behind)": stats.cuts,
+            "refined segments ended by timeout": stats.timeouts,
+            "refined frames failed": stats.failed,
+            "refined last failure": stats.last_failure or "-",
+            "refined points not computed (no subscriber)": self.counts["refined points skipped"],
+        }
+
     def diagnostic_values(self, model_name: str) -> dict[str, object]:
         inference = self.inference_time.percentiles_ms(50, 95)
         end_to_end = self.end_to_end.percentiles_ms(50, 95)
@@ -157,4 +214,5 @@ class CameraStream:
             "colored not computed (no subscriber)": self.counts["colored skipped"],
             "confidence not computed (no subscriber)": self.counts["confidence skipped"],
             "points not computed (no subscriber)": self.counts["points skipped"],
+            **self.refined_values(),
         }

@@ -6,7 +6,9 @@ messages. DepthService wires the
 pieces together and owns the threading: each camera's subscription drops its image into that camera's
 one-frame slot and returns at once, and one worker thread runs the model on the newest frame of every
 camera that has one (up to max_batch cameras per forward pass, round robin), so a camera faster than the
-model costs dropped frames, never a growing delay, and no camera starves another.
+model costs dropped frames, never a growing delay, and no camera starves another. With `refined` on, every
+processed frame also goes to its camera's RefinedStream (the windowed engine on a thread of its own), whose
+depth comes back about a window later and is published under refined/ with the frame's header.
 
 It works for one rclpy node it is given, plain (depth_node) or lifecycle (managed_depth_node), in the steps of
 the ROS 2 lifecycle: configure (model, publishers, reset services), activate (subscriptions, inference thread,
@@ -30,19 +32,34 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.service import Service
 from rclpy.timer import Timer
-from sensor_msgs.msg import CompressedImage
+from sensor_msgs.msg import CameraInfo, CompressedImage
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from vda_ros.core.outputs import cloud_off_reason, frame_outputs
+from vda_ros.core.outputs import FrameOutputs, cloud_off_reason, frame_outputs
 from vda_ros.core.settings import FrameSettings
 from vda_ros.errors import VdaError
 from vda_ros.io.media import scaled_size
-from vda_ros.model import BatchedStreamingDepth, CacheError, FrameSizeError, build_engine, model_source
+from vda_ros.model import (
+    BatchedStreamingDepth,
+    CacheError,
+    FrameSizeError,
+    OfflineDepth,
+    RefinedStream,
+    build_engine,
+    model_source,
+)
 from vda_ros.model.backends.base import GraphBackend
 from vda_ros.model.preprocess import network_size
 from vda_ros.nodes.camera_mailbox import CameraMailbox
-from vda_ros.nodes.camera_stream import CameraStream, ImageMessage, camera_name_problem, reset_service_name
+from vda_ros.nodes.camera_stream import (
+    REFINED,
+    CameraStream,
+    ImageMessage,
+    RefinedFrame,
+    camera_name_problem,
+    reset_service_name,
+)
 from vda_ros.nodes.depth_settings import DepthSettings
 from vda_ros.ros.conversions import (
     ImageConversionError,
@@ -95,6 +112,8 @@ class DepthService:
         self._log = node.get_logger()
         self._engine: BatchedStreamingDepth | None = None
         """The model; None while not configured."""
+        self._refined_engine: OfflineDepth | None = None
+        """The windowed engine on the same network, with refined depth; None without."""
         self._model_name = ""
         self._metric = False
         self._cameras: dict[str, CameraStream] = {}
@@ -131,6 +150,9 @@ class DepthService:
         names = self._camera_names(settings.cameras)
         try:
             engine = build_engine(settings.model, "batched", log=self._log_info)
+            refined = (
+                build_engine(settings.model, "offline", engine.model, self._log_info) if settings.refined else None
+            )
         except VdaError as error:
             raise StartupError(str(error)) from error
         if settings.model.random_weights:
@@ -138,11 +160,11 @@ class DepthService:
         family = "metric" if engine.metric else "relative"
         source = model_source(settings.model)
         self._model_name = f"{engine.model.encoder} {family} ({source}), {engine.backend.describe()} on {engine.device}"
-        self._engine, self._metric = engine, engine.metric
+        self._engine, self._refined_engine, self._metric = engine, refined, engine.metric
         node = self._node
         self._cameras = {name: CameraStream(node, name, self._metric, settings.compressed) for name in names}
         for camera in self._cameras.values():
-            camera.create_publishers(node, settings.qos.output)
+            camera.create_publishers(node, settings.qos.output, refined=settings.refined)
         self._reset_services = [node.create_service(Trigger, "~/reset", self._on_reset_all)]
         if settings.cameras:
             self._reset_services += [
@@ -168,6 +190,15 @@ class DepthService:
             target=self._run_worker, args=(settings.max_batch,), name="depth_inference", daemon=True
         )
         self._worker.start()
+        if self._refined_engine is not None:
+            for camera in self._cameras.values():
+                camera.refined = RefinedStream(
+                    self._refined_engine,
+                    functools.partial(self._publish_refined, camera),
+                    flush_timeout=settings.refined_flush_timeout,
+                    on_error=functools.partial(self._refined_failed, camera),
+                    name=f"refined_depth{camera.camera.replace('/', '_')}",
+                )
         inputs = ", ".join(
             f"{c.image_topic} and {self._node.resolve_topic_name(c.info_topic)}" for c in self._cameras.values()
         )
@@ -191,6 +222,7 @@ class DepthService:
                 self._log.info("stopping: waiting for the inference step in progress to end")
             self._worker.join()
             self._worker = None
+        self._finish_refined()
         if self._diagnostics_timer is not None:
             self._node.destroy_timer(self._diagnostics_timer)
             self._diagnostics_timer = None
@@ -207,6 +239,7 @@ class DepthService:
             self._node.destroy_publisher(self._diagnostics)
         device = self._engine.device if self._engine is not None else None
         self._cameras, self._reset_services, self._diagnostics, self._engine = {}, [], None, None
+        self._refined_engine = None
         release_device_memory(device)
         self._log.info("released the model and its device memory")
 
@@ -214,6 +247,16 @@ class DepthService:
         """Undo whatever is done: deactivate, then clean up (the end of the node)."""
         self.deactivate()
         self.cleanup()
+
+    def _finish_refined(self) -> None:
+        """Finish and publish every camera's pending refined frames (the end of their streams), then stop them."""
+        streams = [camera for camera in self._cameras.values() if camera.refined is not None]
+        if any(camera.refined is not None and camera.refined.stats.pending for camera in streams):
+            self._log.info("stopping: finishing the refined depth of the frames still pending")
+        for camera in streams:
+            assert camera.refined is not None
+            camera.refined.close()
+            camera.refined = None
 
     def _log_info(self, line: str) -> None:
         """The graph cache's reports (building, built, loaded) as INFO lines."""
@@ -244,10 +287,17 @@ class DepthService:
         off = self._cloud_off(settings)
         points = f"points (advertised, {off})" if off else "points (with a calibrated CameraInfo, while subscribed)"
         where = "outputs of each camera" if settings.cameras else "outputs"
-        return (
+        line = (
             f"{where}: {depth}, depth/camera_info (with a CameraInfo), depth/colored (while subscribed), "
             f"depth/confidence (while subscribed), {points}"
         )
+        if settings.refined:
+            flush = settings.refined_flush_timeout
+            line += (
+                f"; refined depth under {REFINED} (depth, camera_info, points), about one window (31 frames) behind"
+                + (f", streams end after {flush:g} s without a frame" if flush > 0 else "")
+            )
+        return line
 
     def _cloud_off(self, settings: DepthSettings) -> str | None:
         """Why the current parameters give no cloud at all (None: frames with intrinsics get one)."""
@@ -264,6 +314,7 @@ class DepthService:
 
     def _on_reset_all(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         for camera in self._cameras.values():
+            camera.refined_end_requested.set()  # first: the worker clears it when it takes the reset
             camera.reset_requested.set()
         response.success = True
         response.message = "the temporal cache is cleared before the next frame"
@@ -272,6 +323,7 @@ class DepthService:
     def _on_reset(
         self, camera: CameraStream, _request: Trigger.Request, response: Trigger.Response
     ) -> Trigger.Response:
+        camera.refined_end_requested.set()  # first: the worker clears it when it takes the reset
         camera.reset_requested.set()
         response.success = True
         response.message = f"the temporal cache of {camera.camera} is cleared before its next frame"
@@ -283,6 +335,7 @@ class DepthService:
         """Run batches until deactivated (checked between steps), or until the graph cache proves unusable."""
         while not self._stopping.is_set():
             batch = self._mailbox.take_batch(max_batch, timeout=0.2)
+            self._end_refined_on_request({name for name, _ in batch})
             if not batch:
                 continue
             self._in_step.set()
@@ -296,6 +349,19 @@ class DepthService:
                 self._record_failure(batch, error)
             finally:
                 self._in_step.clear()
+
+    def _end_refined_on_request(self, in_batch: set[str]) -> None:
+        """End the refined streams a reset service asked to end, without waiting for the camera's next frame.
+
+        A reset clears the streaming cache before the camera's next frame; the refined stream of a camera with
+        no frame in this batch is ended now (within the worker's 0.2 s wait), so its pending frames are finished
+        even if no frame follows. A camera with a frame in the batch is reset with that frame, refined included.
+        """
+        for name, camera in self._cameras.items():
+            if name not in in_batch and camera.refined_end_requested.is_set():
+                camera.refined_end_requested.clear()
+                if camera.refined is not None:
+                    camera.refined.end()
 
     def _cache_failed(self, error: Exception) -> bool:
         """Stop inference for good when a graph backend cannot write or read its cache; True if it did.
@@ -346,10 +412,13 @@ class DepthService:
         for name, (camera, msg, rgb) in ready.items():
             camera.inference_time.add(elapsed)
             camera.failures = 0
-            self._publish_outputs(camera, msg.header, rgb, predictions[name], current)
+            info = camera.camera_infos.lookup(msg.header.frame_id, stamp_ns(msg.header.stamp))
+            self._publish_outputs(camera, msg.header, rgb, info, predictions[name], current)
             camera.counts["processed"] += 1
             camera.output_rate.tick()
             camera.end_to_end.add((self._node.get_clock().now().nanoseconds - stamp_ns(msg.header.stamp)) / 1e9)
+            if camera.refined is not None:  # after the live outputs: refined depth never delays them
+                camera.refined.push(rgb, RefinedFrame(msg.header, rgb, info))
 
     def _to_rgb(
         self, camera: CameraStream, msg: ImageMessage, frames: FrameSettings, input_size: int
@@ -376,11 +445,14 @@ class DepthService:
         reason = camera.continuity.check(header.frame_id, size, stamp_ns(header.stamp))
         if camera.reset_requested.is_set():
             camera.reset_requested.clear()
+            camera.refined_end_requested.clear()
             reason = "requested on ~/reset" if len(self._cameras) == 1 else "requested on a reset service"
         if reason is None:
             return
         assert self._engine is not None
         self._engine.reset(camera.camera)
+        if camera.refined is not None:
+            camera.refined.end()
         camera.colors.reset()
         camera.cues.reset()
         camera.counts["resets"] += 1
@@ -395,6 +467,7 @@ class DepthService:
         camera: CameraStream,
         header: Header,
         rgb: np.ndarray,
+        info: CameraInfo | None,
         prediction: np.ndarray,
         settings: DepthSettings,
     ) -> None:
@@ -402,7 +475,6 @@ class DepthService:
 
         The confidence's cues beside the geometry: the disagreement with this camera's previous frame.
         """
-        info = camera.camera_infos.lookup(header.frame_id, stamp_ns(header.stamp))
         outputs = settings.outputs
         want_confidence = camera.wanted("confidence")
         out = frame_outputs(
@@ -420,18 +492,54 @@ class DepthService:
         camera.cloud_state = out.cloud_state
         if out.problem is not None:
             camera.problems.add(out.problem)
+        self._send(camera, "", out, header, info, want_confidence)
+
+    def _publish_refined(self, camera: CameraStream, frame: RefinedFrame, depth: np.ndarray) -> None:
+        """A frame's refined depth (from the refined stream's thread) on refined/: depth, camera_info and points.
+
+        The depth rules are the live ones, read now (the flying-pixel filter and the cloud's settings); the
+        problems they report were already reported for the frame's live outputs.
+        """
+        settings = self._settings()
+        out = frame_outputs(
+            frame.rgb,
+            depth,
+            metric=self._metric,
+            settings=settings.outputs,
+            camera=camera_model(frame.info) if frame.info is not None else None,
+            want_cloud=camera.wanted("refined points"),
+            quality=settings.quality,
+        )
+        self._send(camera, "refined ", out, frame.header, frame.info, want_confidence=False)
+        camera.refined_rate.tick()
+
+    def _refined_failed(self, camera: CameraStream, error: Exception) -> None:
+        """A refined window or publication failed: its traceback in the log (each kind once a period)."""
+        trace = "".join(traceback.format_exception(error)).rstrip()
+        self._failure_log.log(f"refined depth failed on {camera.image_topic}, its frames skipped:\n{trace}")
+
+    def _send(
+        self,
+        camera: CameraStream,
+        prefix: str,
+        out: FrameOutputs,
+        header: Header,
+        info: CameraInfo | None,
+        want_confidence: bool,
+    ) -> None:
+        """Publish one frame's outputs on the live publishers (prefix '') or the refined ones ('refined ')."""
         publishers = camera.publishers
-        self._publish(camera, publishers["depth"], depth_to_msg(out.depth, header))
+        self._publish(camera, publishers[prefix + "depth"], depth_to_msg(out.depth, header))
         if out.colored is not None:
-            self._publish(camera, publishers["colored"], bgr_to_msg(out.colored, header))
+            self._publish(camera, publishers[prefix + "colored"], bgr_to_msg(out.colored, header))
         if want_confidence and out.confidence is not None:
-            self._publish(camera, publishers["confidence"], depth_to_msg(out.confidence, header))
+            self._publish(camera, publishers[prefix + "confidence"], depth_to_msg(out.confidence, header))
         if out.camera is not None:
             assert info is not None
             height, width = out.depth.shape
-            self._publish(camera, publishers["info"], depth_camera_info(info, header, width, height))
+            self._publish(camera, publishers[prefix + "info"], depth_camera_info(info, header, width, height))
         if out.cloud is not None:
-            self._publish(camera, publishers["points"], points_to_cloud(out.cloud.xyz, header, out.cloud.rgb))
+            self._publish(camera, publishers[prefix + "points"], points_to_cloud(out.cloud.xyz, header, out.cloud.rgb))
 
     def _publish(self, camera: CameraStream, publisher: Publisher, msg: object) -> None:
         """Publish; a reliable writer's full queue is the camera's problem, unless the node is stopping."""
@@ -475,10 +583,19 @@ class DepthService:
                     "cameras": ", ".join(camera.image_topic for camera in self._cameras.values()),
                     "max batch": settings.max_batch,
                     "batches by size": batches,
+                    "refined depth": self._refined_line(settings),
                 },
             )
         )
         publish_diagnostics(self._node, self._diagnostics, statuses)  # a stalled reader: the next report follows
+
+    def _refined_line(self, settings: DepthSettings) -> str:
+        """Whether refined depth is on, and how its streams end."""
+        if self._refined_engine is None:
+            return "off"
+        flush = settings.refined_flush_timeout
+        ends = f"after {flush:g} s without a frame, " if flush > 0 else ""
+        return f"on: windowed engine, about one window (31 frames) behind; streams end {ends}on resets and deactivation"
 
     def _health(self, camera: CameraStream, random_weights: bool) -> tuple[bytes, str]:
         """The camera's level and why: ERROR when inference stopped, or its last FAILURES_FOR_ERROR frames failed;
@@ -494,6 +611,9 @@ class DepthService:
             warnings.append(f"inference failed on the last frame: {camera.last_failure}")
         if random_weights:
             warnings.append("RANDOM WEIGHTS: depth is meaningless")
+        if camera.refined is not None and camera.refined.stats.failed > camera.refined_failures_reported:
+            camera.refined_failures_reported = camera.refined.stats.failed
+            warnings.append(f"refined depth failed: {camera.refined.stats.last_failure}")
         problems = camera.problems.count
         if problems > camera.problems_at_last_report:
             warnings.append(f"bad input: {camera.problems.last}")

@@ -43,6 +43,17 @@ class DepthSettings(Settings):
     max_batch: int = option(
         4, "Most cameras run in one forward pass; more waiting cameras are served round robin.", int_range=(1, 64, 0)
     )
+    refined: bool = option(
+        False,
+        "Also run the windowed (offline) model on every processed frame, on its own thread, and publish each "
+        "frame's more accurate depth under refined/ with the frame's header, about one window (31 frames) later.",
+    )
+    refined_flush_timeout: float = option(
+        1.0,
+        "Seconds without a frame after which a camera's refined stream ends: its last frames are finished the way "
+        "the offline mode ends a video. 0: only a reset, a new stream or deactivation end it.",
+        float_range=(0.0, 3600.0),
+    )
 
     @property
     def compressed(self) -> bool:
