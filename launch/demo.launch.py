@@ -54,6 +54,13 @@ ARGUMENTS = (
     ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
     ("reliability", "reliable", "QoS of the camera images, publisher and subscriber: reliable or best_effort"),
     ("use_sim_time", NOT_GIVEN, "use /clock" + FROM_FILE),
+    (
+        "refined",
+        NOT_GIVEN,
+        "true: also publish the windowed model's more accurate depth under refined/, about one window "
+        "(31 frames) behind" + FROM_FILE,
+    ),
+    ("refined_flush_timeout", NOT_GIVEN, "seconds without a frame that end a refined stream" + FROM_FILE),
     ("random_weights", NOT_GIVEN, "smoke test without a checkpoint: random weights, MEANINGLESS depth" + FROM_FILE),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
     ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),
@@ -76,6 +83,8 @@ def generate_launch_description() -> LaunchDescription:
         "max_res",
         "use_sim_time",
         "random_weights",
+        "refined",
+        "refined_flush_timeout",
         "managed",
         "autostart",
         "rviz",

@@ -37,6 +37,8 @@ NODE_PARAMETERS = {
     "max_res": int,
     "random_weights": bool,
     "input_reliability": str,
+    "refined": bool,
+    "refined_flush_timeout": float,
     "use_sim_time": bool,
     "autostart": bool,
 }
@@ -80,6 +82,13 @@ ARGUMENTS = (
         "QoS of the image subscription: best_effort (hears every camera) or "
         "reliable (a reliable camera loses no large frames, e.g. on Jazzy)" + FROM_FILE,
     ),
+    (
+        "refined",
+        NOT_GIVEN,
+        "true: also publish the windowed model's more accurate depth under refined/, about one window "
+        "(31 frames) behind" + FROM_FILE,
+    ),
+    ("refined_flush_timeout", NOT_GIVEN, "seconds without a frame that end a refined stream" + FROM_FILE),
     ("use_sim_time", NOT_GIVEN, "use /clock (bag playback)" + FROM_FILE),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
     ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),

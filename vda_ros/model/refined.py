@@ -99,7 +99,7 @@ class RefinedStream(Generic[T]):
         engine: OfflineDepth,
         deliver: Callable[[T, np.ndarray], None],
         *,
-        flush_timeout: float = 1.0,
+        flush_timeout: float = 2.0,
         capacity: int = DEFAULT_CAPACITY,
         on_error: Callable[[Exception], None] | None = None,
         name: str = "refined_depth",

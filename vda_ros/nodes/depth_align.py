@@ -101,6 +101,12 @@ class AlignSettings(Settings):
     )
     pairing: PairingSettings = group(PairingSettings, max_time_offset=0.05)
     """A depth frame without a sparse measurement within max_time_offset uses the held alignment."""
+    sparse_history: int = option(
+        32,
+        "Sparse measurements kept for pairing with depth frames. Depth arriving late needs more: for depth_node's "
+        "refined/ stream (about a second behind) at least the sensor's rate times 2 s.",
+        int_range=(1, 100000, 0),
+    )
     hold_time: float = option(
         _TEMPORAL.hold_time,
         "Seconds the last good alignment is used without a good fit; then the state is lost and nothing is published.",
@@ -209,7 +215,7 @@ class DepthAlignNode(Node):
         self._points_source = settings.sparse_source == "points"
         self._extrinsic = settings.extrinsic
         self._max_offset_ns = settings.pairing.max_offset_ns
-        self._sparse: StampedHistory[np.ndarray] = StampedHistory()
+        self._sparse: StampedHistory[np.ndarray] = StampedHistory(settings.sparse_history)
         self._info: CameraInfo | None = None
         self._problems = ProblemLog(self.get_logger().warning)
         self._status: AlignmentStatus | None = None

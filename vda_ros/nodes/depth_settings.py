@@ -49,9 +49,10 @@ class DepthSettings(Settings):
         "frame's more accurate depth under refined/ with the frame's header, about one window (31 frames) later.",
     )
     refined_flush_timeout: float = option(
-        1.0,
-        "Seconds without a frame after which a camera's refined stream ends: its last frames are finished the way "
-        "the offline mode ends a video. 0: only a reset, a new stream or deactivation end it.",
+        2.0,
+        "Seconds without a processed frame after which a camera's refined stream ends: its last frames are "
+        "finished the way the offline mode ends a video. Keep it above the time between two processed frames. "
+        "0: only a reset, a new stream or deactivation end it.",
         float_range=(0.0, 3600.0),
     )
 
