@@ -18,7 +18,15 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchDescription
-from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_true, large_message_profile
+from vda_ros.nodes.depth_settings import ManagedDepthSettings
+from vda_ros.ros.launch_actions import (
+    DEPTH_NODE_ARGUMENTS,
+    FROM_FILE,
+    NOT_GIVEN,
+    given_true,
+    large_message_profile,
+    parameter_arguments,
+)
 
 FRAME = "camera_optical_frame"
 
@@ -31,70 +39,24 @@ ARGUMENTS = (
         PathJoinSubstitution([FindPackageShare("vda_ros"), "config", "depth.yaml"]),
         "depth_node parameters file",
     ),
-    (
-        "checkpoint",
-        NOT_GIVEN,
-        "model checkpoint (the file's empty value: the official file in $VDA_CHECKPOINT_DIR "
-        "or ./checkpoints)" + FROM_FILE,
-    ),
-    ("encoder", NOT_GIVEN, "model size: auto (read from the checkpoint, else vits), vits, vitb or vitl" + FROM_FILE),
-    ("metric", NOT_GIVEN, "true: metric model (metres, point cloud)" + FROM_FILE),
-    ("device", NOT_GIVEN, "auto, cuda or cpu" + FROM_FILE),
-    ("precision", NOT_GIVEN, "auto (fp16 on CUDA with torch, else fp32), fp32, fp16, bf16 or int8" + FROM_FILE),
-    (
-        "backend",
-        NOT_GIVEN,
-        "torch, compile, onnxruntime or openvino (graphs are built on first use and cached)" + FROM_FILE,
-    ),
-    (
-        "input_size",
-        NOT_GIVEN,
-        "network input size (shorter side, multiple of 14); 252 runs about 4x faster on a CPU" + FROM_FILE,
-    ),
-    ("max_res", NOT_GIVEN, "larger images are shrunk to this longer side before inference; 0: never" + FROM_FILE),
     ("reliability", "reliable", "QoS of the camera images, publisher and subscriber: reliable or best_effort"),
     ("use_sim_time", NOT_GIVEN, "use /clock" + FROM_FILE),
-    (
-        "refined",
-        NOT_GIVEN,
-        "true: also publish the windowed model's more accurate depth under refined/, about one window "
-        "(31 frames) behind" + FROM_FILE,
-    ),
-    ("refined_flush_timeout", NOT_GIVEN, "seconds without a frame that end a refined stream" + FROM_FILE),
-    ("random_weights", NOT_GIVEN, "smoke test without a checkpoint: random weights, MEANINGLESS depth" + FROM_FILE),
     ("managed", "false", "true: run the lifecycle (managed) node, managed_depth_node, instead of depth_node"),
-    ("autostart", NOT_GIVEN, "with managed:=true: configure and activate at start-up" + FROM_FILE),
     ("rviz", "false", "open RViz with config/vda.rviz"),
 )
+"""The launch file's own arguments; depth.launch.py's parameter arguments (DEPTH_NODE_ARGUMENTS) follow them."""
 
 
 def generate_launch_description() -> LaunchDescription:
     namespace = LaunchConfiguration("namespace")
-    forwarded = (
-        "namespace",
-        "params_file",
-        "checkpoint",
-        "encoder",
-        "metric",
-        "device",
-        "precision",
-        "backend",
-        "input_size",
-        "max_res",
-        "use_sim_time",
-        "random_weights",
-        "refined",
-        "refined_flush_timeout",
-        "managed",
-        "autostart",
-        "rviz",
-    )
+    forwarded = ("namespace", "params_file", *DEPTH_NODE_ARGUMENTS, "use_sim_time", "managed", "rviz")
     return LaunchDescription(
         [
             *(
                 DeclareLaunchArgument(name, description=text, **({} if default is None else {"default_value": default}))
                 for name, default, text in ARGUMENTS
             ),
+            *parameter_arguments(ManagedDepthSettings, DEPTH_NODE_ARGUMENTS),
             # Before any node: a process reads the profile once, when it starts (the camera too).
             large_message_profile(),
             Node(

@@ -8,7 +8,7 @@ depth_align runs in the camera's namespace beside depth_node: it reads depth/rel
 input:=metric, depth/metric: remap depth_node's depth/image there) and depth/camera_info, and publishes
 depth/image and points. sparse_topic is remapped onto sparse_depth or sparse_points, whichever
 sparse_source selects. Parameters come from params_file (default config/depth_align.yaml); a
-parameter argument below (NODE_PARAMETERS) wins over it only when it is given.
+parameter argument (PARAMETERS, described by the parameter's own help) wins over it only when it is given.
 """
 
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -17,34 +17,24 @@ from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
 from launch import LaunchContext, LaunchDescription
-from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters
+from vda_ros.nodes.depth_align import AlignSettings
+from vda_ros.ros.launch_actions import FROM_FILE, NOT_GIVEN, given_parameters, parameter_arguments, parameter_types
 
 CONFIG = PathJoinSubstitution([FindPackageShare("vda_ros"), "config"])
 
-NODE_PARAMETERS = {
-    "input": str,
-    "sparse_source": str,
-    # Read as YAML lists: write the numbers with a decimal point (doubles, not integers).
-    "sparse_translation": None,
-    "sparse_rotation": None,
-    "use_sim_time": bool,
-}
-"""Arguments that set the node parameter of their name (and type); each wins over params_file only when given."""
+PARAMETERS = ("input", "sparse_source", "sparse_translation", "sparse_rotation", "sparse_history")
+"""Node parameters set by the argument of their name, each winning over params_file only when given. The lists
+(sparse_translation, sparse_rotation) are read as YAML: write their numbers with a decimal point (doubles)."""
+NODE_PARAMETERS = {**parameter_types(AlignSettings, PARAMETERS), "use_sim_time": bool}
+"""How each such argument is read."""
 
 ARGUMENTS = (
     ("namespace", "", "namespace of the camera (and of depth_node)"),
-    ("input", NOT_GIVEN, "relative (depth/relative) or metric (depth/metric)" + FROM_FILE),
-    (
-        "sparse_source",
-        NOT_GIVEN,
-        "depth_image (registered depth, 32FC1 m or 16UC1 mm) or points (PointCloud2)" + FROM_FILE,
-    ),
     ("sparse_topic", "sparse_depth", "the sparse sensor's topic (relative to namespace, or absolute)"),
-    ("sparse_translation", NOT_GIVEN, "points: sensor position in the camera optical frame [x, y, z] m" + FROM_FILE),
-    ("sparse_rotation", NOT_GIVEN, "points: sensor orientation in the camera optical frame [x, y, z, w]" + FROM_FILE),
     ("params_file", PathJoinSubstitution([CONFIG, "depth_align.yaml"]), "depth_align parameters file"),
     ("use_sim_time", NOT_GIVEN, "use /clock (bag playback)" + FROM_FILE),
 )
+"""The launch file's own arguments (the parameter arguments follow them)."""
 
 
 def depth_align(context: LaunchContext) -> list[Node]:
@@ -70,6 +60,7 @@ def generate_launch_description() -> LaunchDescription:
                 DeclareLaunchArgument(name, default_value=default, description=text)
                 for name, default, text in ARGUMENTS
             ),
+            *parameter_arguments(AlignSettings, PARAMETERS),
             OpaqueFunction(function=depth_align),
         ]
     )

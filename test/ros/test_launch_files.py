@@ -54,29 +54,6 @@ def _launch_actions(name: str) -> list[str]:
     raise AssertionError(f"{name} builds no LaunchDescription")
 
 
-def _declared_arguments(name: str) -> dict[str, ast.expr]:
-    """ARGUMENTS = ((name, default, description), ...) of a launch file, as name -> default expression."""
-    for node in _tree(name).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "ARGUMENTS" for t in node.targets):
-            return {ast.literal_eval(row.elts[0]): row.elts[1] for row in node.value.elts}
-    raise AssertionError(f"{name} has no ARGUMENTS table")
-
-
-def _forwarded(name: str) -> set[str]:
-    """Argument names demo.launch.py passes to the included launch file."""
-    names: set[str] = set()
-    for node in ast.walk(_tree(name)):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "forwarded" for t in node.targets):
-            names |= set(ast.literal_eval(node.value))
-        if isinstance(node, ast.keyword) and node.arg == "launch_arguments":
-            names |= {
-                item.elts[0].value
-                for item in node.value.elts
-                if isinstance(item, ast.Tuple) and isinstance(item.elts[0], ast.Constant)
-            }
-    return names
-
-
 class Recorded:
     """A stand-in for any launch class: it keeps the arguments it was made with."""
 
@@ -115,12 +92,17 @@ def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     sys.modules.pop("vda_ros.ros.launch_actions", None)
 
 
-def _description(name: str) -> list[Recorded]:
-    """The actions generate_launch_description of launch/<name> returns (stand-ins must be in place)."""
+def _module(name: str) -> types.ModuleType:
+    """launch/<name> imported (stand-ins must be in place)."""
     spec = importlib.util.spec_from_file_location(name.replace(".", "_"), LAUNCH_DIR / name)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    (actions,) = module.generate_launch_description().args
+    return module
+
+
+def _description(name: str) -> list[Recorded]:
+    """The actions generate_launch_description of launch/<name> returns (stand-ins must be in place)."""
+    (actions,) = _module(name).generate_launch_description().args
     return list(actions)
 
 
@@ -143,6 +125,17 @@ def _node_parameters(name: str, given: dict[str, Any]) -> list[Any]:
     return node.kwargs["parameters"]
 
 
+def _declared_arguments(name: str) -> dict[str, Any]:
+    """The arguments launch/<name> declares (`--show-args` lists these), as name -> default."""
+    return {a.args[0]: a.kwargs.get("default_value") for a in _of(_description(name), "DeclareLaunchArgument")}
+
+
+def _forwarded(name: str) -> set[str]:
+    """Argument names launch/<name> passes to the launch file it includes."""
+    (include,) = _of(_description(name), "IncludeLaunchDescription")
+    return {argument for argument, _ in include.kwargs["launch_arguments"]}
+
+
 def _configuration_name(value: Recorded) -> str:
     """name, of LaunchConfiguration(name)."""
     assert type(value).__name__ == "LaunchConfiguration", value
@@ -157,12 +150,14 @@ def test_fastdds_profile_is_set_before_any_node_starts(name: str) -> None:
     assert actions.index("large_message_profile") < first_process, actions
 
 
+@pytest.mark.usefixtures("stand_in_launch")
 def test_demo_declares_every_argument_it_accepts() -> None:
     declared = _declared_arguments("demo.launch.py")
     for name in ("params_file", "use_sim_time", "input_size", "precision", "max_res", "reliability"):
         assert name in declared, f"demo.launch.py does not declare {name}"
 
 
+@pytest.mark.usefixtures("stand_in_launch")
 def test_demo_forwards_only_arguments_the_depth_launch_declares() -> None:
     depth_arguments = _declared_arguments("depth.launch.py")
     forwarded = _forwarded("demo.launch.py")
@@ -198,6 +193,8 @@ def test_every_parameter_argument_of_the_depth_launch_can_be_given() -> None:
         "max_res",
         "random_weights",
         "input_reliability",
+        "refined",
+        "refined_flush_timeout",
         "use_sim_time",
         "autostart",
     )
@@ -238,6 +235,8 @@ def test_demo_forwards_no_parameter_the_user_did_not_give() -> None:
         "input_size",
         "max_res",
         "random_weights",
+        "refined",
+        "refined_flush_timeout",
         "use_sim_time",
         "autostart",
     }
@@ -245,6 +244,7 @@ def test_demo_forwards_no_parameter_the_user_did_not_give() -> None:
     assert forwarded["input_reliability"] == "reliable", "the demo's images travel reliably, both ends"
 
 
+@pytest.mark.usefixtures("stand_in_launch")
 def test_demo_declares_what_depth_launch_declares() -> None:
     """The README says demo.launch.py takes depth.launch.py's arguments (less the camera's topics and frame)."""
     missing = set(_declared_arguments("depth.launch.py")) - set(_declared_arguments("demo.launch.py"))
@@ -254,14 +254,7 @@ def test_demo_declares_what_depth_launch_declares() -> None:
 
 def _parameter_types(name: str) -> dict[str, type | None]:
     """NODE_PARAMETERS of a launch file: parameter name -> the type its argument is read as (None: YAML)."""
-    for node in _tree(name).body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "NODE_PARAMETERS" for t in node.targets):
-            kinds = {"str": str, "bool": bool, "int": int, "float": float}
-            return {
-                ast.literal_eval(key): None if isinstance(value, ast.Constant) else kinds[value.id]
-                for key, value in zip(node.value.keys, node.value.values, strict=True)
-            }
-    raise AssertionError(f"{name} has no NODE_PARAMETERS table")
+    return _module(name).NODE_PARAMETERS
 
 
 def _options(settings: type[Settings]) -> dict[str, type]:
@@ -269,6 +262,7 @@ def _options(settings: type[Settings]) -> dict[str, type]:
     return {**{item.name: item.kind for item in settings.options()}, "use_sim_time": bool}
 
 
+@pytest.mark.usefixtures("stand_in_launch")
 @pytest.mark.parametrize(
     ("name", "settings"), [("depth.launch.py", ManagedDepthSettings), ("depth_align.launch.py", AlignSettings)]
 )
@@ -287,3 +281,21 @@ def test_the_demo_gives_video_source_its_parameters_by_their_current_names() -> 
     (parameters,) = source.kwargs["parameters"]
     assert set(parameters) <= set(_options(VideoSourceSettings)), set(parameters) - set(_options(VideoSourceSettings))
     assert _configuration_name(parameters["output_reliability"]) == "reliability", "the demo's argument, both ends"
+
+
+@pytest.mark.usefixtures("stand_in_launch")
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [
+        ("depth.launch.py", ManagedDepthSettings),
+        ("demo.launch.py", ManagedDepthSettings),
+        ("depth_align.launch.py", AlignSettings),
+    ],
+)
+def test_a_parameter_argument_is_described_by_its_option_help(name: str, settings: type[Settings]) -> None:
+    """One text per setting: the launch argument says what `ros2 param describe` and the docs' tables say."""
+    described = {a.args[0]: a.kwargs["description"] for a in _of(_description(name), "DeclareLaunchArgument")}
+    parameters = set(described) & {item.name for item in settings.options()}
+    assert {"input_size", "refined"} <= parameters or {"input", "sparse_history"} <= parameters, parameters
+    for parameter in parameters:
+        assert described[parameter] == settings.option(parameter).help + " (Default: params_file's.)", parameter
