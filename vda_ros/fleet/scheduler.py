@@ -196,14 +196,7 @@ class Scheduler:
             return
         self._idle.append(worker)
         if result.ok:
-            self._finish(
-                unit,
-                DONE,
-                frames=result.frames,
-                seconds=result.seconds,
-                worker=worker.describe(),
-                warnings=result.warnings,
-            )
+            self._finish_done(unit, worker, result)
             self._log(f"{unit.name}: {result.frames} frames in {result.seconds:.1f} s")
         elif result.retry and self._attempts[unit.name] <= self._max_retries:
             self._log(f"{unit.name}: {result.error}; retrying")
@@ -236,6 +229,17 @@ class Scheduler:
             self._progress.total -= unit.frames
         self._show()
 
+    def _finish_done(self, unit: Unit, worker: _Worker, result: BagResult) -> None:
+        """Record a bag a worker processed: its frames, time, worker and warnings."""
+        self._finish(
+            unit,
+            DONE,
+            frames=result.frames,
+            seconds=result.seconds,
+            worker=worker.describe(),
+            warnings=result.warnings,
+        )
+
     def _fail_pending(self, reason: str) -> None:
         while self._pending:
             self._finish(self._pending.popleft().unit, FAILED, error=reason)
@@ -256,14 +260,7 @@ class Scheduler:
             result = self._finished_result(ref)
             unit = job.unit
             if result is not None and result.ok:
-                self._finish(
-                    unit,
-                    DONE,
-                    frames=result.frames,
-                    seconds=result.seconds,
-                    worker=worker.describe(),
-                    warnings=result.warnings,
-                )
+                self._finish_done(unit, worker, result)
             elif (
                 output_state(settings_for(self._shared, unit.bag, unit.output, unit.image_topic))
                 is OutputState.COMPLETE
