@@ -203,7 +203,8 @@ def test_refined_follows_one_window_behind_ends_on_reset_and_equals_offline(ros:
             STATUS,
             {"refined frames published": "94", "refined frames pending": "0", "refined frames dropped (behind)": "0"},
         )
-        assert 31 <= int(values["refined delay p95 (frames)"]) <= 31 + 32, values
+        # A window's frames are final 8 to 31 frames after them, plus what waited for the worker (at most 32).
+        assert 8 <= int(values["refined delay p95 (frames)"]) <= 31 + 32, values
         assert float(values["refined delay median (s)"]) > 0, values
         model = diagnostic_values(diagnostics, "/robot/depth_node: model")
         assert model["refined depth"].startswith("on: windowed engine"), model
