@@ -19,7 +19,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +92,13 @@ def camera_info(header: Header) -> CameraInfo:
     )
 
 
-def start_node(device: str, input_size: int, checkpoint: str | None, log: IO[str]) -> subprocess.Popen:
+def start_node(
+    device: str, input_size: int, checkpoint: str | None, log: IO[str], extra: Mapping[str, object] | None = None
+) -> subprocess.Popen:
+    """depth_node (metric) in its own process; `extra` parameters are added (bench_refined: refined depth)."""
     params: dict[str, object] = {"metric": True, "device": device, "input_size": input_size, "points_rgb": True}
     params.update({"checkpoint": checkpoint} if checkpoint else {"random_weights": True})
+    params.update(extra or {})
     command = node_command("vda_ros.nodes.depth_node", params, {"__ns": NAMESPACE})
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])))
     # A file, not a pipe: nobody reads a pipe while the node runs, and a full one would block it.
@@ -106,6 +110,15 @@ def stop_node(process: subprocess.Popen, log: IO[str]) -> str:
     stop_all([process])
     log.seek(0)
     return log.read()
+
+
+def wait_for_node(process: subprocess.Popen, publishers: list[Publisher], log: IO[str]) -> None:
+    """Wait until the node subscribes to every publisher (it has loaded its model); RuntimeError if it does not."""
+    deadline = time.monotonic() + 180.0
+    while any(publisher.get_subscription_count() < 1 for publisher in publishers):
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"depth_node did not come up:\n{stop_node(process, log)}")
+        time.sleep(0.1)
 
 
 def percentiles_ms(latencies: list[float]) -> tuple[float, float]:
@@ -127,11 +140,7 @@ def run_case(node: Node, device: str, input_size: int, args: argparse.Namespace)
     with tempfile.TemporaryFile(mode="w+") as log_file:
         process = start_node(device, input_size, args.checkpoint, log_file)
         try:
-            deadline = time.monotonic() + 180.0
-            while image_pub.get_subscription_count() < 1 or info_pub.get_subscription_count() < 1:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"depth_node did not come up:\n{stop_node(process, log_file)}")
-                time.sleep(0.1)
+            wait_for_node(process, [image_pub, info_pub], log_file)
             sent = stream(image_pub, info_pub, args)
             time.sleep(2.0)  # let the last inference arrive
         finally:
@@ -151,16 +160,22 @@ def stream(image_pub: Publisher, info_pub: Publisher, args: argparse.Namespace) 
     period = 1.0 / args.rate
     count = 0
     while (elapsed := time.monotonic() - start) < args.warmup + args.duration:
-        now = time.time()
-        header = Header(frame_id="bench_optical")
-        header.stamp.sec, header.stamp.nanosec = int(now), int((now % 1) * 1e9)
-        info_pub.publish(camera_info(header))
-        image_pub.publish(rgb_to_msg(rgb, header))
+        stamp, now = publish_frame(image_pub, info_pub, rgb)
         if elapsed >= args.warmup:
-            sent[header.stamp.sec * 10**9 + header.stamp.nanosec] = now
+            sent[stamp] = now
         count += 1
         time.sleep(max(start + count * period - time.monotonic(), 0.0))
     return sent
+
+
+def publish_frame(image_pub: Publisher, info_pub: Publisher, rgb: np.ndarray) -> tuple[int, float]:
+    """Publish one frame and its CameraInfo stamped now; return (stamp in ns, time.time() it was stamped)."""
+    now = time.time()
+    header = Header(frame_id="bench_optical")
+    header.stamp.sec, header.stamp.nanosec = int(now), int((now % 1) * 1e9)
+    info_pub.publish(camera_info(header))
+    image_pub.publish(rgb_to_msg(rgb, header))
+    return header.stamp.sec * 10**9 + header.stamp.nanosec, now
 
 
 def summarise(
