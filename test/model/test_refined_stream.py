@@ -118,6 +118,24 @@ def test_a_pause_longer_than_the_timeout_ends_the_segment(engine: OfflineDepth, 
     np.testing.assert_array_equal(received.depths(list(range(40, 45))), offline(engine, more))
 
 
+def test_a_stream_slower_than_the_timeout_is_not_cut_after_its_first_interval(
+    engine: OfflineDepth, received: Received
+) -> None:
+    """Frames 0.2 s apart with a 0.05 s timeout: the first frame, before any interval is known, ends alone; from
+    then on a pause must last FLUSH_GAPS intervals (1 s), and the other frames make one clip."""
+    frames = clip(6, 10)
+    stream = RefinedStream(engine, received, flush_timeout=0.05)
+    for index, frame in enumerate(frames):
+        if index:
+            time.sleep(0.2)  # the pace of a slow stream, not a wait for the worker
+        assert stream.push(frame, index)
+    received.wait_for(6)
+    stream.close()
+    assert stream.stats.timeouts == 2
+    np.testing.assert_array_equal(received.depths([0]), offline(engine, frames[:1]))
+    np.testing.assert_array_equal(received.depths(list(range(1, 6))), offline(engine, frames[1:]))
+
+
 def test_each_segment_equals_the_offline_output_of_its_own_clip(engine: OfflineDepth, received: Received) -> None:
     first, second = clip(23, 4), clip(33, 5)
     stream = RefinedStream(engine, received, flush_timeout=0)

@@ -8,7 +8,8 @@ with the tag the caller gave it, as soon as it is final: at most one window (31 
 plus compute time.
 
 A segment is the run of frames between two ends. `end()` (a reset, a new stream, deactivation), `close()` and
-`flush_timeout` seconds without a frame each finish the segment the way the offline mode finishes a video (the
+a pause (`flush_timeout` seconds without a frame, or FLUSH_GAPS of the stream's recent frame intervals if that
+is longer, so that a slow stream is not cut into one-frame clips) each finish the segment the way the offline mode finishes a video (the
 last window padded with copies of the last frame), so every frame of a segment gets its depth, equal to the
 offline output of that segment taken as a clip.
 
@@ -41,6 +42,11 @@ DEFAULT_CAPACITY = NUM_FRAMES
 """Frames that may wait for the worker before a segment is cut: one window."""
 DELAY_SAMPLES = 200
 """Recent frames whose delay the statistics keep."""
+FLUSH_GAPS = 5.0
+"""A pause ends a segment after this many recent frame intervals (their median) when that is longer than
+`flush_timeout`: a CPU processing a frame every few seconds keeps its segments whole."""
+GAP_SAMPLES = 8
+"""Recent frame intervals the pause length follows (their median: one long pause does not move it)."""
 
 
 @dataclass
@@ -88,7 +94,8 @@ class RefinedStream(Generic[T]):
         engine: the windowed engine (it may serve several RefinedStreams: it keeps no state between calls).
         deliver: called on the worker thread with (tag, depth) for every accepted frame, in push order; an
             exception it raises is reported to `on_error` and the stream goes on.
-        flush_timeout: seconds without a pushed frame that end the segment (0: only end() and close() do).
+        flush_timeout: seconds without a pushed frame that end the segment, or FLUSH_GAPS recent frame intervals
+            if longer (0: only end() and close() do).
         capacity: frames that may wait for the worker before the segment is cut.
         on_error: receives what a failed window or delivery raised (default: ignored, counted in stats).
         name: the worker thread's name.
@@ -119,6 +126,9 @@ class RefinedStream(Generic[T]):
         self._dropping = False
         self._closed = False
         self._last_push = time.monotonic()
+        self._gaps: deque[float] = deque(maxlen=GAP_SAMPLES)
+        """Intervals between the recent pushes (the stream's rate outlives its segments)."""
+        self._pushed = False
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -127,7 +137,9 @@ class RefinedStream(Generic[T]):
         """Queue a frame (RGB, as the streaming engine took it); False when it is dropped (behind, or closed)."""
         with self._changed:
             now = time.monotonic()
-            self._last_push = now
+            if self._pushed:
+                self._gaps.append(now - self._last_push)
+            self._pushed, self._last_push = True, now
             if self._closed:
                 return False
             if self._dropping and self._queued_frames > 0:
@@ -236,12 +248,20 @@ class RefinedStream(Generic[T]):
                     return item
                 if self._closed:
                     return None
-                waited = time.monotonic() - self._last_push
-                if self._flush_timeout > 0 and waited >= self._flush_timeout:
+                waited, pause = time.monotonic() - self._last_push, self._pause()
+                if pause > 0 and waited >= pause:
                     self._open = False
                     self.stats.timeouts += 1
                     return None
-                self._changed.wait(self._flush_timeout - waited if self._flush_timeout > 0 else None)
+                self._changed.wait(pause - waited if pause > 0 else None)
+
+    def _pause(self) -> float:
+        """(Under the lock.) Seconds without a frame that end the open segment; 0: never."""
+        if self._flush_timeout <= 0:
+            return 0.0
+        if not self._gaps:
+            return self._flush_timeout
+        return max(self._flush_timeout, FLUSH_GAPS * float(np.median(self._gaps)))
 
     def _hand_back(self, frame: _Frame[T], depth: np.ndarray) -> None:
         """Deliver one frame's depth and record its delay."""

@@ -50,8 +50,8 @@ class DepthSettings(Settings):
     )
     refined_flush_timeout: float = option(
         2.0,
-        "Seconds without a processed frame after which a camera's refined stream ends: its last frames are "
-        "finished the way the offline mode ends a video. Keep it above the time between two processed frames. "
+        "Seconds without a processed frame after which a camera's refined stream ends (or five of the stream's "
+        "recent frame intervals, if longer): its last frames are finished the way the offline mode ends a video. "
         "0: only a reset, a new stream or deactivation end it.",
         float_range=(0.0, 3600.0),
     )
