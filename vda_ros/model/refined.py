@@ -7,11 +7,11 @@ feeds the frames of a live stream to an OfflineDepth engine on a worker thread a
 with the tag the caller gave it, as soon as it is final: at most one window (31 frames) behind the newest frame,
 plus compute time.
 
-A segment is the run of frames between two ends. `end()` (a reset, a new stream, deactivation), `close()` and
-a pause (`flush_timeout` seconds without a frame, or FLUSH_GAPS of the stream's recent frame intervals if that
-is longer, so that a slow stream is not cut into one-frame clips) each finish the segment the way the offline mode finishes a video (the
-last window padded with copies of the last frame), so every frame of a segment gets its depth, equal to the
-offline output of that segment taken as a clip.
+A segment is the run of frames between two ends. `end()` (a reset, a new stream, deactivation), `close()`
+and a pause each finish the segment the way the offline mode finishes a video (the last window padded with
+copies of the last frame), so every frame of a segment gets its depth, equal to the offline output of that
+segment taken as a clip. A pause is `flush_timeout` seconds without a frame, or FLUSH_GAPS of the stream's
+recent frame intervals if that is longer, so that a slow stream is not cut into one-frame clips.
 
 Bounded memory, and the caller never waits: push() returns at once. Frames wait in a queue of at most
 `capacity` frames (the engine itself holds one window of inputs and eight maps). When the worker has fallen that
