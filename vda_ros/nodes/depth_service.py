@@ -250,12 +250,12 @@ class DepthService:
 
     def _finish_refined(self) -> None:
         """Finish and publish every camera's pending refined frames (the end of their streams), then stop them."""
-        streams = [camera for camera in self._cameras.values() if camera.refined is not None]
-        if any(camera.refined is not None and camera.refined.stats.pending for camera in streams):
+        streams = [camera.refined for camera in self._cameras.values() if camera.refined is not None]
+        if any(stream.stats.pending for stream in streams):
             self._log.info("stopping: finishing the refined depth of the frames still pending")
-        for camera in streams:
-            assert camera.refined is not None
-            camera.refined.close()
+        for stream in streams:
+            stream.close()
+        for camera in self._cameras.values():
             camera.refined = None
 
     def _log_info(self, line: str) -> None:
