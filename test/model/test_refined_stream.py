@@ -179,6 +179,7 @@ def test_falling_behind_cuts_the_segment_drops_a_run_and_never_blocks(engine: Of
     assert (stream.stats.cuts, stream.stats.dropped) == (1, 4)
     gated.go.release(10)  # the worker finishes the cut segment (its windows at 0 and 22) ...
     received.wait_for(len(accepted))
+    assert stream.recent_delays()[39][0] == 4, "frame 39 is 4 frames behind: 40 to 43 came (dropped) after it"
     later = [frame for _, frame in pushes]  # ... has taken every queued frame, so a new segment starts
     for index, frame in enumerate(later, start=44):
         assert stream.push(frame, index)

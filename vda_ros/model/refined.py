@@ -67,7 +67,13 @@ class RefinedStats:
     """Segments ended by `flush_timeout` seconds without a frame."""
     last_failure: str = ""
     delays: deque[tuple[int, float]] = field(default_factory=lambda: deque(maxlen=DELAY_SAMPLES))
-    """(frames accepted after it, seconds since it was pushed) of recent delivered frames, at delivery."""
+    """(frames pushed after it, seconds since it was pushed) of recent delivered frames, at delivery; frames
+    dropped meanwhile count too: the delay is the stream's, not the worker's."""
+
+    @property
+    def pushed(self) -> int:
+        """Frames offered to push(), accepted or dropped."""
+        return self.accepted + self.dropped
 
     @property
     def pending(self) -> int:
@@ -152,7 +158,7 @@ class RefinedStream(Generic[T]):
                 self.stats.cuts += 1
                 self.stats.dropped += 1
                 return False
-            self._queue.append(_Frame(image, tag, now, self.stats.accepted))
+            self._queue.append(_Frame(image, tag, now, self.stats.pushed))
             self.stats.accepted += 1
             self._queued_frames += 1
             self._open = True
@@ -267,7 +273,7 @@ class RefinedStream(Generic[T]):
         """Deliver one frame's depth and record its delay."""
         with self._changed:
             self.stats.delivered += 1
-            self.stats.delays.append((self.stats.accepted - frame.sequence - 1, time.monotonic() - frame.pushed_at))
+            self.stats.delays.append((self.stats.pushed - frame.sequence - 1, time.monotonic() - frame.pushed_at))
         try:
             self._deliver(frame.tag, depth)
         except Exception as error:  # noqa: BLE001 - a failed delivery loses one frame's output, never the stream
