@@ -40,7 +40,13 @@ class Lifecycle:
         assert self._change.wait_for_service(120.0) and self._get.wait_for_service(120.0)
 
     def state(self) -> int:
-        return self.ros.call(self._get, GetState.Request(), 60.0).current_state.id
+        """The node's state, asked again when no answer comes within 10 s (asking is idempotent): on a loaded CI
+        machine one get_state call went unanswered for 60 s while the node was up."""
+        for _ in range(6):
+            future = self._get.call_async(GetState.Request())
+            if wait_until(future.done, 10.0):
+                return future.result().current_state.id
+        raise AssertionError(f"no answer from {self._get.srv_name} in 60 s")
 
     def change(self, transition: int) -> bool:
         return self.ros.call(self._change, self.request(transition), 120.0).success
