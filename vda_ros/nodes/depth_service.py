@@ -292,11 +292,7 @@ class DepthService:
             f"depth/confidence (while subscribed), {points}"
         )
         if settings.refined:
-            flush = settings.refined_flush_timeout
-            line += (
-                f"; refined depth under {REFINED} (depth, camera_info, points), about one window (31 frames) behind"
-                + (f", streams end after {flush:g} s without a frame" if flush > 0 else "")
-            )
+            line += f"; refined depth under {REFINED} (depth, camera_info, points), {self._refined_line(settings)}"
         return line
 
     def _cloud_off(self, settings: DepthSettings) -> str | None:
