@@ -17,6 +17,7 @@ import pytest
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
+from rclpy.client import Client
 from ros_helpers import Collector, NodeProcess, TestNode, diagnostic_values, node_env, wait_for_subscribers, wait_until
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_srvs.srv import Trigger
@@ -118,6 +119,16 @@ def wait_listening(process: NodeProcess) -> None:
     assert process.wait_for_log("listening on", WAIT), process.log()
 
 
+def open_robot(ros: TestNode, process: NodeProcess) -> tuple[Camera, Collector[DiagnosticArray], Client]:
+    """Once the single-camera node in /robot listens: its camera, the /diagnostics collected and its ~/reset."""
+    wait_listening(process)
+    camera = Camera.open(ros, "/robot")
+    diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
+    reset = ros.node.create_client(Trigger, "/robot/depth_node/reset")
+    assert reset.wait_for_service(20.0)
+    return camera, diagnostics, reset
+
+
 def send_stream(
     process: NodeProcess, cameras: list[Camera], frames: dict[str, list[np.ndarray]], start: float
 ) -> dict[str, list[Time]]:
@@ -164,11 +175,7 @@ def reference(frames: list[np.ndarray], tmp_path: Path, name: str, mode: str) ->
 def test_refined_follows_one_window_behind_ends_on_reset_and_equals_offline(ros: TestNode, tmp_path: Path) -> None:
     process = start(tmp_path, refined_flush_timeout=0.0)
     try:
-        wait_listening(process)
-        camera = Camera.open(ros, "/robot")
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
-        reset = ros.node.create_client(Trigger, "/robot/depth_node/reset")
-        assert reset.wait_for_service(20.0)
+        camera, diagnostics, reset = open_robot(ros, process)
         first = [random_rgb() for _ in range(64)]
         stamps = send_stream(process, [camera], {"/robot": first}, time.time())["/robot"]
 

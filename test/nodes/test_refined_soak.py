@@ -19,7 +19,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from ros_helpers import NodeProcess, TestNode, node_env, wait_until
 from std_srvs.srv import Trigger
 from test_depth_node import random_rgb, stamp_at
-from test_refined_depth import PARAMS, STATUS, WAIT, Camera, wait_for_diag, wait_listening
+from test_refined_depth import PARAMS, STATUS, WAIT, Camera, open_robot, wait_for_diag
 
 from vda_ros.ros.child_nodes import node_command
 
@@ -88,11 +88,7 @@ def test_memory_stays_flat_over_a_long_stream_with_refined_on(tmp_path: Path) ->
     ros = TestNode("refined_soak_test")
     process = start_node(tmp_path)
     try:
-        wait_listening(process)
-        camera = Camera.open(ros, "/robot")
-        diagnostics = ros.collect(DiagnosticArray, "/diagnostics", depth=100)
-        reset = ros.node.create_client(Trigger, "/robot/depth_node/reset")
-        assert reset.wait_for_service(20.0)
+        camera, diagnostics, reset = open_robot(ros, process)
         pool = [random_rgb() for _ in range(16)]
         start_time, started = time.time(), time.monotonic()
         samples: dict[int, float] = {}
